@@ -1,0 +1,1 @@
+// Implemented in issue 2 by the IR work: see mf/ir/validate.h.

@@ -1,0 +1,51 @@
+// Host memory for one strided tensor: what tests, tools and the tuner use to hand the
+// reference backend (and, copied, the devices) real data.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "mf/ir/tensor_desc.h"
+
+namespace mf::reference {
+
+class HostTensor {
+ public:
+  HostTensor() = default;
+  // Zero-filled storage for every element the strides reach (max_offset() + 1).
+  explicit HostTensor(ir::TensorDesc desc);
+
+  const ir::TensorDesc& desc() const { return desc_; }
+  void* data() { return storage_.data(); }
+  const void* data() const { return storage_.data(); }
+  std::size_t bytes() const { return storage_.size(); }
+
+  // The logical element at `index` (one entry per dimension), as double.
+  double get(std::span<const std::int64_t> index) const;
+  void set(std::span<const std::int64_t> index, double value);
+
+  // Every storage element (reachable or not) uniform in [lo, hi), rounded to the dtype.
+  // kBool tensors take 1 with probability `hi` instead (lo is ignored).
+  void fill_uniform(std::uint64_t seed, double lo, double hi);
+  // Every byte of storage set so that floating elements read as NaN (bool as 0xAB), to
+  // prove that a kernel writes every output element.
+  void poison();
+
+  // All logical elements in row-major logical order, as double.
+  std::vector<double> values() const;
+
+ private:
+  std::int64_t offset_of(std::span<const std::int64_t> index) const;
+
+  ir::TensorDesc desc_;
+  std::vector<std::byte> storage_;
+};
+
+// ‖out − ref‖₂ / ‖ref‖₂ over the logical elements (shapes must match). Infinity when out
+// holds a NaN or infinity that ref does not, so NaN never passes; 0 when both are zero.
+double relative_error(const HostTensor& out, const HostTensor& ref);
+double relative_error(std::span<const double> out, std::span<const double> ref);
+
+}  // namespace mf::reference
