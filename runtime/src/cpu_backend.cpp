@@ -1,0 +1,102 @@
+#include "cpu_backend.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "mf/reference/reference.h"
+
+namespace mf::runtime {
+namespace {
+
+std::string cpu_model_name() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    auto colon = line.find(':');
+    if (colon != std::string::npos && colon + 2 <= line.size()) return line.substr(colon + 2);
+  }
+  return "host CPU";
+}
+
+void copy_string(char* destination, std::size_t size, const std::string& source) {
+  std::snprintf(destination, size, "%s", source.c_str());
+}
+
+reference::EvoAttentionData to_reference(const mf_evo_attention_args& a) {
+  return {a.q, a.k, a.v, a.bias, a.mask, a.o, a.lse, a.d_o, a.d_q, a.d_k, a.d_v, a.d_bias};
+}
+
+reference::LayerNormLinearData to_reference(const mf_layer_norm_linear_args& a) {
+  return {a.x, a.gamma, a.beta, a.weight, a.bias, a.y, a.mean, a.rstd,
+          a.d_y, a.d_x, a.d_gamma, a.d_beta, a.d_weight, a.d_bias};
+}
+
+reference::TransitionData to_reference(const mf_transition_args& a) {
+  return {a.x, a.gamma, a.beta, a.w1, a.w2, a.y, a.mean, a.rstd, a.d_y, a.d_x, a.d_gamma, a.d_beta, a.d_w1, a.d_w2};
+}
+
+class ReferenceExecutable final : public Executable {
+ public:
+  ReferenceExecutable(ir::Problem problem, reference::ThreadPool& pool) : problem_(std::move(problem)), pool_(pool) {}
+
+  std::size_t workspace_size() const override { return 0; }
+
+  void execute(const OperatorArgs& args, void* /*workspace*/, void* /*stream*/) override {
+    std::visit(
+        [&](const auto& op) {
+          using Args = decltype(arguments_of(op));
+          reference::run(op, problem_.direction, to_reference(std::get<Args>(args)), pool_);
+        },
+        problem_.op);
+  }
+
+ private:
+  static mf_evo_attention_args arguments_of(const ir::EvoAttention&);
+  static mf_layer_norm_linear_args arguments_of(const ir::LayerNormLinear&);
+  static mf_transition_args arguments_of(const ir::Transition&);
+
+  ir::Problem problem_;
+  reference::ThreadPool& pool_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : pool_(threads), device_(host_device_info(pool_.threads())) {}
+
+  mf_backend kind() const override { return MF_BACKEND_CPU; }
+  const mf_device_info& device() const override { return device_; }
+  std::string generator_for(const ir::Problem&) const override { return "reference"; }
+  // The reference implementation has no tunable parameters.
+  ir::TileConfig default_config(const ir::Problem&) const override { return {}; }
+  std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig&) override {
+    return std::make_unique<ReferenceExecutable>(problem, pool_);
+  }
+
+ private:
+  reference::ThreadPool pool_;
+  mf_device_info device_;
+};
+
+}  // namespace
+
+mf_device_info host_device_info(int threads) {
+  mf_device_info info{};
+  copy_string(info.name, sizeof info.name, cpu_model_name());
+  utsname machine{};
+  copy_string(info.arch, sizeof info.arch, uname(&machine) == 0 ? machine.machine : "unknown");
+  info.multiprocessors = threads;
+  info.memory_bytes = static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  info.l2_cache_bytes = std::max<long>(sysconf(_SC_LEVEL2_CACHE_SIZE), 0);
+  info.driver_version = 0;
+  return info;
+}
+
+std::unique_ptr<Backend> create_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+}  // namespace mf::runtime

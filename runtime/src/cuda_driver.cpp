@@ -1,0 +1,59 @@
+#include "cuda_driver.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+
+namespace mf::runtime {
+namespace {
+
+template <typename Function>
+bool resolve(void* library, const char* symbol, Function& function, std::string& missing) {
+  function = reinterpret_cast<Function>(dlsym(library, symbol));
+  if (function == nullptr) missing = std::string("the CUDA driver lacks ") + symbol;
+  return function != nullptr;
+}
+
+CudaDriver load() {
+  CudaDriver driver;
+  const char* override_path = std::getenv("MFJIT_CUDA_DRIVER");
+  const char* path = override_path != nullptr && *override_path != '\0' ? override_path : "libcuda.so.1";
+  // Never closed: the driver stays loaded for the life of the process, as CUDA expects.
+  void* library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (library == nullptr) {
+    const char* reason = dlerror();
+    driver.unavailable_reason = std::string("cannot load the CUDA driver ") + path + ": " +
+                                (reason != nullptr ? reason : "unknown reason");
+    return driver;
+  }
+  std::string& missing = driver.unavailable_reason;
+  resolve(library, "cuInit", driver.init, missing) &&
+      resolve(library, "cuDriverGetVersion", driver.driver_get_version, missing) &&
+      resolve(library, "cuDeviceGetCount", driver.device_get_count, missing) &&
+      resolve(library, "cuDeviceGet", driver.device_get, missing) &&
+      resolve(library, "cuDeviceGetName", driver.device_get_name, missing) &&
+      resolve(library, "cuDeviceGetAttribute", driver.device_get_attribute, missing) &&
+      resolve(library, "cuDeviceTotalMem_v2", driver.device_total_mem, missing) &&
+      resolve(library, "cuGetErrorString", driver.get_error_string, missing);
+  if (!driver.available()) return driver;
+  if (CUresult result = driver.init(0); result != CUDA_SUCCESS)
+    driver.unavailable_reason = describe_cuda_error(driver, "cuInit", result);
+  return driver;
+}
+
+}  // namespace
+
+const CudaDriver& cuda_driver() {
+  static const CudaDriver driver = load();
+  return driver;
+}
+
+std::string describe_cuda_error(const CudaDriver& driver, const char* call, CUresult result) {
+  const char* text = nullptr;
+  if (driver.get_error_string == nullptr || driver.get_error_string(result, &text) != CUDA_SUCCESS ||
+      text == nullptr)
+    text = "unknown error";
+  return std::string(call) + " failed with CUresult " + std::to_string(static_cast<int>(result)) + " (" + text + ")";
+}
+
+}  // namespace mf::runtime

@@ -1,0 +1,76 @@
+#include "plan.h"
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "argument_check.h"
+#include "mf/ir/json.h"
+#include "mf/ir/problem_key.h"
+#include "status.h"
+
+namespace mf::runtime {
+namespace {
+
+const char* backend_name(mf_backend backend) {
+  switch (backend) {
+    case MF_BACKEND_AUTO: return "auto";
+    case MF_BACKEND_CPU: return "cpu";
+    case MF_BACKEND_CUDA: return "cuda";
+    case MF_BACKEND_HIP: return "hip";
+  }
+  return "unknown";
+}
+
+// Which operator's arguments a problem takes, to reject the wrong execute function.
+bool arguments_match(const ir::Problem& problem, const OperatorArgs& args) {
+  return problem.op.index() == args.index();
+}
+
+}  // namespace
+
+mf_plan_s* create_plan(mf_context_s& context, ir::Problem problem) {
+  auto plan = std::make_unique<mf_plan_s>();
+  plan->context = &context;
+  plan->key = ir::problem_key(problem);
+  plan->generator = context.backend->generator_for(problem);
+  plan->config = context.configs->choose(problem, plan->key, *context.backend);
+  plan->executable = context.backend->build(problem, plan->config.config);
+  plan->problem = std::move(problem);
+  ++context.live_plans;
+  return plan.release();
+}
+
+std::string describe_plan(const mf_plan_s& plan) {
+  nlohmann::json description = {
+      {"op", ir::op_name(plan.problem.op)},
+      {"direction", plan.problem.direction},
+      {"backend", backend_name(plan.context->backend->kind())},
+      {"device", plan.context->backend->device().name},
+      {"generator", plan.generator},
+      {"config", plan.config.config},
+      {"config_source", plan.config.source},
+      {"key", plan.key},
+      {"workspace_bytes", plan.executable->workspace_size()},
+      {"problem", plan.problem},
+  };
+  return description.dump();
+}
+
+void execute_plan(mf_context_s& context, mf_plan_s& plan, const OperatorArgs& args, void* workspace,
+                  std::size_t workspace_size, void* stream) {
+  if (plan.context != &context)
+    fail(MF_ERROR_CONTEXT_MISMATCH, "plan: belongs to another context than the one given");
+  if (!arguments_match(plan.problem, args))
+    fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("plan: is a {} plan; execute it with mf_{}_execute",
+                                                ir::op_name(plan.problem.op), ir::op_name(plan.problem.op)));
+  const std::size_t needed = plan.executable->workspace_size();
+  if (workspace_size < needed || (needed > 0 && workspace == nullptr))
+    fail(MF_ERROR_WORKSPACE, fmt::format("workspace: the plan needs {} bytes, {} given{}", needed, workspace_size,
+                                         workspace == nullptr && needed > 0 ? " (and the pointer is NULL)" : ""));
+  check_arguments(plan.problem, args);
+  plan.executable->execute(args, workspace, stream);
+}
+
+}  // namespace mf::runtime

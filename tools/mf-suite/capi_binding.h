@@ -1,0 +1,31 @@
+// Host tensors for every tensor of an IR problem, handed to the C API: the bridge that lets
+// a C++ tool drive mfjit exactly as a framework would, through mfjit.h.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "mf/ir/problem.h"
+#include "mf/reference/host_tensor.h"
+#include "mfjit/mfjit.h"
+
+namespace mf::tools {
+
+struct BoundProblem {
+  ir::Problem problem;
+  std::map<std::string, reference::HostTensor, std::less<>> tensors;  // by descriptor field name
+};
+
+// Allocates every tensor the problem's pass touches: inputs random from `seed`, outputs
+// poisoned.
+BoundProblem bind_random(const ir::Problem& problem, std::uint64_t seed);
+
+// The same problem with every floating tensor but the f32 statistics in f64, holding the
+// same values: what the reference result is computed from.
+BoundProblem promoted_to_f64(const BoundProblem& bound);
+
+// Creates a plan for the problem through the C API, runs it `repeats` times and returns the
+// median wall time in milliseconds; throws std::runtime_error with the status and message.
+double run_through_c_api(mf_context context, BoundProblem& bound, int repeats);
+
+}  // namespace mf::tools

@@ -1,0 +1,181 @@
+// mf-suite: runs the AF3 problem suite (DESIGN.md §5) through the C API on the detected
+// backend and prints, per problem and pass, the time and the error against the fp64
+// reference. The README's main job until mf-tune exists.
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "capi_binding.h"
+#include "mf/ir/tensor_list.h"
+#include "suite.h"
+
+namespace {
+
+using mf::tools::BoundProblem;
+
+struct Options {
+  mf_backend backend = MF_BACKEND_AUTO;
+  bool full_size = false;  // default: scaled down on the cpu, full size on a GPU
+  int repeats = 3;
+  std::string filter;
+};
+
+[[noreturn]] void usage(const char* message) {
+  std::fprintf(stderr,
+               "%s\nusage: mf-suite [--backend auto|cpu|cuda] [--full-size] [--repeats N] [--filter TEXT]\n",
+               message);
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + arg).c_str());
+      return argv[++i];
+    };
+    if (arg == "--backend") {
+      std::string name = value();
+      if (name == "auto") options.backend = MF_BACKEND_AUTO;
+      else if (name == "cpu") options.backend = MF_BACKEND_CPU;
+      else if (name == "cuda") options.backend = MF_BACKEND_CUDA;
+      else usage(("unknown backend " + name).c_str());
+    } else if (arg == "--full-size") {
+      options.full_size = true;
+    } else if (arg == "--repeats") {
+      options.repeats = std::atoi(value().c_str());
+      if (options.repeats < 1) usage("--repeats must be at least 1");
+    } else if (arg == "--filter") {
+      options.filter = value();
+    } else {
+      usage(("unknown argument " + arg).c_str());
+    }
+  }
+  return options;
+}
+
+mf_context create_context(mf_backend backend) {
+  mf_context_options options;
+  mf_context_options_init(&options);
+  options.backend = backend;
+  mf_context context = nullptr;
+  if (mf_status status = mf_context_create(&options, &context); status != MF_SUCCESS)
+    throw std::runtime_error(fmt::format("context: {}: {}", mf_status_string(status), mf_last_error()));
+  return context;
+}
+
+const char* backend_name(mf_context context) {
+  mf_backend backend = MF_BACKEND_AUTO;
+  mf_context_backend(context, &backend);
+  return backend == MF_BACKEND_CUDA ? "cuda" : backend == MF_BACKEND_HIP ? "hip" : "cpu";
+}
+
+// DESIGN.md §1.4 tolerance of the problem's dtype.
+double tolerance(const mf::ir::Problem& problem) {
+  const auto dtype = mf::ir::tensor_list(problem).front().desc->dtype;
+  switch (dtype) {
+    case mf::ir::DType::kBF16: return 1e-2;
+    case mf::ir::DType::kF16: return 2e-3;
+    case mf::ir::DType::kF32: return 1e-5;
+    default: return 1e-12;
+  }
+}
+
+// The worst relative error over the tensors the pass writes.
+std::pair<double, std::string> worst_error(const BoundProblem& out, const BoundProblem& ref) {
+  std::pair<double, std::string> worst{0.0, "-"};
+  for (const auto& tensor : mf::ir::tensor_list(out.problem)) {
+    if (tensor.access != mf::ir::Access::kWrite) continue;
+    const std::string name(tensor.name);
+    const double error = mf::reference::relative_error(out.tensors.at(name), ref.tensors.at(name));
+    if (!(error <= worst.first)) worst = {error, name};
+  }
+  return worst;
+}
+
+// The backward reads what the forward saved: hand it the forward's outputs.
+void take_saved_tensors(BoundProblem& backward, BoundProblem& forward) {
+  for (const char* name : {"o", "lse", "y", "mean", "rstd"})
+    if (backward.tensors.contains(name) && forward.tensors.contains(name))
+      backward.tensors.at(name) = forward.tensors.at(name);
+}
+
+struct PassResult {
+  double ms = 0;
+  std::pair<double, std::string> error;
+  std::string failure;
+};
+
+PassResult run_pass(mf_context context, mf_context reference, BoundProblem& bound, BoundProblem& ref_bound,
+                    int repeats) {
+  PassResult result;
+  try {
+    result.ms = mf::tools::run_through_c_api(context, bound, repeats);
+    mf::tools::run_through_c_api(reference, ref_bound, 1);
+    result.error = worst_error(bound, ref_bound);
+  } catch (const std::exception& error) {
+    result.failure = error.what();
+  }
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = parse(argc, argv);
+  int failures = 0;
+  try {
+    mf_context context = create_context(options.backend);
+    mf_context reference = create_context(MF_BACKEND_CPU);
+    const bool on_cpu = std::strcmp(backend_name(context), "cpu") == 0;
+    const bool scaled = on_cpu && !options.full_size;
+    mf_device_info device{};
+    mf_context_device_info(context, &device);
+    fmt::print("mfjit {} — AF3 suite on {} ({}){}\n", mf_version_string(), backend_name(context), device.name,
+               scaled ? ", scaled down for the CPU" : "");
+    fmt::print("error: ‖out − ref‖/‖ref‖ against the fp64 reference, worst tensor the pass writes\n\n");
+    fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11} {:>10} {:<8} {}\n", "problem", "pass", "backend", "count",
+               "time [ms]", "error", "worst", "status");
+    std::uint64_t seed = 1;
+    for (const auto& entry : mf::tools::af3_suite(scaled)) {
+      if (!options.filter.empty() && entry.name.find(options.filter) == std::string::npos) continue;
+      const mf::ir::Problem forward{entry.forward, mf::ir::Direction::forward()};
+      const mf::ir::Problem backward = std::visit(
+          [](const auto& op) { return mf::ir::Problem{with_gradients(op, op.all_gradients()),
+                                                      mf::ir::Direction::backward(op.all_gradients())}; },
+          entry.forward);
+      BoundProblem fwd = mf::tools::bind_random(forward, seed);
+      BoundProblem fwd_ref = mf::tools::promoted_to_f64(fwd);
+      BoundProblem bwd = mf::tools::bind_random(backward, seed);
+      seed += 100;
+      for (const auto* pass : {"fwd", "bwd"}) {
+        const bool is_forward = std::strcmp(pass, "fwd") == 0;
+        if (!is_forward) take_saved_tensors(bwd, fwd);
+        BoundProblem& bound = is_forward ? fwd : bwd;
+        BoundProblem ref_bound = is_forward ? std::move(fwd_ref) : mf::tools::promoted_to_f64(bwd);
+        const PassResult result = run_pass(context, reference, bound, ref_bound, options.repeats);
+        const double limit = tolerance(bound.problem);
+        const bool ok = result.failure.empty() && result.error.first < limit;
+        failures += ok ? 0 : 1;
+        if (!result.failure.empty())
+          fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11} {:>10} {:<8} FAILED: {}\n", entry.name, pass,
+                     backend_name(context), entry.count_per_step, "-", "-", "-", result.failure);
+        else
+          fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11.3f} {:>10.2e} {:<8} {}\n", entry.name, pass,
+                     backend_name(context), entry.count_per_step, result.ms, result.error.first,
+                     result.error.second, ok ? "ok" : fmt::format("ABOVE {:.0e}", limit));
+      }
+    }
+    mf_context_destroy(reference);
+    mf_context_destroy(context);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "mf-suite: %s\n", error.what());
+    return 1;
+  }
+  fmt::print("\n{}\n", failures == 0 ? "all problems within tolerance" : fmt::format("{} pass(es) failed", failures));
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,22 @@
+// The AF3 problem suite of DESIGN.md §5, at full size or scaled down for the host CPU.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mf/ir/problem.h"
+
+namespace mf::tools {
+
+struct SuiteProblem {
+  std::string name;       // "triangle_start [1,384,384,4,32]"
+  int count_per_step;     // how often one training step runs it
+  ir::Operator forward;   // bf16, with every optional input AF3 uses
+};
+
+// scaled = true shrinks sequence lengths and row counts so that the fp64 reference runs the
+// whole suite in about a minute on two cores; the shapes keep their heads, head dims and
+// feature sizes.
+std::vector<SuiteProblem> af3_suite(bool scaled);
+
+}  // namespace mf::tools
