@@ -30,21 +30,19 @@ class CudaBackend final : public Backend {
 
   mf_backend kind() const override { return MF_BACKEND_CUDA; }
   const mf_device_info& device() const override { return device_; }
-  std::string generator_for(const ir::Problem& problem) const override {
+  std::string generator_for(const ir::Problem& problem) const override { no_generator(problem); }
+  ir::TileConfig default_config(const ir::Problem& problem) const override { no_generator(problem); }
+  std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig&) override {
+    no_generator(problem);
+  }
+
+ private:
+  [[noreturn]] static void no_generator(const ir::Problem& problem) {
     fail(MF_ERROR_UNSUPPORTED, fmt::format("the cuda backend has no kernel generator for {} yet; "
                                            "create the context with MF_BACKEND_CPU to run on the host",
                                            ir::op_name(problem.op)));
   }
-  ir::TileConfig default_config(const ir::Problem& problem) const override {
-    generator_for(problem);
-    return {};
-  }
-  std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig&) override {
-    generator_for(problem);
-    return nullptr;
-  }
 
- private:
   mf_device_info device_;
 };
 
