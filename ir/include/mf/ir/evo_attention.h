@@ -59,9 +59,9 @@ struct EvoAttention {
 struct EvoLayoutOptions {
   DType dtype = DType::kBF16;
   bool with_bias = true;
-  std::optional<DType> bias_dtype;  // defaults to dtype
+  std::optional<DType> bias_dtype{};  // defaults to dtype
   MaskKind mask_kind = MaskKind::kBoolean;
-  std::optional<DType> additive_mask_dtype;  // defaults to dtype
+  std::optional<DType> additive_mask_dtype{};  // defaults to dtype
 };
 
 // Single attention with pair bias: Q/K/V [B, 1, N, H, D].

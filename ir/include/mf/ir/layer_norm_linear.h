@@ -43,7 +43,7 @@ struct LayerNormLinear {
 // Contiguous tensors; torch_weight selects the [N, K] weight memory (viewed as [K, N]).
 struct LinearOptions {
   DType dtype = DType::kBF16;
-  std::optional<DType> param_dtype;  // gamma, beta, b; defaults to dtype
+  std::optional<DType> param_dtype{};  // gamma, beta, b; defaults to dtype
   bool with_beta = true;
   bool with_bias = true;
   bool torch_weight = false;

@@ -9,7 +9,9 @@ namespace mf::ir {
 
 // A stable, platform-independent string of what changes the best kernel: format version,
 // op, direction and gradients, dtypes, head dim, broadcast pattern, stride class and a size
-// bucket. Two problems that differ only inside one size bucket share a key.
+// bucket. Two problems whose sizes fall in one bucket share a key unless a size changes
+// the stride class (e.g. bias rows that stop being 16-byte multiples) or makes a dimension
+// 1 (which drops it from the broadcast and stride classes).
 // The format is documented in docs/problem-key.md and frozen by golden tests.
 std::string problem_key(const Problem& problem);
 

@@ -40,7 +40,7 @@ struct Transition {
 
 struct TransitionOptions {
   DType dtype = DType::kBF16;
-  std::optional<DType> param_dtype;  // gamma, beta; defaults to dtype
+  std::optional<DType> param_dtype{};  // gamma, beta; defaults to dtype
   bool layer_norm = true;
   bool with_beta = true;
   bool torch_weights = false;  // W1 as [2F, D] and W2 as [D, F] memory (nn.Linear layout)

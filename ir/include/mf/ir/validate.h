@@ -1,6 +1,7 @@
 // Validation of problems: every rule names the argument and what it broke.
 #pragma once
 
+#include "mf/ir/error.h"
 #include "mf/ir/problem.h"
 
 namespace mf::ir {
