@@ -12,8 +12,8 @@ std::string shape_name(const char* kind, std::initializer_list<std::int64_t> dim
 }  // namespace
 
 std::vector<SuiteProblem> af3_suite(bool scaled) {
-  const std::int64_t tokens = scaled ? 48 : 384;         // triangle attention: cost ∝ tokens³
-  const std::int64_t single_tokens = scaled ? 96 : 384;  // single/diffusion: cost ∝ tokens²
+  const std::int64_t tokens = scaled ? 96 : 384;  // triangle attention: cost ∝ tokens³
+  const std::int64_t single_tokens = 384;          // single/diffusion: cost ∝ tokens², cheap
   const std::int64_t pair_rows = tokens * tokens;        // rows of the pair representation
   ir::EvoLayoutOptions attention;                        // bf16, bias, boolean mask
   ir::EvoLayoutOptions no_mask = attention;

@@ -14,9 +14,9 @@ struct SuiteProblem {
   ir::Operator forward;   // bf16, with every optional input AF3 uses
 };
 
-// scaled = true shrinks sequence lengths and row counts so that the fp64 reference runs the
-// whole suite in about a minute on two cores; the shapes keep their heads, head dims and
-// feature sizes.
+// scaled = true shrinks the pair representation (384 → 96 tokens, so M = 96² rows for its
+// linears) so that the fp64 reference runs the whole suite in about a minute on two
+// cores; heads, head dims, feature sizes and the single representation keep AF3's sizes.
 std::vector<SuiteProblem> af3_suite(bool scaled);
 
 }  // namespace mf::tools
