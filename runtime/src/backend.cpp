@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "c_enum.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
 #include "status.h"
@@ -9,7 +10,7 @@
 namespace mf::runtime {
 
 std::unique_ptr<Backend> create_backend(const mf_context_options& options) {
-  switch (options.backend) {
+  switch (c_enum_value(options.backend)) {
     case MF_BACKEND_CPU:
       return create_cpu_backend(options.cpu_threads);
     case MF_BACKEND_CUDA:
@@ -21,7 +22,7 @@ std::unique_ptr<Backend> create_backend(const mf_context_options& options) {
       return create_cpu_backend(options.cpu_threads);
   }
   fail(MF_ERROR_INVALID_ARGUMENT,
-       fmt::format("options.backend: {} is not an mf_backend value", static_cast<int>(options.backend)));
+       fmt::format("options.backend: {} is not an mf_backend value", c_enum_value(options.backend)));
 }
 
 }  // namespace mf::runtime

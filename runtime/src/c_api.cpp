@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "backend.h"
+#include "c_enum.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
 #include "descriptor_conversion.h"
@@ -58,7 +59,7 @@ mf_status execute_with(mf_context context, mf_plan plan, const Args* args, void*
 extern "C" {
 
 const char* mf_status_string(mf_status status) {
-  switch (status) {
+  switch (c_enum_value(status)) {
     case MF_SUCCESS: return "MF_SUCCESS";
     case MF_ERROR_INVALID_ARGUMENT: return "MF_ERROR_INVALID_ARGUMENT";
     case MF_ERROR_INVALID_HANDLE: return "MF_ERROR_INVALID_HANDLE";
@@ -97,6 +98,7 @@ mf_status mf_tensor_desc_contiguous(mf_tensor_desc* desc, mf_dtype dtype, int32_
     for (int d = 0; d < rank; ++d)
       if (shape[d] < 1) fail(MF_ERROR_SHAPE_MISMATCH, fmt::format("shape[{}]: {} must be >= 1", d, shape[d]));
     const auto contiguous = mf::ir::TensorDesc::contiguous(mf::ir::DType::kBool, {shape, shape + rank});
+    contiguous.numel();  // throws MF_ERROR_OVERFLOW for a shape whose element count overflows
     out = mf_tensor_desc{};
     out.dtype = dtype;
     out.rank = rank;
@@ -129,8 +131,8 @@ mf_status mf_context_create(const mf_context_options* options, mf_context* conte
 }
 
 mf_status mf_context_destroy(mf_context context) {
-  if (context == nullptr) return MF_SUCCESS;
   return guarded([&] {
+    if (context == nullptr) return;
     mf_context_s& owned = checked(context, "context");
     if (const int plans = owned.live_plans.load(); plans > 0)
       fail(MF_ERROR_INVALID_ARGUMENT,
@@ -147,7 +149,7 @@ mf_status mf_context_backend(mf_context context, mf_backend* backend) {
 mf_status mf_device_count(mf_backend backend, int32_t* count) {
   return guarded([&] {
     int32_t& out = non_null(count, "count");
-    switch (backend) {
+    switch (c_enum_value(backend)) {
       case MF_BACKEND_CPU: out = 1; return;
       case MF_BACKEND_CUDA: out = cuda_device_count(); return;
       case MF_BACKEND_HIP: out = 0; return;
@@ -155,14 +157,14 @@ mf_status mf_device_count(mf_backend backend, int32_t* count) {
     }
     fail(MF_ERROR_INVALID_ARGUMENT,
          fmt::format("backend: {} does not name one backend (MF_BACKEND_AUTO is not accepted here)",
-                     static_cast<int>(backend)));
+                     c_enum_value(backend)));
   });
 }
 
 mf_status mf_device_get_info(mf_backend backend, int32_t ordinal, mf_device_info* info) {
   return guarded([&] {
     mf_device_info& out = non_null(info, "info");
-    switch (backend) {
+    switch (c_enum_value(backend)) {
       case MF_BACKEND_CPU:
         if (ordinal != 0)
           fail(MF_ERROR_BACKEND_UNAVAILABLE, fmt::format("ordinal: the cpu backend has only device 0, not {}", ordinal));
@@ -174,7 +176,7 @@ mf_status mf_device_get_info(mf_backend backend, int32_t ordinal, mf_device_info
     }
     fail(MF_ERROR_INVALID_ARGUMENT,
          fmt::format("backend: {} does not name one backend (MF_BACKEND_AUTO is not accepted here)",
-                     static_cast<int>(backend)));
+                     c_enum_value(backend)));
   });
 }
 
@@ -198,8 +200,8 @@ mf_status mf_plan_describe(mf_plan plan, char* buffer, size_t size, size_t* requ
 }
 
 mf_status mf_plan_destroy(mf_plan plan) {
-  if (plan == nullptr) return MF_SUCCESS;
   return guarded([&] {
+    if (plan == nullptr) return;
     mf_plan_s& owned = checked(plan, "plan");
     --owned.context->live_plans;
     owned.tag = HandleTag::kDead;

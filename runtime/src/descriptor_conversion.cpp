@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "c_enum.h"
 #include "mf/ir/validate.h"
 #include "status.h"
 
@@ -9,7 +10,7 @@ namespace mf::runtime {
 namespace {
 
 std::optional<ir::TensorDesc> optional_tensor(const mf_tensor_desc& desc, const char* argument) {
-  if (desc.dtype == MF_DTYPE_NONE) return std::nullopt;
+  if (c_enum_value(desc.dtype) == MF_DTYPE_NONE) return std::nullopt;
   if (desc.rank < 1 || desc.rank > MF_MAX_RANK)
     fail(MF_ERROR_INVALID_ARGUMENT,
          fmt::format("{}.rank: {} is outside 1..{}", argument, desc.rank, MF_MAX_RANK));
@@ -25,43 +26,48 @@ ir::TensorDesc required_tensor(const mf_tensor_desc& desc, const char* argument)
   return *result;
 }
 
-ir::Direction to_ir(mf_direction direction, std::uint32_t gradients) {
-  switch (direction) {
+ir::Direction to_ir(const mf_direction& direction, std::uint32_t gradients) {
+  switch (c_enum_value(direction)) {
     case MF_FORWARD: return ir::Direction::forward();
     case MF_BACKWARD: return ir::Direction::backward(gradients);
   }
-  fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("direction: {} is not an mf_direction value", static_cast<int>(direction)));
+  fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("direction: {} is not an mf_direction value", c_enum_value(direction)));
 }
 
-ir::MaskKind to_ir(mf_mask_kind kind) {
-  switch (kind) {
+ir::MaskKind to_ir(const mf_mask_kind& kind) {
+  switch (c_enum_value(kind)) {
     case MF_MASK_NONE: return ir::MaskKind::kNone;
     case MF_MASK_BOOLEAN: return ir::MaskKind::kBoolean;
     case MF_MASK_ADDITIVE: return ir::MaskKind::kAdditive;
   }
-  fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("desc.mask_kind: {} is not an mf_mask_kind value", static_cast<int>(kind)));
+  fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("desc.mask_kind: {} is not an mf_mask_kind value", c_enum_value(kind)));
 }
 
-ir::DBiasMode to_ir(mf_dbias_mode mode) {
-  switch (mode) {
+ir::DBiasMode to_ir(const mf_dbias_mode& mode) {
+  switch (c_enum_value(mode)) {
     case MF_DBIAS_DETERMINISTIC: return ir::DBiasMode::kDeterministic;
     case MF_DBIAS_FAST: return ir::DBiasMode::kFast;
   }
-  fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("desc.dbias_mode: {} is not an mf_dbias_mode value", static_cast<int>(mode)));
+  fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("desc.dbias_mode: {} is not an mf_dbias_mode value", c_enum_value(mode)));
 }
 
 double eps_or_default(double eps) { return eps == 0.0 ? 1e-5 : eps; }
 
+// Validation names IR fields ("q: ..."); the caller knows them as "desc.q".
 ir::Problem validated(ir::Operator op, ir::Direction direction) {
   ir::Problem problem{std::move(op), direction};
-  ir::validate(problem);
+  try {
+    ir::validate(problem);
+  } catch (const ir::Error& error) {
+    throw ir::Error(error.kind(), std::string("desc.") + error.what());
+  }
   return problem;
 }
 
 }  // namespace
 
-ir::DType to_ir(mf_dtype dtype, const char* argument) {
-  switch (dtype) {
+ir::DType to_ir(const mf_dtype& dtype, const char* argument) {
+  switch (c_enum_value(dtype)) {
     case MF_DTYPE_BOOL: return ir::DType::kBool;
     case MF_DTYPE_F16: return ir::DType::kF16;
     case MF_DTYPE_BF16: return ir::DType::kBF16;
@@ -69,10 +75,10 @@ ir::DType to_ir(mf_dtype dtype, const char* argument) {
     case MF_DTYPE_F64: return ir::DType::kF64;
     case MF_DTYPE_NONE: break;
   }
-  fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("{}.dtype: {} is not a tensor dtype", argument, static_cast<int>(dtype)));
+  fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("{}.dtype: {} is not a tensor dtype", argument, c_enum_value(dtype)));
 }
 
-ir::Problem to_problem(const mf_evo_attention_desc& desc, mf_direction direction) {
+ir::Problem to_problem(const mf_evo_attention_desc& desc, const mf_direction& direction) {
   const ir::Direction pass = to_ir(direction, desc.gradients);
   ir::EvoAttention op;
   op.q = required_tensor(desc.q, "desc.q");
@@ -95,7 +101,7 @@ ir::Problem to_problem(const mf_evo_attention_desc& desc, mf_direction direction
   return validated(std::move(op), pass);
 }
 
-ir::Problem to_problem(const mf_layer_norm_linear_desc& desc, mf_direction direction) {
+ir::Problem to_problem(const mf_layer_norm_linear_desc& desc, const mf_direction& direction) {
   const ir::Direction pass = to_ir(direction, desc.gradients);
   ir::LayerNormLinear op;
   op.x = required_tensor(desc.x, "desc.x");
@@ -118,7 +124,7 @@ ir::Problem to_problem(const mf_layer_norm_linear_desc& desc, mf_direction direc
   return validated(std::move(op), pass);
 }
 
-ir::Problem to_problem(const mf_transition_desc& desc, mf_direction direction) {
+ir::Problem to_problem(const mf_transition_desc& desc, const mf_direction& direction) {
   const ir::Direction pass = to_ir(direction, desc.gradients);
   ir::Transition op;
   op.x = required_tensor(desc.x, "desc.x");

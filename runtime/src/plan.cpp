@@ -63,7 +63,7 @@ void execute_plan(mf_context_s& context, mf_plan_s& plan, const OperatorArgs& ar
   if (plan.context != &context)
     fail(MF_ERROR_CONTEXT_MISMATCH, "plan: belongs to another context than the one given");
   if (!arguments_match(plan.problem, args))
-    fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("plan: is a {} plan; execute it with mf_{}_execute",
+    fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("plan: was made for {}; execute it with mf_{}_execute",
                                                 ir::op_name(plan.problem.op), ir::op_name(plan.problem.op)));
   const std::size_t needed = plan.executable->workspace_size();
   if (workspace_size < needed || (needed > 0 && workspace == nullptr))

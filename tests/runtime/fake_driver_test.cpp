@@ -1,0 +1,202 @@
+// The cuda device layer against a missing driver and the fake one (fake_cuda/fake_cuda.c).
+// The runtime loads the driver once per process, so each suite is one scenario that ctest
+// runs in a process of its own with the environment it needs (tests/CMakeLists.txt); in any
+// other run the suites skip.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "mf/ir/evo_attention.h"
+#include "mf/ir/layer_norm_linear.h"
+#include "mf/ir/transition.h"
+#include "runtime/capi_helpers.h"
+
+namespace mf::capi_test {
+namespace {
+
+class FakeDriverScenario : public ::testing::Test {
+ protected:
+  explicit FakeDriverScenario(std::string scenario) : scenario_(std::move(scenario)) {}
+
+  void SetUp() override {
+    const char* active = std::getenv("MF_FAKE_CUDA_SCENARIO");
+    if (active == nullptr || scenario_ != active)
+      GTEST_SKIP() << "runs only as the ctest entry runtime." << scenario_;
+  }
+
+  static mf_status create(mf_backend backend, int32_t device, mf_context* context) {
+    mf_context_options options;
+    mf_context_options_init(&options);
+    options.backend = backend;
+    options.device = device;
+    options.cpu_threads = 1;
+    return mf_context_create(&options, context);
+  }
+
+  static mf_backend backend_of(mf_context context) {
+    mf_backend backend = MF_BACKEND_AUTO;
+    expect_success(mf_context_backend(context, &backend));
+    return backend;
+  }
+
+  // MF_BACKEND_AUTO makes a cpu context without error; naming cuda fails with `reason`.
+  static void expect_cpu_fallback(std::string_view reason) {
+    for (int32_t device : {0, 1}) {
+      mf_context context = nullptr;
+      expect_success(create(MF_BACKEND_AUTO, device, &context));
+      EXPECT_STREQ(mf_last_error(), "");
+      const Context owned(context);
+      EXPECT_EQ(backend_of(context), MF_BACKEND_CPU);
+    }
+    mf_context context = nullptr;
+    expect_success(mf_context_create(nullptr, &context));
+    const Context owned(context);
+    EXPECT_EQ(backend_of(context), MF_BACKEND_CPU);
+
+    mf_context cuda = nullptr;
+    expect_status(create(MF_BACKEND_CUDA, 0, &cuda), MF_ERROR_BACKEND_UNAVAILABLE, reason);
+    EXPECT_EQ(cuda, nullptr);
+    int32_t count = -1;
+    expect_success(mf_device_count(MF_BACKEND_CUDA, &count));
+    EXPECT_EQ(count, 0);
+    mf_device_info info{};
+    expect_status(mf_device_get_info(MF_BACKEND_CUDA, 0, &info), MF_ERROR_BACKEND_UNAVAILABLE, reason);
+  }
+
+ private:
+  std::string scenario_;
+};
+
+// ---- (a) no driver -----------------------------------------------------------------------
+
+class FakeDriverNoDriver : public FakeDriverScenario {
+ protected:
+  FakeDriverNoDriver() : FakeDriverScenario("no_driver") {}
+};
+
+TEST_F(FakeDriverNoDriver, FallsBackToCpuAndReportsTheMissingDriver) {
+  expect_cpu_fallback("cannot load the CUDA driver /nonexistent/libcuda.so");
+}
+
+// ---- a library that is not a CUDA driver ----------------------------------------------
+
+class FakeDriverMissingSymbols : public FakeDriverScenario {
+ protected:
+  FakeDriverMissingSymbols() : FakeDriverScenario("missing_symbols") {}
+};
+
+TEST_F(FakeDriverMissingSymbols, FallsBackToCpuAndNamesTheMissingSymbol) {
+  expect_cpu_fallback("the CUDA driver lacks cuInit");
+}
+
+// ---- (b) cuInit fails --------------------------------------------------------------------
+
+class FakeDriverInitFails : public FakeDriverScenario {
+ protected:
+  FakeDriverInitFails() : FakeDriverScenario("init_fails") {}
+};
+
+TEST_F(FakeDriverInitFails, FallsBackToCpuAndNamesCuInit) {
+  expect_cpu_fallback("cuInit failed with CUresult 100 (no CUDA-capable device is detected)");
+}
+
+// ---- (c) two devices ---------------------------------------------------------------------
+
+class FakeDriverTwoDevices : public FakeDriverScenario {
+ protected:
+  FakeDriverTwoDevices() : FakeDriverScenario("two_devices") {}
+
+  static void expect_fake_h200(const mf_device_info& info) {
+    EXPECT_STREQ(info.name, "Fake H200");
+    EXPECT_STREQ(info.arch, "sm_90");
+    EXPECT_EQ(info.multiprocessors, 132);
+    EXPECT_EQ(info.l2_cache_bytes, std::int64_t{50} << 20);
+    EXPECT_EQ(info.memory_bytes, std::int64_t{141} << 30);
+    EXPECT_EQ(info.driver_version, 13000);
+  }
+};
+
+TEST_F(FakeDriverTwoDevices, CountsAndDescribesTheDevices) {
+  int32_t count = -1;
+  expect_success(mf_device_count(MF_BACKEND_CUDA, &count));
+  EXPECT_EQ(count, 2);
+  for (int32_t ordinal : {0, 1}) {
+    SCOPED_TRACE(ordinal);
+    mf_device_info info{};
+    expect_success(mf_device_get_info(MF_BACKEND_CUDA, ordinal, &info));
+    expect_fake_h200(info);
+  }
+  mf_device_info info{};
+  expect_status(mf_device_get_info(MF_BACKEND_CUDA, 2, &info), MF_ERROR_BACKEND_UNAVAILABLE,
+                "CUDA device 2 requested, but the driver reports 2 device(s)");
+  expect_status(mf_device_get_info(MF_BACKEND_CUDA, -1, &info), MF_ERROR_BACKEND_UNAVAILABLE, "CUDA device -1");
+}
+
+TEST_F(FakeDriverTwoDevices, AutoPicksCuda) {
+  for (int32_t device : {0, 1}) {
+    mf_context context = nullptr;
+    expect_success(create(MF_BACKEND_AUTO, device, &context));
+    const Context owned(context);
+    EXPECT_EQ(backend_of(context), MF_BACKEND_CUDA);
+    mf_device_info info{};
+    expect_success(mf_context_device_info(context, &info));
+    expect_fake_h200(info);
+  }
+  // A device ordinal the driver lacks: auto falls back to the cpu, naming cuda fails.
+  mf_context context = nullptr;
+  expect_success(create(MF_BACKEND_AUTO, 2, &context));
+  const Context owned(context);
+  EXPECT_EQ(backend_of(context), MF_BACKEND_CPU);
+  mf_context cuda = nullptr;
+  expect_status(create(MF_BACKEND_CUDA, 2, &cuda), MF_ERROR_BACKEND_UNAVAILABLE, "CUDA device 2 requested");
+  EXPECT_EQ(cuda, nullptr);
+}
+
+TEST_F(FakeDriverTwoDevices, PlansOnCudaAreUnsupportedForNow) {
+  mf_context context = nullptr;
+  expect_success(create(MF_BACKEND_CUDA, 1, &context));
+  const Context owned(context);
+  const std::vector<std::pair<std::string, ir::Problem>> problems = {
+      {"evo_attention", {ir::msa_row_attention(1, 2, 16, 4, 32), ir::Direction::forward()}},
+      {"layer_norm_linear", {ir::layer_norm_linear(64, 128, 32), ir::Direction::forward()}},
+      {"transition", backward_problem(ir::transition(64, 128, 4))},
+  };
+  for (const auto& [name, problem] : problems) {
+    SCOPED_TRACE(name);
+    mf_plan plan = nullptr;
+    expect_status(plan_create(context, problem, &plan), MF_ERROR_UNSUPPORTED,
+                  "the cuda backend has no kernel generator for " + name);
+    EXPECT_EQ(plan, nullptr);
+  }
+  // Descriptors are still validated first.
+  ir::EvoAttention bad = ir::msa_row_attention(1, 2, 16, 4, 32);
+  bad.k.shape[2] = 15;
+  mf_plan plan = nullptr;
+  expect_status(plan_create(context, {bad, ir::Direction::forward()}, &plan), MF_ERROR_SHAPE_MISMATCH, "k: has shape");
+}
+
+// A driver call that fails is MF_ERROR_DEVICE naming the call.
+TEST_F(FakeDriverTwoDevices, DriverErrorsNameTheCall) {
+  struct FailingCall {
+    explicit FailingCall(const char* name) { setenv("MF_FAKE_CUDA_FAIL", name, 1); }
+    ~FailingCall() { unsetenv("MF_FAKE_CUDA_FAIL"); }
+  };
+  for (const char* call : {"cuDeviceGet", "cuDeviceGetName", "cuDeviceGetAttribute", "cuDriverGetVersion"}) {
+    SCOPED_TRACE(call);
+    const FailingCall failing(call);
+    mf_device_info info{};
+    expect_status(mf_device_get_info(MF_BACKEND_CUDA, 0, &info), MF_ERROR_DEVICE,
+                  std::string(call) + " failed with CUresult 999 (unknown error)");
+    mf_context context = nullptr;
+    expect_status(create(MF_BACKEND_CUDA, 0, &context), MF_ERROR_DEVICE, call);
+    EXPECT_EQ(context, nullptr);
+  }
+}
+
+}  // namespace
+}  // namespace mf::capi_test
