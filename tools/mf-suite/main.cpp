@@ -135,8 +135,9 @@ int main(int argc, char** argv) {
     const bool scaled = on_cpu && !options.full_size;
     mf_device_info device{};
     mf_context_device_info(context, &device);
-    fmt::print("mfjit {} — AF3 suite on {} ({}){}\n", mf_version_string(), backend_name(context), device.name,
-               scaled ? ", scaled down for the CPU" : "");
+    fmt::print("mfjit {} — AF3 suite on {} ({}, {}, {} multiprocessors, {} MiB L2, driver {}){}\n",
+               mf_version_string(), backend_name(context), device.name, device.arch, device.multiprocessors,
+               device.l2_cache_bytes >> 20, device.driver_version, scaled ? ", scaled down for the CPU" : "");
     fmt::print("error: ‖out − ref‖/‖ref‖ against the fp64 reference, worst tensor the pass writes\n\n");
     fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11} {:>10} {:<8} {}\n", "problem", "pass", "backend", "count",
                "time [ms]", "error", "worst", "status");
