@@ -178,8 +178,8 @@ TEST_P(CapiExecution, ForwardIgnoresTheBackwardFields) {
   mf_plan created = nullptr;
   std::visit(
       [&](const auto& op) {
-        expect_success(plan_create(context_.get(), ir::with_gradients(op, gradients),
-                                   ir::Direction{ir::Pass::kForward, gradients}, &created));
+        const ir::Problem filled{ir::with_gradients(op, gradients), ir::Direction{ir::Pass::kForward, gradients}};
+        expect_success(plan_create(context_.get(), filled, &created));
       },
       problem.op);
   const Plan plan(created);
