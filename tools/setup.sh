@@ -32,7 +32,13 @@ for module in "${python_modules[@]}"; do
 done
 if [ ${#missing_modules[@]} -gt 0 ]; then
   echo "setup: installing Python modules ${missing_modules[*]}"
-  python3 -m pip install --quiet --root-user-action=ignore "${missing_modules[@]}"
+  if ! python3 -m pip install --quiet --root-user-action=ignore "${missing_modules[@]}"; then
+    # Debian's own python3 has no pip, or refuses installs into the system (PEP 668):
+    # take the distribution's packages of the modules instead.
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing_modules[@]/#/python3-}"
+  fi
 fi
 
 # The CUDA toolkit's headers (cuda.h) are needed to build; the driver is loaded at run time

@@ -130,8 +130,13 @@ void add_operator_items(const EvoAttention& op, const Direction& direction, Item
   if (op.bias) items.push_back({"bias_bcast", broadcast_pattern(*op.bias, logits)});
   if (op.mask) items.push_back({"mask_bcast", broadcast_pattern(*op.mask, logits)});
   // The mode only changes the kernel that reduces the bias gradient.
-  if (direction.wants(EvoAttention::kGradBias))
+  if (direction.wants(EvoAttention::kGradBias)) {
     items.push_back({"dbias", std::string(detail::enum_name(op.dbias_mode))});
+    // The gradient is summed over its own broadcast dimensions, which differ from the bias's
+    // when a stride-0 bias gets a full-size gradient (rare: named only then).
+    const std::string reduction = broadcast_pattern(*op.d_bias, logits);
+    if (reduction != broadcast_pattern(*op.bias, logits)) items.push_back({"dbias_bcast", reduction});
+  }
 }
 
 void add_bucket_items(const EvoAttention& op, Items& items) {

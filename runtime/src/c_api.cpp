@@ -31,8 +31,9 @@ T& non_null(T* pointer, const char* argument) {
 void check_options(const mf_context_options& options) {
   if (options.device < 0)
     fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("options.device: {} is negative", options.device));
-  if (options.cpu_threads < 0)
-    fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("options.cpu_threads: {} is negative", options.cpu_threads));
+  if (options.cpu_threads < 0 || options.cpu_threads > MF_MAX_CPU_THREADS)
+    fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("options.cpu_threads: {} is outside 0..{}", options.cpu_threads,
+                                                MF_MAX_CPU_THREADS));
 }
 
 template <typename Desc>

@@ -9,8 +9,9 @@
 #include "backend.h"
 #include "config_provider.h"
 
-// Both handle kinds start with a tag, so a handle of the wrong kind (or a destroyed one,
-// whose tag is cleared) is reported instead of used.
+// Both handle kinds start with a tag, so a handle of the wrong kind is reported instead of
+// used. Destroying clears the tag, which catches some uses of a destroyed handle in
+// debugging, but such use stays undefined (the memory may hold a new handle).
 enum class HandleTag : std::uint32_t { kDead = 0, kContext = 0x6D66'6378, kPlan = 0x6D66'706C };
 
 struct mf_context_s {

@@ -1,6 +1,7 @@
 #include "status.h"
 
 #include <new>
+#include <string_view>
 
 #include "mf/ir/error.h"
 
@@ -20,18 +21,22 @@ mf_status status_of(ir::ErrorKind kind) {
   return MF_ERROR_INTERNAL;
 }
 
-}  // namespace
-
-void fail(mf_status status, const std::string& message) { throw Error(status, message); }
-
-mf_status set_last_error(mf_status status, const std::string& message) {
+// Never throws: runs inside catch handlers of noexcept functions.
+mf_status record(mf_status status, std::string_view prefix, std::string_view message) noexcept {
   try {
-    t_last_error = message;
+    t_last_error.assign(prefix);
+    t_last_error.append(message);
   } catch (...) {
     t_last_error.clear();  // out of memory while reporting: the status still tells
   }
   return status;
 }
+
+}  // namespace
+
+void fail(mf_status status, const std::string& message) { throw Error(status, message); }
+
+mf_status set_last_error(mf_status status, std::string_view message) noexcept { return record(status, "", message); }
 
 void clear_last_error() { t_last_error.clear(); }
 
@@ -47,7 +52,7 @@ mf_status status_from_current_exception() {
   } catch (const std::bad_alloc&) {
     return set_last_error(MF_ERROR_OUT_OF_MEMORY, "out of host memory");
   } catch (const std::exception& error) {
-    return set_last_error(MF_ERROR_INTERNAL, std::string("internal error: ") + error.what());
+    return record(MF_ERROR_INTERNAL, "internal error: ", error.what());
   } catch (...) {
     return set_last_error(MF_ERROR_INTERNAL, "internal error: unknown exception");
   }

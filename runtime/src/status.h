@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "mfjit/mfjit.h"
 
@@ -22,7 +23,7 @@ class Error : public std::exception {
 [[noreturn]] void fail(mf_status status, const std::string& message);
 
 // Records `message` as this thread's last error and returns `status`.
-mf_status set_last_error(mf_status status, const std::string& message);
+mf_status set_last_error(mf_status status, std::string_view message) noexcept;
 void clear_last_error();
 const char* last_error();
 

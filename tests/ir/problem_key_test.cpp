@@ -162,6 +162,23 @@ TEST(ProblemKey, DBiasModeMattersOnlyForTheBiasGradient) {
   EXPECT_NE(problem_key(backward(fast, EvoAttention::kAllGradients)).find(";dbias=fast;"), std::string::npos);
 }
 
+// A bias shared over S by a stride of 0, whose gradient is full-size, needs no sum over S;
+// the usual [B, 1, H, N, N] bias needs one. The two backward kernels differ, so must the keys.
+TEST(ProblemKey, NamesTheBiasGradientReductionWhenItDiffersFromTheBias) {
+  const EvoAttention summed = triangle_attention_starting(1, 8, 2, 16);
+  EvoAttention expanded = summed;
+  expanded.bias->shape[1] = summed.rows();
+  expanded.bias->strides[1] = 0;
+  const Problem summed_backward = backward(summed, EvoAttention::kAllGradients);
+  Problem expanded_backward = backward(expanded, EvoAttention::kAllGradients);
+  std::get<EvoAttention>(expanded_backward.op).d_bias =
+      TensorDesc::contiguous(expanded.bias->dtype, {1, summed.rows(), 2, 8, 8});
+  EXPECT_EQ(problem_key(summed_backward).find("dbias_bcast"), std::string::npos);
+  EXPECT_NE(problem_key(expanded_backward).find(";dbias_bcast=ffff"), std::string::npos)
+      << problem_key(expanded_backward);
+  EXPECT_NE(problem_key(summed_backward), problem_key(expanded_backward));
+}
+
 TEST(ProblemKey, IgnoresStridesOfSizeOneDimensionsAndPadding) {
   EvoAttention op = single_attention(1, 64, 4, 32);
   const std::string key = problem_key(forward(op));

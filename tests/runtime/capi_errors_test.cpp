@@ -260,6 +260,9 @@ TEST(CapiContext, CreateRejectsBadOptions) {
   bad.cpu_threads = -3;
   expect_rejected_options(bad, MF_ERROR_INVALID_ARGUMENT, "options.cpu_threads: -3");
   bad = options;
+  bad.cpu_threads = MF_MAX_CPU_THREADS + 1;
+  expect_rejected_options(bad, MF_ERROR_INVALID_ARGUMENT, "options.cpu_threads: 1025 is outside 0..1024");
+  bad = options;
   bad.backend = MF_BACKEND_HIP;
   expect_rejected_options(bad, MF_ERROR_BACKEND_UNAVAILABLE, "hip");
 }

@@ -15,7 +15,7 @@ namespace {
 
 void check(mf_status status, const char* call) {
   if (status != MF_SUCCESS)
-    throw std::runtime_error(fmt::format("{}: {}: {}", call, mf_status_string(status), mf_last_error()));
+    throw CapiError(status, fmt::format("{}: {}: {}", call, mf_status_string(status), mf_last_error()));
 }
 
 // The bound host tensors by name, as bridge::execute looks them up.

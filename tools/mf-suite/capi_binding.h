@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <stdexcept>
 #include <string>
 
 #include "mf/ir/problem.h"
@@ -24,8 +25,14 @@ BoundProblem bind_random(const ir::Problem& problem, std::uint64_t seed);
 // same values: what the reference result is computed from.
 BoundProblem promoted_to_f64(const BoundProblem& bound);
 
+// A failed C API call: its status and message.
+struct CapiError : std::runtime_error {
+  CapiError(mf_status failed, const std::string& message) : std::runtime_error(message), status(failed) {}
+  mf_status status;
+};
+
 // Creates a plan for the problem through the C API, runs it `repeats` times and returns the
-// median wall time in milliseconds; throws std::runtime_error with the status and message.
+// median wall time in milliseconds; throws CapiError.
 double run_through_c_api(mf_context context, BoundProblem& bound, int repeats);
 
 }  // namespace mf::tools

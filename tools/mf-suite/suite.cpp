@@ -40,4 +40,15 @@ std::vector<SuiteProblem> af3_suite(bool scaled) {
   return suite;
 }
 
+std::vector<SuiteProblem> sequence_sweep(bool scaled) {
+  std::vector<SuiteProblem> sweep;
+  for (std::int64_t crop : {128, 256, 512, 640, 768, 1024}) {
+    const std::int64_t tokens = scaled ? crop / 4 : crop;
+    sweep.push_back({shape_name("triangle_start", {1, tokens, tokens, 4, 32}), 52,
+                     ir::triangle_attention_starting(1, tokens, 4, 32)});
+    sweep.push_back({shape_name("single", {1, 1, crop, 16, 64}), 48, ir::single_attention(1, crop, 16, 64)});
+  }
+  return sweep;
+}
+
 }  // namespace mf::tools

@@ -19,4 +19,8 @@ struct SuiteProblem {
 // cores; heads, head dims, feature sizes and the single representation keep AF3's sizes.
 std::vector<SuiteProblem> af3_suite(bool scaled);
 
+// The crop sizes of DESIGN.md §5 other than 384 (128 … 1024) for triangle and single
+// attention, each scaled like af3_suite (pair sizes divided by 4 on the cpu).
+std::vector<SuiteProblem> sequence_sweep(bool scaled);
+
 }  // namespace mf::tools

@@ -9,8 +9,11 @@
  *   element strides; a stride of 0 broadcasts). Execution takes only data pointers, which
  *   must match the descriptors the plan was made with.
  * - Handles are opaque. A plan belongs to the context that made it and is executed with it.
+ *   A handle of the wrong kind is reported (MF_ERROR_INVALID_HANDLE); using a destroyed
+ *   handle is undefined behaviour, as with free().
  * - Contexts and plans may be used from several threads, but one plan must not be executed
- *   concurrently with itself (its workspace is the caller's, the plan holds no scratch).
+ *   concurrently with itself, and a handle must not be destroyed while another thread uses
+ *   it. Executions on one cpu context run one at a time (they share its worker threads).
  */
 #ifndef MFJIT_MFJIT_H
 #define MFJIT_MFJIT_H
@@ -101,11 +104,14 @@ typedef enum mf_backend {
   MF_BACKEND_HIP = 3
 } mf_backend;
 
+#define MF_MAX_CPU_THREADS 1024
+
 typedef struct mf_context_options {
   mf_backend backend;
   int32_t device;         /* device ordinal for cuda and hip */
-  int32_t cpu_threads;    /* cpu backend worker threads; 0 = hardware concurrency */
-  const char* cache_dir;  /* compiled-kernel cache; NULL = $MFJIT_CACHE_DIR or ~/.cache/mfjit */
+  int32_t cpu_threads;    /* cpu backend worker threads, 0..MF_MAX_CPU_THREADS; 0 = hardware concurrency */
+  const char* cache_dir;  /* compiled-kernel cache; NULL = $MFJIT_CACHE_DIR, else $XDG_CACHE_HOME/mfjit,
+                             else ~/.cache/mfjit, else /tmp/mfjit-cache */
   const char* db_path;    /* tuning database; NULL = $MFJIT_DB or <cache_dir>/tuning.db */
 } mf_context_options;
 
