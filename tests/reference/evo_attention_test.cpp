@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "mf/ir/evo_attention.h"
 #include "reference_testing.h"
@@ -33,28 +35,40 @@ double naive_mask_term(const EvoAttention& op, ProblemTensors& t, std::int64_t b
   return value != 0.0 ? 0.0 : -kInf;
 }
 
+double naive_scale(const EvoAttention& op) {
+  return op.scale != 0.0 ? op.scale : 1.0 / std::sqrt(static_cast<double>(op.head_dim()));
+}
+
+// L[j] = c·⟨Q[i], K[j]⟩ + bias + maskterm for query i of head slice (b, s, h).
+std::vector<double> naive_logits(const EvoAttention& op, ProblemTensors& t, std::int64_t b, std::int64_t s,
+                                 std::int64_t h, std::int64_t i) {
+  const std::int64_t N = op.seq_len(), D = op.head_dim();
+  const HostTensor &q = t["q"], &k = t["k"];
+  std::vector<double> logit(N);
+  for (std::int64_t j = 0; j < N; ++j) {
+    double score = 0.0;
+    for (std::int64_t d = 0; d < D; ++d) score += q.get({{b, s, i, h, d}}) * k.get({{b, s, j, h, d}});
+    double bias = 0.0;
+    if (op.bias) bias = t["bias"].get(testing::broadcast_index(op.bias->shape, {b, s, h, i, j}));
+    logit[j] = naive_scale(op) * score + bias + naive_mask_term(op, t, b, s, j);
+  }
+  return logit;
+}
+
 NaiveAttention naive_forward(const EvoAttention& op, ProblemTensors& t) {
   const std::int64_t B = op.batch(), S = op.rows(), N = op.seq_len(), H = op.heads(), D = op.head_dim();
-  const double c = op.scale != 0.0 ? op.scale : 1.0 / std::sqrt(static_cast<double>(D));
   NaiveAttention result{std::vector<double>(B * S * N * H * D), std::vector<double>(B * S * H * N)};
-  const HostTensor &q = t["q"], &k = t["k"], &v = t["v"];
+  const HostTensor& v = t["v"];
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t s = 0; s < S; ++s)
       for (std::int64_t h = 0; h < H; ++h)
         for (std::int64_t i = 0; i < N; ++i) {
-          std::vector<double> logit(N);
-          for (std::int64_t j = 0; j < N; ++j) {
-            double score = 0.0;
-            for (std::int64_t d = 0; d < D; ++d) score += q.get({{b, s, i, h, d}}) * k.get({{b, s, j, h, d}});
-            double bias = 0.0;
-            if (op.bias) bias = t["bias"].get(testing::broadcast_index(op.bias->shape, {b, s, h, i, j}));
-            logit[j] = c * score + bias + naive_mask_term(op, t, b, s, j);
-          }
+          const std::vector<double> logit = naive_logits(op, t, b, s, h, i);
           double max = -kInf;
           for (double value : logit) max = std::max(max, value);
           const std::int64_t lse_at = ((b * S + s) * H + h) * N + i;
-          if (max == -kInf) {  // every key dropped: output 0
-            result.lse[lse_at] = -kInf;
+          if (max == -kInf) {  // every key dropped: output 0, lse = +∞ so that exp(L − lse) = 0
+            result.lse[lse_at] = kInf;
             continue;
           }
           double total = 0.0;
@@ -242,7 +256,7 @@ TEST(EvoMask, FullyMaskedRowOutputsZeroAndHasZeroGradients) {
     testing::run_pass(op, ir::Direction::backward(EvoAttention::kAllGradients), t, pool);
     for (std::int64_t n = 0; n < 6; ++n)
       for (std::int64_t h = 0; h < 2; ++h) {
-        EXPECT_EQ(t["lse"].get({{0, 1, h, n}}), -kInf);
+        EXPECT_EQ(t["lse"].get({{0, 1, h, n}}), kInf);
         for (std::int64_t d = 0; d < 4; ++d)
           for (const char* name : {"o", "d_q", "d_k", "d_v"}) EXPECT_EQ(t[name].get({{0, 1, n, h, d}}), 0.0) << name;
       }
@@ -250,6 +264,66 @@ TEST(EvoMask, FullyMaskedRowOutputsZeroAndHasZeroGradients) {
     for (const char* name : {"o", "d_q", "d_k", "d_v", "d_bias"}) EXPECT_FALSE(testing::has_non_finite(t[name])) << name;
     for (double value : t["lse"].values()) EXPECT_FALSE(std::isnan(value));
   }
+}
+
+// A backward computes P = exp(L − LSE) from the lse the forward saved (DESIGN.md §1.1). With
+// the saved lse of every row, P must be finite; 0 for every key of a fully masked row and
+// for every dropped key; and Σ_k P = 1 on every other row.
+void expect_saved_lse_gives_probabilities(const EvoAttention& op, ProblemTensors& t,
+                                          const std::function<bool(std::int64_t b, std::int64_t s)>& fully_masked) {
+  ThreadPool pool(2);
+  testing::run_pass(op, ir::Direction::forward(), t, pool);
+  std::int64_t masked_queries = 0, other_queries = 0;
+  for (std::int64_t b = 0; b < op.batch(); ++b)
+    for (std::int64_t s = 0; s < op.rows(); ++s)
+      for (std::int64_t h = 0; h < op.heads(); ++h)
+        for (std::int64_t i = 0; i < op.seq_len(); ++i) {
+          SCOPED_TRACE(::testing::Message() << "b " << b << " s " << s << " h " << h << " query " << i);
+          const double lse = t["lse"].get({{b, s, h, i}});
+          const std::vector<double> logit = naive_logits(op, t, b, s, h, i);
+          double total = 0.0;
+          for (std::size_t j = 0; j < logit.size(); ++j) {
+            const double p = std::exp(logit[j] - lse);
+            ASSERT_TRUE(std::isfinite(p)) << "key " << j << ": L = " << logit[j] << ", lse = " << lse;
+            if (logit[j] == -kInf) {
+              EXPECT_EQ(p, 0.0) << "dropped key " << j;
+            }
+            total += p;
+          }
+          if (fully_masked(b, s)) {
+            EXPECT_EQ(total, 0.0);
+            ++masked_queries;
+          } else {
+            EXPECT_NEAR(total, 1.0, 1e-6);  // lse is stored in fp32
+            ++other_queries;
+          }
+        }
+  EXPECT_GT(masked_queries, 0);
+  EXPECT_GT(other_queries, 0);
+}
+
+TEST(EvoMask, SavedLseGivesZeroProbabilitiesOnAFullyMaskedRow) {
+  const EvoAttention op = masked_problem(DType::kF64);
+  ProblemTensors t(op, 35);
+  for (std::int64_t b = 0; b < 2; ++b)
+    for (std::int64_t s = 0; s < 3; ++s)
+      for (std::int64_t key = 0; key < 6; ++key) t["mask"].set({{b, s, 0, 0, key}}, 1.0);
+  drop_every_key_of_one_row(t);                   // (b = 0, s = 1): fully masked
+  t["mask"].set({{0, 0, 0, 0, 2}}, 0.0);          // (b = 0, s = 0): partly masked
+  t["mask"].set({{1, 2, 0, 0, 0}}, 0.0);
+  t["mask"].set({{1, 2, 0, 0, 5}}, 0.0);
+  expect_saved_lse_gives_probabilities(op, t, [](std::int64_t b, std::int64_t s) { return b == 0 && s == 1; });
+}
+
+TEST(EvoMask, SavedLseGivesZeroProbabilitiesUnderAnAdditiveMaskOfMinusInfinity) {
+  ir::EvoLayoutOptions options;
+  options.dtype = DType::kF32;
+  options.mask_kind = MaskKind::kAdditive;
+  const EvoAttention op = ir::msa_row_attention(1, 3, 5, 2, 3, options);
+  ProblemTensors t(op, 36);
+  for (std::int64_t key = 0; key < 5; ++key) t["mask"].set({{0, 2, 0, 0, key}}, -kInf);  // fully masked
+  t["mask"].set({{0, 0, 0, 0, 1}}, -kInf);                                                // partly masked
+  expect_saved_lse_gives_probabilities(op, t, [](std::int64_t, std::int64_t s) { return s == 2; });
 }
 
 TEST(EvoMask, FullyMaskedRowContributesNothingToTheBiasGradient) {
@@ -319,7 +393,7 @@ TEST(EvoMask, AdditiveMaskOfMinusInfinityActsLikeABooleanMask) {
   ThreadPool pool(1);
   testing::run_pass(op, ir::Direction::forward(), t, pool);
   testing::run_pass(op, ir::Direction::backward(EvoAttention::kAllGradients), t, pool);
-  EXPECT_EQ(t["lse"].get({{0, 0, 0, 2}}), -kInf);
+  EXPECT_EQ(t["lse"].get({{0, 0, 0, 2}}), kInf);
   EXPECT_EQ(t["o"].get({{0, 0, 2, 0, 1}}), 0.0);
   for (const char* name : {"o", "d_q", "d_k", "d_v", "d_bias"}) EXPECT_FALSE(testing::has_non_finite(t[name])) << name;
   expect_forward_matches_naive(op, 34, [](ProblemTensors& u) {

@@ -90,10 +90,33 @@ TEST(RelativeError, NormsAndNonFiniteValues) {
   EXPECT_EQ(relative_error(std::vector<double>{kInf, 4.0}, ref), kInf);
   EXPECT_EQ(relative_error(std::vector<double>{0.0, 0.0}, std::vector<double>{0.0, 0.0}), 0.0);
   EXPECT_EQ(relative_error(std::vector<double>{1e-30, 0.0}, std::vector<double>{0.0, 0.0}), kInf);
-  // The same −∞ (an lse of a fully masked row) in both is equal; a finite value is not.
+}
+
+TEST(RelativeError, NaNNeverPassesEvenWhenBothSidesHoldIt) {
+  // An output nobody wrote, compared with a reference nobody wrote: both poisoned.
+  EXPECT_EQ(relative_error(std::vector<double>{kNaN, 4.0}, std::vector<double>{kNaN, 4.0}), kInf);
+  EXPECT_EQ(relative_error(std::vector<double>{3.0, 4.0}, std::vector<double>{kNaN, 4.0}), kInf);
+  EXPECT_EQ(relative_error(std::vector<double>{kNaN}, std::vector<double>{kNaN}), kInf);
+  EXPECT_EQ(relative_error(std::vector<double>{kNaN, 0.0}, std::vector<double>{0.0, 0.0}), kInf);
+  EXPECT_EQ(relative_error(std::vector<double>{kInf}, std::vector<double>{kNaN}), kInf);
+  HostTensor out(TensorDesc::contiguous(DType::kBF16, {2, 3})), ref(TensorDesc::contiguous(DType::kF32, {2, 3}));
+  out.poison();
+  ref.poison();
+  EXPECT_EQ(relative_error(out, ref), kInf);
+}
+
+TEST(RelativeError, OnlyTheSameInfinityOnBothSidesIsEqual) {
+  // The same infinity (+∞ is the lse of a fully masked row) in both contributes nothing.
+  EXPECT_EQ(relative_error(std::vector<double>{kInf, 4.0}, std::vector<double>{kInf, 4.0}), 0.0);
   EXPECT_EQ(relative_error(std::vector<double>{-kInf, 4.0}, std::vector<double>{-kInf, 4.0}), 0.0);
+  EXPECT_DOUBLE_EQ(relative_error(std::vector<double>{kInf, 3.0, 4.5}, std::vector<double>{kInf, 3.0, 4.0}), 0.1);
+  EXPECT_EQ(relative_error(std::vector<double>{kInf}, std::vector<double>{kInf}), 0.0);
+  // Any other infinity, on either side, fails.
+  EXPECT_EQ(relative_error(std::vector<double>{1e300, 4.0}, std::vector<double>{kInf, 4.0}), kInf);
   EXPECT_EQ(relative_error(std::vector<double>{-1e30, 4.0}, std::vector<double>{-kInf, 4.0}), kInf);
   EXPECT_EQ(relative_error(std::vector<double>{kInf, 4.0}, std::vector<double>{-kInf, 4.0}), kInf);
+  EXPECT_EQ(relative_error(std::vector<double>{-kInf, 4.0}, std::vector<double>{kInf, 4.0}), kInf);
+  EXPECT_EQ(relative_error(std::vector<double>{3.0, 4.0}, std::vector<double>{-kInf, 4.0}), kInf);
 }
 
 TEST(RelativeError, ComparesHostTensorsByLogicalElement) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,17 +54,21 @@ inline std::vector<std::int64_t> broadcast_index(const std::vector<std::int64_t>
   return index;
 }
 
-inline bool is_written_by(std::string_view name, ir::Pass pass) {
-  const bool saved = name == "o" || name == "lse" || name == "y" || name == "mean" || name == "rstd";
-  const bool gradient = name.starts_with("d_") && name != "d_o" && name != "d_y";
-  return pass == ir::Pass::kForward ? saved : gradient;
+// The names of the tensors that `pass` of `op` writes, as ir::tensor_list says.
+inline std::set<std::string, std::less<>> written_by(const ir::Operator& op, ir::Pass pass) {
+  const ir::Direction direction = pass == ir::Pass::kForward ? ir::Direction::forward() : ir::Direction::backward(0);
+  std::set<std::string, std::less<>> names;
+  for (const ir::NamedTensor& tensor : ir::tensor_list(ir::Problem{op, direction}))
+    if (tensor.access == ir::Access::kWrite) names.emplace(tensor.name);
+  return names;
 }
 
 // One HostTensor per present tensor of a problem: inputs (and d_o / d_y) random, every
 // tensor that either pass writes poisoned.
 class ProblemTensors {
  public:
-  ProblemTensors(const ir::Operator& op, std::uint64_t seed) {
+  ProblemTensors(const ir::Operator& op, std::uint64_t seed)
+      : forward_writes_(written_by(op, ir::Pass::kForward)), backward_writes_(written_by(op, ir::Pass::kBackward)) {
     const ir::Problem problem{op, ir::Direction::backward(0)};  // lists every present tensor
     std::uint64_t stream = seed;
     for (const ir::NamedTensor& tensor : ir::tensor_list(problem)) {
@@ -88,12 +93,17 @@ class ProblemTensors {
   void* ptr(std::string_view name) { return has(name) ? (*this)[name].data() : nullptr; }
   float* f32(std::string_view name) { return static_cast<float*>(ptr(name)); }
 
+  bool is_written_by(std::string_view name, ir::Pass pass) const {
+    return (pass == ir::Pass::kForward ? forward_writes_ : backward_writes_).contains(name);
+  }
+
   void poison_written(ir::Pass pass) {
     for (auto& [name, tensor] : tensors_)
       if (is_written_by(name, pass)) tensor.poison();
   }
 
  private:
+  std::set<std::string, std::less<>> forward_writes_, backward_writes_;
   std::map<std::string, HostTensor> tensors_;
 };
 

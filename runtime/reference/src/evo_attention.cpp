@@ -19,7 +19,8 @@ using internal::Matrix;
 using internal::Shape;
 using internal::View;
 
-constexpr double kMinusInfinity = -std::numeric_limits<double>::infinity();
+constexpr double kPlusInfinity = std::numeric_limits<double>::infinity();
+constexpr double kMinusInfinity = -kPlusInfinity;
 
 struct HeadSlice {
   std::int64_t b, s, h;
@@ -31,8 +32,10 @@ struct Probabilities {
   std::vector<double> lse;
 };
 
-// A query whose logits are all −∞ (every key dropped) gets P = 0 and lse = −∞, so its
-// output and gradients are exactly zero instead of 0/0.
+// A query whose logits are all −∞ (every key dropped) gets P = 0, so its output and
+// gradients are exactly zero instead of 0/0, and lse = +∞ (the FlashAttention convention):
+// a backward that recomputes P = exp(L − lse) from the saved lse then gets exp(−∞) = 0 for
+// every key, where lse = −∞ would give exp(−∞ + ∞) = NaN.
 Probabilities softmax_rows(const Matrix& logits) {
   Probabilities result{Matrix(logits.rows(), logits.cols()), std::vector<double>(logits.rows())};
   for (std::int64_t q = 0; q < logits.rows(); ++q) {
@@ -40,7 +43,7 @@ Probabilities softmax_rows(const Matrix& logits) {
     double max = kMinusInfinity;
     for (double value : row) max = std::max(max, value);
     if (max == kMinusInfinity) {
-      result.lse[q] = kMinusInfinity;
+      result.lse[q] = kPlusInfinity;
       continue;
     }
     const auto p = result.p.row(q);

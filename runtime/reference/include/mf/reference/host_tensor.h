@@ -43,8 +43,10 @@ class HostTensor {
   std::vector<std::byte> storage_;
 };
 
-// ‖out − ref‖₂ / ‖ref‖₂ over the logical elements (shapes must match). Infinity when out
-// holds a NaN or infinity that ref does not, so NaN never passes; 0 when both are zero.
+// ‖out − ref‖₂ / ‖ref‖₂ over the logical elements (shapes must match); 0 when both are
+// zero. Non-finite elements: a NaN in out or in ref (even in both) gives +infinity, so NaN
+// never passes; the same infinity in both (+∞ and +∞, or −∞ and −∞) is equal and adds
+// nothing; any other infinity in either gives +infinity.
 double relative_error(const HostTensor& out, const HostTensor& ref);
 double relative_error(std::span<const double> out, std::span<const double> ref);
 

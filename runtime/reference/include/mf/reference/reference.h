@@ -37,8 +37,11 @@ struct TransitionData {
 // The problem must have passed ir::validate. The backward recomputes the forward in
 // double from the inputs; it does not read o, lse, mean or rstd, so its gradients are
 // exact for the given inputs whatever precision the forward was stored in. A row of
-// EvoAttention whose logits are all -inf outputs 0, saves lse = -inf and has zero
-// gradients. Gradients are written, not accumulated.
+// EvoAttention whose logits are all -inf outputs 0, saves lse = +inf and has zero
+// gradients: with lse = +inf, the P = exp(L - lse) of a backward that reads the saved lse
+// is 0 for every key, so its gradients are zero from the formula itself (the
+// FlashAttention convention; lse = -inf would give exp(-inf + inf) = NaN). Gradients are
+// written, not accumulated.
 void run(const ir::EvoAttention& op, const ir::Direction& direction, const EvoAttentionData& data,
          ThreadPool& pool);
 void run(const ir::LayerNormLinear& op, const ir::Direction& direction, const LayerNormLinearData& data,
