@@ -19,18 +19,7 @@
 
 namespace mf::reference::testing {
 
-// ‖out − ref‖/‖ref‖ bounds of DESIGN.md §1.4 for an output stored in `dtype`; f64 is the
-// reference's own precision.
-inline double tolerance(ir::DType dtype) {
-  switch (dtype) {
-    case ir::DType::kF64: return 1e-12;
-    case ir::DType::kF32: return 1e-5;
-    case ir::DType::kF16: return 2e-3;
-    case ir::DType::kBF16: return 1e-2;
-    case ir::DType::kBool: break;
-  }
-  return 0.0;
-}
+using reference::tolerance;  // callers spell it testing::tolerance
 
 // Calls visit(index) for every index of `shape`, in row-major order.
 inline void for_each_index(const std::vector<std::int64_t>& shape,

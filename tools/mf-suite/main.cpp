@@ -79,15 +79,9 @@ const char* backend_name(mf_context context) {
   return backend == MF_BACKEND_CUDA ? "cuda" : backend == MF_BACKEND_HIP ? "hip" : "cpu";
 }
 
-// DESIGN.md §1.4 tolerance of the problem's dtype.
+// DESIGN.md §1.4 tolerance of the problem's dtype (that of its first tensor).
 double tolerance(const mf::ir::Problem& problem) {
-  const auto dtype = mf::ir::tensor_list(problem).front().desc->dtype;
-  switch (dtype) {
-    case mf::ir::DType::kBF16: return 1e-2;
-    case mf::ir::DType::kF16: return 2e-3;
-    case mf::ir::DType::kF32: return 1e-5;
-    default: return 1e-12;
-  }
+  return mf::reference::tolerance(mf::ir::tensor_list(problem).front().desc->dtype);
 }
 
 // The worst relative error over the tensors the pass writes.

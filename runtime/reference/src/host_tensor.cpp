@@ -152,4 +152,15 @@ double relative_error(std::span<const double> out, std::span<const double> ref) 
   return std::sqrt(error / norm);
 }
 
+double tolerance(ir::DType dtype) {
+  switch (dtype) {
+    case ir::DType::kF64: return 1e-12;
+    case ir::DType::kF32: return 1e-5;
+    case ir::DType::kF16: return 2e-3;
+    case ir::DType::kBF16: return 1e-2;
+    case ir::DType::kBool: break;
+  }
+  return 0.0;
+}
+
 }  // namespace mf::reference

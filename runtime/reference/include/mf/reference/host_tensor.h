@@ -50,4 +50,8 @@ class HostTensor {
 double relative_error(const HostTensor& out, const HostTensor& ref);
 double relative_error(std::span<const double> out, std::span<const double> ref);
 
+// The largest relative_error a result in `dtype` may have (DESIGN.md §1.4): bf16 1e-2,
+// f16 2e-3, f32 1e-5, f64 1e-12; 0 for bool.
+double tolerance(ir::DType dtype);
+
 }  // namespace mf::reference
