@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -66,45 +67,55 @@ const void* pointer_named(const mf_transition_args& a, std::string_view name) {
   fail(MF_ERROR_INTERNAL, fmt::format("no transition argument named {}", name));
 }
 
-struct BoundTensor {
-  ir::NamedTensor tensor;
+// Byte range of one bound tensor.
+struct Range {
   std::uintptr_t begin;  // first byte the strides reach
   std::uintptr_t end;    // one past the last
-  bool dense;            // every byte of [begin, end) belongs to the tensor
 };
-
-BoundTensor bind(const ir::NamedTensor& tensor, const void* pointer) {
-  const std::string argument = fmt::format("args.{}", tensor.name);
-  if (pointer == nullptr)
-    fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("{}: is NULL, but the plan's problem has this tensor", argument));
-  const std::size_t element = ir::size_of(tensor.desc->dtype);
-  ir::validate_alignment(argument.c_str(), pointer, element);
-  const auto begin = reinterpret_cast<std::uintptr_t>(pointer);
-  const auto bytes = static_cast<std::uintptr_t>(tensor.desc->max_offset() + 1) * element;
-  const bool dense = tensor.desc->max_offset() + 1 == tensor.desc->numel();
-  return {tensor, begin, begin + bytes, dense};
-}
 
 // Exact for dense tensors. Interleaved views of one buffer (dq, dk, dv of a packed dqkv)
 // have overlapping byte ranges without sharing an element, so they are not judged.
-bool overlap(const BoundTensor& a, const BoundTensor& b) {
-  return a.dense && b.dense && a.begin < b.end && b.begin < a.end;
+bool overlap(const TensorFootprint& a, const Range& ra, const TensorFootprint& b, const Range& rb) {
+  return a.dense && b.dense && ra.begin < rb.end && rb.begin < ra.end;
+}
+
+// Messages are built only on failure: this runs on every execution.
+Range bind(const TensorFootprint& tensor, const void* pointer) {
+  if (pointer == nullptr)
+    fail(MF_ERROR_INVALID_ARGUMENT,
+         fmt::format("args.{}: is NULL, but the plan's problem has this tensor", tensor.name));
+  const auto begin = reinterpret_cast<std::uintptr_t>(pointer);
+  if (begin % tensor.element_bytes != 0)
+    ir::validate_alignment(fmt::format("args.{}", tensor.name).c_str(), pointer, tensor.element_bytes);
+  return {begin, begin + tensor.extent_bytes};
 }
 
 }  // namespace
 
-void check_arguments(const ir::Problem& problem, const OperatorArgs& args) {
-  std::vector<BoundTensor> bound;
+std::vector<TensorFootprint> footprints(const ir::Problem& problem) {
+  std::vector<TensorFootprint> result;
   for (const ir::NamedTensor& tensor : ir::tensor_list(problem)) {
-    const void* pointer = std::visit([&](const auto& a) { return pointer_named(a, tensor.name); }, args);
-    bound.push_back(bind(tensor, pointer));
+    const std::size_t element = ir::size_of(tensor.desc->dtype);
+    const std::int64_t elements = tensor.desc->max_offset() + 1;
+    result.push_back({tensor.name, tensor.access, element, static_cast<std::uintptr_t>(elements) * element,
+                      elements == tensor.desc->numel()});
   }
-  for (const BoundTensor& written : bound) {
-    if (written.tensor.access != ir::Access::kWrite) continue;
-    for (const BoundTensor& other : bound)
-      if (&other != &written && overlap(written, other))
+  if (result.size() > kMaxPlanTensors) fail(MF_ERROR_INTERNAL, "a problem has more tensors than kMaxPlanTensors");
+  return result;
+}
+
+void check_arguments(std::span<const TensorFootprint> tensors, const OperatorArgs& args) {
+  std::array<Range, kMaxPlanTensors> ranges{};
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const void* pointer = std::visit([&](const auto& a) { return pointer_named(a, tensors[i].name); }, args);
+    ranges[i] = bind(tensors[i], pointer);
+  }
+  for (std::size_t w = 0; w < tensors.size(); ++w) {
+    if (tensors[w].access != ir::Access::kWrite) continue;
+    for (std::size_t o = 0; o < tensors.size(); ++o)
+      if (o != w && overlap(tensors[w], ranges[w], tensors[o], ranges[o]))
         fail(MF_ERROR_INVALID_ARGUMENT, fmt::format("args.{}: the memory it writes overlaps args.{}",
-                                                    written.tensor.name, other.tensor.name));
+                                                    tensors[w].name, tensors[o].name));
   }
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "argument_check.h"
 #include "backend.h"
 #include "config_provider.h"
 
@@ -27,6 +28,7 @@ struct mf_plan_s {
   HandleTag tag = HandleTag::kPlan;
   mf_context_s* context = nullptr;
   mf::ir::Problem problem;
+  std::vector<mf::runtime::TensorFootprint> tensors;  // of `problem`, for the argument checks
   std::string key;
   std::string generator;
   mf::runtime::ConfigChoice config;

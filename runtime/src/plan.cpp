@@ -37,6 +37,7 @@ mf_plan_s* create_plan(mf_context_s& context, ir::Problem problem) {
   plan->generator = context.backend->generator_for(problem);
   plan->config = context.configs->choose(problem, plan->key, *context.backend);
   plan->executable = context.backend->build(problem, plan->config.config);
+  plan->tensors = footprints(problem);
   plan->problem = std::move(problem);
   ++context.live_plans;
   return plan.release();
@@ -69,7 +70,7 @@ void execute_plan(mf_context_s& context, mf_plan_s& plan, const OperatorArgs& ar
   if (workspace_size < needed || (needed > 0 && workspace == nullptr))
     fail(MF_ERROR_WORKSPACE, fmt::format("workspace: the plan needs {} bytes, {} given{}", needed, workspace_size,
                                          workspace == nullptr && needed > 0 ? " (and the pointer is NULL)" : ""));
-  check_arguments(plan.problem, args);
+  check_arguments(plan.tensors, args);
   plan.executable->execute(args, workspace, stream);
 }
 
