@@ -40,6 +40,7 @@ class Backend {
 
 // Creates the backend a context asked for; MF_BACKEND_AUTO picks cuda when a device is
 // present, else cpu.
-std::unique_ptr<Backend> create_backend(const mf_context_options& options);
+// cpu, compiled kernels are cached under cache_dir.
+std::unique_ptr<Backend> create_backend(const mf_context_options& options, const std::string& cache_dir);
 
 }  // namespace mf::runtime

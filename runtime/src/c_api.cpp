@@ -75,6 +75,7 @@ const char* mf_status_string(mf_status status) {
     case MF_ERROR_BUFFER_TOO_SMALL: return "MF_ERROR_BUFFER_TOO_SMALL";
     case MF_ERROR_OUT_OF_MEMORY: return "MF_ERROR_OUT_OF_MEMORY";
     case MF_ERROR_INTERNAL: return "MF_ERROR_INTERNAL";
+    case MF_ERROR_COMPILE: return "MF_ERROR_COMPILE";
   }
   return "MF_ERROR_UNKNOWN_STATUS";
 }
@@ -123,10 +124,10 @@ mf_status mf_context_create(const mf_context_options* options, mf_context* conte
     if (options != nullptr) resolved = *options;
     check_options(resolved);
     auto created = std::make_unique<mf_context_s>();
-    created->backend = create_backend(resolved);
-    created->configs = std::make_unique<DefaultConfigProvider>();
     created->cache_dir = resolved.cache_dir != nullptr ? resolved.cache_dir : default_cache_dir();
     created->db_path = resolved.db_path != nullptr ? resolved.db_path : default_db_path(created->cache_dir);
+    created->backend = create_backend(resolved, created->cache_dir);
+    created->configs = std::make_unique<DefaultConfigProvider>();
     out = created.release();
   });
 }

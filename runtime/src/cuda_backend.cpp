@@ -2,7 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <mutex>
+
 #include "cuda_driver.h"
+#include "cuda_evo_attention.h"
+#include "cuda_module.h"
+#include "mf/compiler/binary_cache.h"
+#include "mf/compiler/evo_attention_generator.h"
+#include "mf/compiler/nvrtc.h"
 #include "status.h"
 
 namespace mf::runtime {
@@ -24,26 +31,82 @@ const CudaDriver& available_driver() {
   return driver;
 }
 
+using compiler::EvoAttentionGenerator;
+
+const ir::EvoAttention& evo_attention_of(const ir::Problem& problem) {
+  if (const auto* op = std::get_if<ir::EvoAttention>(&problem.op)) return *op;
+  fail(MF_ERROR_UNSUPPORTED, fmt::format("the cuda backend has no kernel generator for {} yet; "
+                                         "create the context with MF_BACKEND_CPU to run on the host",
+                                         ir::op_name(problem.op)));
+}
+
+compiler::Target target_of(int ordinal) {
+  const CudaDriver& driver = available_driver();
+  CUdevice device = 0;
+  check(driver, "cuDeviceGet", driver.device_get(&device, ordinal));
+  compiler::Target target;
+  target.arch = compiler::nvrtc_arch(
+      attribute(driver, device, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, "cuDeviceGetAttribute"),
+      attribute(driver, device, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, "cuDeviceGetAttribute"));
+  target.multiprocessors = attribute(driver, device, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, "cuDeviceGetAttribute");
+  target.max_shared_per_block =
+      attribute(driver, device, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, "cuDeviceGetAttribute");
+  return target;
+}
+
+// The cubin for `source`, from the binary cache or compiled with NVRTC (and then cached).
+std::vector<char> compiled(const compiler::GeneratedSource& source, const std::string& arch,
+                           const compiler::BinaryCache& cache) {
+  const compiler::Nvrtc& nvrtc = compiler::Nvrtc::instance();
+  if (!nvrtc.available()) fail(MF_ERROR_BACKEND_UNAVAILABLE, "cuda backend cannot compile: " + nvrtc.unavailable_reason());
+  const std::string key = compiler::cache_key({"nvrtc", nvrtc.version(), arch, source.text});
+  if (auto binary = cache.load(key)) return std::move(*binary);
+  std::vector<char> cubin = nvrtc.compile(source.text, source.name, arch).cubin;
+  cache.store(key, cubin);
+  return cubin;
+}
+
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int ordinal) : device_(cuda_device_info(ordinal)) {}
+  CudaBackend(int ordinal, std::string cache_dir)
+      : ordinal_(ordinal), device_(cuda_device_info(ordinal)), target_(target_of(ordinal)), cache_(std::move(cache_dir)) {}
 
   mf_backend kind() const override { return MF_BACKEND_CUDA; }
   const mf_device_info& device() const override { return device_; }
-  std::string generator_for(const ir::Problem& problem) const override { no_generator(problem); }
-  ir::TileConfig default_config(const ir::Problem& problem) const override { no_generator(problem); }
-  std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig&) override {
-    no_generator(problem);
+
+  std::string generator_for(const ir::Problem& problem) const override {
+    EvoAttentionGenerator::check_supported(evo_attention_of(problem), problem.direction);
+    return EvoAttentionGenerator::kName;
+  }
+
+  ir::TileConfig default_config(const ir::Problem& problem) const override {
+    return EvoAttentionGenerator::default_config(evo_attention_of(problem), problem.direction, target_);
+  }
+
+  std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig& config) override {
+    const ir::EvoAttention& op = evo_attention_of(problem);
+    auto plan = EvoAttentionGenerator::launch_plan(op, problem.direction, config, target_);
+    const auto source = EvoAttentionGenerator::generate(op, problem.direction, config);
+    const std::vector<char> cubin = compiled(source, target_.arch, cache_);
+    auto module = std::make_unique<CudaModule>(primary_context(), cubin);
+    return make_cuda_evo_attention(op, problem.direction, std::move(plan), context_, std::move(module));
   }
 
  private:
-  [[noreturn]] static void no_generator(const ir::Problem& problem) {
-    fail(MF_ERROR_UNSUPPORTED, fmt::format("the cuda backend has no kernel generator for {} yet; "
-                                           "create the context with MF_BACKEND_CPU to run on the host",
-                                           ir::op_name(problem.op)));
+  // Retained on first use: plans need it, device queries do not. Plans may be created
+  // from several threads at once.
+  const CudaPrimaryContext& primary_context() {
+    const std::lock_guard lock(context_mutex_);
+    if (!context_) context_ = std::make_shared<const CudaPrimaryContext>(ordinal_);
+    return *context_;
   }
 
+  int ordinal_;
   mf_device_info device_;
+  compiler::Target target_;
+  compiler::BinaryCache cache_;
+  std::mutex context_mutex_;
+  std::shared_ptr<const CudaPrimaryContext> context_;
 };
 
 }  // namespace
@@ -77,6 +140,8 @@ mf_device_info cuda_device_info(int ordinal) {
   return info;
 }
 
-std::unique_ptr<Backend> create_cuda_backend(int ordinal) { return std::make_unique<CudaBackend>(ordinal); }
+std::unique_ptr<Backend> create_cuda_backend(int ordinal, const std::string& cache_dir) {
+  return std::make_unique<CudaBackend>(ordinal, cache_dir + "/kernels");
+}
 
 }  // namespace mf::runtime

@@ -11,6 +11,7 @@ namespace mf::runtime {
 int cuda_device_count();
 // Throws MF_ERROR_BACKEND_UNAVAILABLE when the ordinal does not name a device.
 mf_device_info cuda_device_info(int ordinal);
-std::unique_ptr<Backend> create_cuda_backend(int ordinal);
+// Compiled kernels are cached under <cache_dir>/kernels.
+std::unique_ptr<Backend> create_cuda_backend(int ordinal, const std::string& cache_dir);
 
 }  // namespace mf::runtime

@@ -36,6 +36,19 @@ CudaDriver load() {
       resolve(library, "cuDeviceTotalMem_v2", driver.device_total_mem, missing) &&
       resolve(library, "cuGetErrorString", driver.get_error_string, missing);
   if (!driver.available()) return driver;
+  auto& run = driver.execution;
+  std::string& absent = run.unavailable_reason;
+  resolve(library, "cuDevicePrimaryCtxRetain", run.primary_ctx_retain, absent) &&
+      resolve(library, "cuDevicePrimaryCtxRelease_v2", run.primary_ctx_release, absent) &&
+      resolve(library, "cuCtxPushCurrent_v2", run.ctx_push, absent) &&
+      resolve(library, "cuCtxPopCurrent_v2", run.ctx_pop, absent) &&
+      resolve(library, "cuModuleLoadData", run.module_load_data, absent) &&
+      resolve(library, "cuModuleUnload", run.module_unload, absent) &&
+      resolve(library, "cuModuleGetFunction", run.module_get_function, absent) &&
+      resolve(library, "cuFuncSetAttribute", run.func_set_attribute, absent) &&
+      resolve(library, "cuLaunchKernel", run.launch_kernel, absent) &&
+      resolve(library, "cuMemsetD32Async", run.memset_d32_async, absent) &&
+      resolve(library, "cuGetErrorName", run.get_error_name, absent);
   if (CUresult result = driver.init(0); result != CUDA_SUCCESS)
     driver.unavailable_reason = describe_cuda_error(driver, "cuInit", result);
   return driver;

@@ -22,6 +22,24 @@ struct CudaDriver {
   // Why the driver is not usable ("" when it is).
   std::string unavailable_reason;
   bool available() const { return unavailable_reason.empty(); }
+
+  // Running kernels: resolved separately, so that device discovery works with drivers
+  // (and the tests' fake) that only report devices.
+  struct Execution {
+    decltype(&::cuDevicePrimaryCtxRetain) primary_ctx_retain = nullptr;
+    decltype(&::cuDevicePrimaryCtxRelease_v2) primary_ctx_release = nullptr;
+    decltype(&::cuCtxPushCurrent_v2) ctx_push = nullptr;
+    decltype(&::cuCtxPopCurrent_v2) ctx_pop = nullptr;
+    decltype(&::cuModuleLoadData) module_load_data = nullptr;
+    decltype(&::cuModuleUnload) module_unload = nullptr;
+    decltype(&::cuModuleGetFunction) module_get_function = nullptr;
+    decltype(&::cuFuncSetAttribute) func_set_attribute = nullptr;
+    decltype(&::cuLaunchKernel) launch_kernel = nullptr;
+    decltype(&::cuMemsetD32Async) memset_d32_async = nullptr;
+    decltype(&::cuGetErrorName) get_error_name = nullptr;
+    std::string unavailable_reason;
+    bool available() const { return unavailable_reason.empty(); }
+  } execution;
 };
 
 // Loads and initialises the driver once per process; never throws.

@@ -3,6 +3,7 @@
 #include <new>
 #include <string_view>
 
+#include "mf/compiler/compile_error.h"
 #include "mf/ir/error.h"
 
 namespace mf::runtime {
@@ -49,6 +50,9 @@ mf_status status_from_current_exception() {
     return set_last_error(error.status(), error.what());
   } catch (const ir::Error& error) {
     return set_last_error(status_of(error.kind()), error.what());
+  } catch (const compiler::CompileError& error) {
+    const bool missing = error.kind() == compiler::CompileError::Kind::kToolchainUnavailable;
+    return set_last_error(missing ? MF_ERROR_BACKEND_UNAVAILABLE : MF_ERROR_COMPILE, error.what());
   } catch (const std::bad_alloc&) {
     return set_last_error(MF_ERROR_OUT_OF_MEMORY, "out of host memory");
   } catch (const std::exception& error) {

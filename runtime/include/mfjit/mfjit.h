@@ -51,7 +51,8 @@ typedef enum mf_status {
   MF_ERROR_WORKSPACE = 10,          /* the workspace given is smaller than the plan needs */
   MF_ERROR_BUFFER_TOO_SMALL = 11,   /* an output string buffer is too small */
   MF_ERROR_OUT_OF_MEMORY = 12,
-  MF_ERROR_INTERNAL = 13            /* a bug in mfjit: please report it with the message */
+  MF_ERROR_INTERNAL = 13,           /* a bug in mfjit: please report it with the message */
+  MF_ERROR_COMPILE = 14             /* the run-time compiler rejected generated code (message has its log) */
 } mf_status;
 
 /* A static English name of the status, e.g. "MF_ERROR_SHAPE_MISMATCH". Never NULL. */

@@ -6,7 +6,8 @@
  *   MF_FAKE_CUDA_DEVICES      the device count (default 1)
  *   MF_FAKE_CUDA_FAIL         the name of one function that fails with
  *                             CUDA_ERROR_UNKNOWN (e.g. cuDeviceGetName)
- * Each device is a "Fake H200": sm_90, 132 SMs, 50 MiB L2, 141 GiB, driver 13000.
+ * Each device is a "Fake H200": sm_90, 132 SMs, 50 MiB L2, 227 KiB shared memory per block,
+ * 141 GiB, driver 13000. It cannot run kernels: the module and launch functions are absent.
  */
 #include <cuda.h>
 #include <stdio.h>
@@ -69,6 +70,7 @@ CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attribute, CUdevice
     case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *value = 0; return CUDA_SUCCESS;
     case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *value = 132; return CUDA_SUCCESS;
     case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: *value = 50 * 1024 * 1024; return CUDA_SUCCESS;
+    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: *value = 227 * 1024; return CUDA_SUCCESS;
     default: return CUDA_ERROR_INVALID_VALUE;
   }
 }

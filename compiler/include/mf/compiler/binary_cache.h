@@ -1,0 +1,40 @@
+// The content-addressed on-disk cache of compiled binaries (DESIGN.md §2): a key names
+// everything a binary depends on (generator source hash, options, toolchain version,
+// target), so an entry never goes stale and a second start skips the compiler.
+//
+// The cache is an optimisation: I/O failures never throw. A directory that cannot be
+// created or written makes store() do nothing; a missing, unreadable, torn or corrupted
+// file is a miss (corrupted ones are removed), never returned. Safe across threads and
+// processes: a file appears under its final name only when complete (rename).
+#pragma once
+
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mf::compiler {
+
+class BinaryCache {
+ public:
+  explicit BinaryCache(std::string directory);  // "" disables the cache: every load misses
+
+  // Keys are what cache_key returns; anything but [0-9A-Za-z_-], 2 to 128 characters,
+  // throws std::invalid_argument (a key becomes a file name).
+  std::optional<std::vector<char>> load(const std::string& key) const;
+  void store(const std::string& key, const std::vector<char>& binary) const;
+
+  const std::string& directory() const { return directory_; }
+
+ private:
+  std::string path_of(const std::string& key) const;  // <directory>/<key[0:2]>/<key>.bin
+
+  std::string directory_;
+};
+
+// The lower-case hex SHA-256 of `parts`, each length-prefixed so that no two different
+// lists collide by concatenation ({"ab", "c"} and {"a", "bc"} differ).
+std::string cache_key(std::initializer_list<std::string_view> parts);
+
+}  // namespace mf::compiler

@@ -1,0 +1,67 @@
+// The template generator for EvoAttention: IR + TileConfig + target → CUDA C++ for NVRTC,
+// its parameter space, and the launch geometry and workspace of the kernels it writes.
+//
+// Parameters — forward: warps (16 query rows each), block_k, stages.
+// Backward: key_warps (16 keys each), key_block_q, query_warps, query_block_k, stages.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mf/compiler/parameter_space.h"
+#include "mf/compiler/target.h"
+#include "mf/ir/direction.h"
+#include "mf/ir/evo_attention.h"
+#include "mf/ir/tile_config.h"
+
+namespace mf::compiler {
+
+// One launch of a generated kernel; blocks and shared bytes depend on the problem's sizes.
+struct KernelLaunch {
+  std::string entry;  // the extern "C" name in the module
+  int threads_x = 0, threads_y = 1;
+  std::int64_t blocks = 0;
+  int shared_bytes = 0;  // dynamic shared memory
+};
+
+// What a plan needs to launch the backward besides the caller's pointers: the order of
+// launches, the workspace carve-up (offsets in bytes) and how S is split.
+struct EvoAttentionLaunchPlan {
+  std::vector<KernelLaunch> kernels;  // in launch order
+  std::size_t workspace_bytes = 0;
+  std::size_t delta_offset = 0, dq_accum_offset = 0, dq_accum_bytes = 0;
+  std::size_t dbias_partial_offset = 0, dbias_partial_bytes = 0;
+  bool zero_dq_accum = false, zero_dbias_partial = false;  // fast mode accumulates into them
+  int rows_per_group = 1, groups = 1, partial_slots = 1;
+  bool dbias_in_shared = false;
+};
+
+struct GeneratedSource {
+  std::string name;           // a name for logs: "evo_attention_forward_bf16_d32"
+  std::string instantiation;  // what the generator writes: configuration and entry points
+  std::string text;           // the translation unit: templates + instantiation
+};
+
+class EvoAttentionGenerator {
+ public:
+  static constexpr const char* kName = "template";
+
+  // Throws ir::Error(kUnsupported) naming the reason when the generator cannot serve the
+  // problem (head dim past 128, a dBias the kernels cannot reduce).
+  static void check_supported(const ir::EvoAttention& op, const ir::Direction& direction);
+
+  static ParameterSpace space(const ir::EvoAttention& op, const ir::Direction& direction, const Target& target);
+  static ir::TileConfig default_config(const ir::EvoAttention& op, const ir::Direction& direction,
+                                       const Target& target);
+  static GeneratedSource generate(const ir::EvoAttention& op, const ir::Direction& direction,
+                                  const ir::TileConfig& config);
+  static EvoAttentionLaunchPlan launch_plan(const ir::EvoAttention& op, const ir::Direction& direction,
+                                            const ir::TileConfig& config, const Target& target);
+  // Identifies the generator's output for the binary cache and the tuning database: a
+  // hash of the templates and of the generator's version.
+  static const std::string& source_hash();
+};
+
+}  // namespace mf::compiler

@@ -1,0 +1,360 @@
+#include "mf/compiler/evo_attention_generator.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "mf/compiler/binary_cache.h"
+#include "mf/ir/error.h"
+#include "mf/templates/templates.h"
+
+namespace mf::compiler {
+namespace {
+
+using ir::EvoAttention;
+
+// Bumped whenever the generator's output changes for the same templates.
+constexpr const char* kGeneratorVersion = "evo_attention/1";
+
+constexpr int kFinalizeThreadsX = 32, kFinalizeThreadsY = 8, kElementwiseThreads = 256;
+
+int round_up(std::int64_t value, std::int64_t multiple) {
+  return static_cast<int>((value + multiple - 1) / multiple * multiple);
+}
+
+int padded_head_dim(const EvoAttention& op) { return round_up(op.head_dim(), 16); }
+
+const char* element_type(ir::DType dtype) {
+  switch (dtype) {
+    case ir::DType::kBF16: return "mf::bf16";
+    case ir::DType::kF16: return "mf::f16";
+    case ir::DType::kF32: return "float";
+    case ir::DType::kBool: return "mf::u8";
+    case ir::DType::kF64: break;
+  }
+  ir::fail(ir::ErrorKind::kUnsupported, "the template generator has no kernels for f64 tensors");
+}
+
+int element_bytes(ir::DType dtype) { return static_cast<int>(ir::size_of(dtype)); }
+
+bool wants_dbias(const EvoAttention& op, const ir::Direction& direction) {
+  return op.bias.has_value() && direction.pass == ir::Pass::kBackward && direction.wants(EvoAttention::kGradBias);
+}
+bool deterministic(const EvoAttention& op) { return op.dbias_mode == ir::DBiasMode::kDeterministic; }
+bool wants(const ir::Direction& direction, std::uint32_t gradient) {
+  return direction.pass == ir::Pass::kBackward && direction.wants(gradient);
+}
+
+// dBias is summed over S on chip when the gradient has extent 1 along S.
+bool dbias_summed_over_rows(const EvoAttention& op) { return op.d_bias && op.d_bias->shape[1] == 1; }
+
+// ---- shared memory of each kernel (mirrors the layouts in the templates) ---------------
+struct Sizes {
+  int d;        // padded head dim
+  int t;        // bytes of a Q/K/V element
+  int bias;     // bytes of a bias element, 0 without bias
+};
+
+Sizes sizes_of(const EvoAttention& op) {
+  return {padded_head_dim(op), element_bytes(op.q.dtype), op.bias ? element_bytes(op.bias->dtype) : 0};
+}
+
+int key_stage_bytes(const Sizes& z, int block_q, int block_k) {
+  return 2 * block_k * (z.d + 8) * z.t + (z.bias ? block_q * (block_k + 8) * z.bias : 0) + block_k * 4;
+}
+int query_stage_bytes(const Sizes& z, int block_q, int block_k) {
+  return 2 * block_q * (z.d + 8) * z.t + (z.bias ? block_q * (block_k + 8) * z.bias : 0) + 2 * block_q * 4;
+}
+int forward_shared(const Sizes& z, int warps, int block_k, int stages) {
+  const int block_q = 16 * warps;
+  return block_q * (z.d + 8) * z.t + stages * key_stage_bytes(z, block_q, block_k);
+}
+int keys_shared(const Sizes& z, int key_warps, int block_q, int stages, bool fast_dq) {
+  const int block_k = 16 * key_warps;
+  return 2 * block_k * (z.d + 8) * z.t + (fast_dq ? block_k * (block_q + 8) * z.t : 0) +
+         stages * query_stage_bytes(z, block_q, block_k);
+}
+int queries_shared(const Sizes& z, int query_warps, int block_k, int stages) {
+  const int block_q = 16 * query_warps;
+  return 2 * block_q * (z.d + 8) * z.t + stages * key_stage_bytes(z, block_q, block_k);
+}
+int strip_bytes(const EvoAttention& op, int key_warps) {
+  return 16 * key_warps * (round_up(op.seq_len(), 32) + 8) * 4;
+}
+
+// Registers the accumulators and fragments of one thread hold, as 32-bit words: a guard
+// against configurations that can only spill.
+int pair_words(const Sizes& z) { return z.t == 4 ? 2 : 1; }
+int forward_registers(const Sizes& z, int block_k) {
+  return 4 * (block_k / 8) + 4 * (z.d / 8) + 4 * (z.d / 16) * pair_words(z);
+}
+int keys_registers(const Sizes& z, int block_q) { return 2 * 4 * (block_q / 8) + 2 * 4 * (z.d / 8); }
+int queries_registers(const Sizes& z, int block_k) {
+  return 2 * 4 * (block_k / 8) + 4 * (z.d / 8) + 2 * 4 * (z.d / 16) * pair_words(z);
+}
+constexpr int kRegisterBudget = 160;
+
+bool fast_dq(const EvoAttention& op, const ir::Direction& direction) {
+  return !deterministic(op) && wants(direction, EvoAttention::kGradQ);
+}
+bool needs_keys_kernel(const EvoAttention& op, const ir::Direction& direction) {
+  return wants(direction, EvoAttention::kGradK) || wants(direction, EvoAttention::kGradV) ||
+         wants_dbias(op, direction) || fast_dq(op, direction);
+}
+bool needs_queries_kernel(const EvoAttention& op, const ir::Direction& direction) {
+  return deterministic(op) && wants(direction, EvoAttention::kGradQ);
+}
+
+// ---- source ------------------------------------------------------------------------
+std::string config_struct(const char* name, const EvoAttention& op, const ir::Direction& direction, int block_q,
+                          int block_k, int warps, int stages) {
+  const int mask_kind = op.mask_kind == ir::MaskKind::kNone ? 0 : op.mask_kind == ir::MaskKind::kBoolean ? 1 : 2;
+  const char* mask_type = op.mask ? element_type(op.mask->dtype) : "mf::u8";
+  const char* bias_type = op.bias ? element_type(op.bias->dtype) : element_type(op.q.dtype);
+  return fmt::format(
+      "struct {} {{\n"
+      "  using T = {};\n  using BiasT = {};\n  using MaskT = {};\n"
+      "  static constexpr int kHeadDim = {}, kBlockQ = {}, kBlockK = {}, kWarps = {}, kStages = {};\n"
+      "  static constexpr int kMaskKind = {};\n"
+      "  static constexpr bool kHasBias = {}, kWantDBias = {}, kDeterministic = {};\n}};\n",
+      name, element_type(op.q.dtype), bias_type, mask_type, padded_head_dim(op), block_q, block_k, warps, stages,
+      mask_kind, op.bias ? "true" : "false", wants_dbias(op, direction) ? "true" : "false",
+      deterministic(op) ? "true" : "false");
+}
+
+std::string entry(const char* name, int threads, const char* body) {
+  return fmt::format(
+      "extern \"C\" __global__ void __launch_bounds__({}) {}(const __grid_constant__ MfEvoParams p) {{\n"
+      "  {}\n}}\n",
+      threads, name, body);
+}
+
+const std::string& template_text() {
+  static const std::string text = [] {
+    std::string all;
+    for (const auto& file : templates::sources()) {
+      all += fmt::format("// ---- templates/{} ----\n", file.path);
+      all += file.text;
+      all += '\n';
+    }
+    return all;
+  }();
+  return text;
+}
+
+void require_valid(const EvoAttention& op, const ir::Direction& direction, const ir::TileConfig& config) {
+  // The space's constraints need a target only for shared memory, checked at launch.
+  Target unlimited{"any", 1, INT_MAX};
+  EvoAttentionGenerator::space(op, direction, unlimited).check(config);
+}
+
+}  // namespace
+
+void EvoAttentionGenerator::check_supported(const EvoAttention& op, const ir::Direction& direction) {
+  if (op.head_dim() > 128)
+    ir::fail(ir::ErrorKind::kUnsupported,
+             fmt::format("q: head dim {} is past the template generator's limit of 128", op.head_dim()));
+  element_type(op.q.dtype);
+  if (wants_dbias(op, direction)) {
+    const auto& shape = op.d_bias->shape;
+    if (shape[3] != op.seq_len() || shape[4] != op.seq_len())
+      ir::fail(ir::ErrorKind::kUnsupported,
+               "d_bias: the cuda kernels reduce dBias over B, S and H only; a bias broadcast along queries or "
+               "keys needs the cpu backend");
+  }
+}
+
+ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Direction& direction,
+                                            const Target& target) {
+  const Sizes z = sizes_of(op);
+  ParameterSpace space;
+  if (direction.pass == ir::Pass::kForward) {
+    space.axes = {{"warps", {2, 4, 8}}, {"block_k", {32, 64, 128}}, {"stages", {2, 3}}};
+    space.reject = [z, target](const ir::TileConfig& c) -> std::optional<std::string> {
+      const int warps = int(c.at("warps")), block_k = int(c.at("block_k")), stages = int(c.at("stages"));
+      if (forward_registers(z, block_k) > kRegisterBudget)
+        return fmt::format("block_k = {} with head dim {} needs more registers than a thread has", block_k, z.d);
+      if (const int bytes = forward_shared(z, warps, block_k, stages); bytes > target.max_shared_per_block)
+        return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes,
+                           target.max_shared_per_block);
+      return std::nullopt;
+    };
+    return space;
+  }
+  const bool fast = fast_dq(op, direction);
+  space.axes = {{"key_warps", {2, 4}},
+                {"key_block_q", {32, 64}},
+                {"query_warps", {2, 4}},
+                {"query_block_k", {32, 64}},
+                {"stages", {2, 3}}};
+  space.reject = [z, target, fast](const ir::TileConfig& c) -> std::optional<std::string> {
+    const int key_warps = int(c.at("key_warps")), key_block_q = int(c.at("key_block_q"));
+    const int query_warps = int(c.at("query_warps")), query_block_k = int(c.at("query_block_k"));
+    const int stages = int(c.at("stages"));
+    if (keys_registers(z, key_block_q) > kRegisterBudget)
+      return fmt::format("key_block_q = {} with head dim {} needs more registers than a thread has", key_block_q,
+                         z.d);
+    if (queries_registers(z, query_block_k) > kRegisterBudget)
+      return fmt::format("query_block_k = {} with head dim {} needs more registers than a thread has",
+                         query_block_k, z.d);
+    const int bytes = std::max(keys_shared(z, key_warps, key_block_q, stages, fast),
+                               queries_shared(z, query_warps, query_block_k, stages));
+    if (bytes > target.max_shared_per_block)
+      return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes, target.max_shared_per_block);
+    return std::nullopt;
+  };
+  return space;
+}
+
+ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, const ir::Direction& direction,
+                                                     const Target& target) {
+  const int d = padded_head_dim(op);
+  ir::TileConfig config;
+  if (direction.pass == ir::Pass::kForward) {
+    config.set("warps", 4).set("block_k", d <= 64 ? 64 : 32).set("stages", 2);
+  } else {
+    config.set("key_warps", 4)
+        .set("key_block_q", d <= 32 ? 64 : 32)
+        .set("query_warps", 4)
+        .set("query_block_k", d <= 64 ? 64 : 32)
+        .set("stages", 2);
+  }
+  const ParameterSpace candidates = space(op, direction, target);
+  if (!candidates.reject || !candidates.reject(config)) return config;
+  const auto valid = candidates.configs();
+  if (valid.empty())
+    ir::fail(ir::ErrorKind::kUnsupported,
+             fmt::format("no configuration of the template generator fits the device ({} bytes of shared memory)",
+                         target.max_shared_per_block));
+  return valid.front();
+}
+
+GeneratedSource EvoAttentionGenerator::generate(const EvoAttention& op, const ir::Direction& direction,
+                                                const ir::TileConfig& config) {
+  check_supported(op, direction);
+  require_valid(op, direction, config);
+  GeneratedSource out;
+  const bool forward = direction.pass == ir::Pass::kForward;
+  out.name = fmt::format("evo_attention_{}_{}_d{}", forward ? "forward" : "backward", ir::name_of(op.q.dtype),
+                         op.head_dim());
+  std::string& code = out.instantiation;
+  code = fmt::format("// {} [{}]\n", out.name, ir::to_string(config));
+  if (forward) {
+    const int warps = int(config.at("warps"));
+    code += config_struct("MfForward", op, direction, 16 * warps, int(config.at("block_k")), warps,
+                          int(config.at("stages")));
+    code += entry("mf_evo_forward", 32 * warps, "mf::evo_attention_forward<MfForward>(p);");
+  } else {
+    const int key_warps = int(config.at("key_warps")), query_warps = int(config.at("query_warps"));
+    const int stages = int(config.at("stages"));
+    code += config_struct("MfKeys", op, direction, int(config.at("key_block_q")), 16 * key_warps, key_warps, stages);
+    code += entry("mf_evo_row_delta", kElementwiseThreads, "mf::evo_attention_row_delta<MfKeys>(p);");
+    if (needs_keys_kernel(op, direction))
+      code += entry("mf_evo_backward_keys", 32 * key_warps, "mf::evo_attention_backward_keys<MfKeys>(p);");
+    if (needs_queries_kernel(op, direction)) {
+      code += config_struct("MfQueries", op, direction, 16 * query_warps, int(config.at("query_block_k")),
+                            query_warps, stages);
+      code += entry("mf_evo_backward_queries", 32 * query_warps,
+                    "mf::evo_attention_backward_queries<MfQueries>(p);");
+    }
+    if (wants_dbias(op, direction))
+      code += entry("mf_evo_dbias_finalize", kFinalizeThreadsX * kFinalizeThreadsY,
+                    "mf::evo_attention_dbias_finalize<MfKeys>(p);");
+    if (fast_dq(op, direction))
+      code += entry("mf_evo_dq_convert", kElementwiseThreads, "mf::evo_attention_dq_convert<MfKeys>(p);");
+  }
+  out.text = template_text() + "// ---- generated ----\n" + code;
+  return out;
+}
+
+EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op, const ir::Direction& direction,
+                                                          const ir::TileConfig& config, const Target& target) {
+  check_supported(op, direction);
+  space(op, direction, target).check(config);
+  const Sizes z = sizes_of(op);
+  const std::int64_t b = op.batch(), s = op.rows(), n = op.seq_len(), h = op.heads();
+  auto blocks_of = [](std::int64_t count, const char* kernel) {
+    if (count > INT_MAX)
+      ir::fail(ir::ErrorKind::kOverflow, fmt::format("the problem needs {} blocks of {}, past the grid limit", count,
+                                                     kernel));
+    return count;
+  };
+  EvoAttentionLaunchPlan plan;
+  const int stages = int(config.at("stages"));
+  if (direction.pass == ir::Pass::kForward) {
+    const int warps = int(config.at("warps"));
+    plan.kernels.push_back({"mf_evo_forward", 32 * warps, 1,
+                            blocks_of(b * s * h * ((n + 16 * warps - 1) / (16 * warps)), "the forward"),
+                            forward_shared(z, warps, int(config.at("block_k")), stages)});
+    return plan;
+  }
+
+  // Workspace: Δ, then the fast-mode dQ accumulator, then the dBias partial sums.
+  auto carve = [&plan](std::size_t bytes) {
+    const std::size_t offset = plan.workspace_bytes;
+    plan.workspace_bytes += (bytes + 255) / 256 * 256;
+    return offset;
+  };
+  const std::int64_t rows = b * s * h * n;
+  plan.delta_offset = carve(static_cast<std::size_t>(rows) * 4);
+  plan.kernels.push_back(
+      {"mf_evo_row_delta", kElementwiseThreads, 1, blocks_of((rows * 8 + kElementwiseThreads - 1) / kElementwiseThreads, "Δ"), 0});
+
+  const int key_warps = int(config.at("key_warps")), key_block_q = int(config.at("key_block_q"));
+  const int block_k = 16 * key_warps;
+  const std::int64_t key_blocks = (n + block_k - 1) / block_k;
+  const bool dbias = wants_dbias(op, direction);
+  if (dbias && dbias_summed_over_rows(op)) {
+    // Enough groups of rows to give every multiprocessor two blocks.
+    const std::int64_t others = b * h * key_blocks;
+    const std::int64_t groups = std::clamp<std::int64_t>((2 * target.multiprocessors + others - 1) / others, 1, s);
+    plan.rows_per_group = static_cast<int>((s + groups - 1) / groups);
+  }
+  plan.groups = static_cast<int>((s + plan.rows_per_group - 1) / plan.rows_per_group);
+  plan.partial_slots = !deterministic(op) && dbias_summed_over_rows(op) ? 1 : plan.groups;
+  if (fast_dq(op, direction)) {
+    plan.dq_accum_bytes = static_cast<std::size_t>(rows) * z.d * 4;
+    plan.dq_accum_offset = carve(plan.dq_accum_bytes);
+    plan.zero_dq_accum = true;
+  }
+  if (needs_keys_kernel(op, direction)) {
+    const int shared = keys_shared(z, key_warps, key_block_q, stages, fast_dq(op, direction));
+    plan.dbias_in_shared = dbias && shared + strip_bytes(op, key_warps) <= target.max_shared_per_block;
+    plan.kernels.push_back({"mf_evo_backward_keys", 32 * key_warps, 1,
+                            blocks_of(b * h * key_blocks * plan.groups, "the backward"),
+                            shared + (plan.dbias_in_shared ? strip_bytes(op, key_warps) : 0)});
+  }
+  if (dbias) {
+    plan.dbias_partial_bytes = static_cast<std::size_t>(plan.partial_slots * b * h * n * n) * 4;
+    plan.dbias_partial_offset = carve(plan.dbias_partial_bytes);
+    plan.zero_dbias_partial = !deterministic(op);
+  }
+  if (needs_queries_kernel(op, direction)) {
+    const int query_warps = int(config.at("query_warps"));
+    plan.kernels.push_back({"mf_evo_backward_queries", 32 * query_warps, 1,
+                            blocks_of(b * s * h * ((n + 16 * query_warps - 1) / (16 * query_warps)), "dQ"),
+                            queries_shared(z, query_warps, int(config.at("query_block_k")), stages)});
+  }
+  if (dbias) {
+    const auto& shape = op.d_bias->shape;
+    const std::int64_t tiles = (n + 31) / 32;
+    plan.kernels.push_back({"mf_evo_dbias_finalize", kFinalizeThreadsX, kFinalizeThreadsY,
+                            blocks_of(tiles * tiles * shape[0] * shape[1] * shape[2], "dBias"), 0});
+  }
+  if (fast_dq(op, direction)) {
+    const std::int64_t elements = rows * op.head_dim();
+    plan.kernels.push_back({"mf_evo_dq_convert", kElementwiseThreads, 1,
+                            std::min<std::int64_t>((elements + kElementwiseThreads - 1) / kElementwiseThreads,
+                                                   std::int64_t{target.multiprocessors} * 16),
+                            0});
+  }
+  return plan;
+}
+
+const std::string& EvoAttentionGenerator::source_hash() {
+  static const std::string hash = cache_key({kGeneratorVersion, template_text()});
+  return hash;
+}
+
+}  // namespace mf::compiler

@@ -1,0 +1,19 @@
+// EvoAttention on the cuda backend: a module from the template generator and the launch
+// plan that goes with it; execution fills the kernels' parameter block from the caller's
+// pointers and launches the plan's kernels in order on the caller's stream.
+#pragma once
+
+#include <memory>
+
+#include "backend.h"
+#include "cuda_module.h"
+#include "mf/compiler/evo_attention_generator.h"
+
+namespace mf::runtime {
+
+std::unique_ptr<Executable> make_cuda_evo_attention(const ir::EvoAttention& op, const ir::Direction& direction,
+                                                    compiler::EvoAttentionLaunchPlan plan,
+                                                    std::shared_ptr<const CudaPrimaryContext> context,
+                                                    std::unique_ptr<CudaModule> module);
+
+}  // namespace mf::runtime

@@ -1,0 +1,510 @@
+// EvoAttention backward (DESIGN.md §1.1), in up to four launches:
+//   1. row_delta:  Δ[q] = ⟨dO[q], O[q]⟩ for every row.
+//   2. keys:       one block per (b, h, key block, group of s rows). For each s it streams
+//                  the query blocks and computes P, dP, dS; dK and dV finish in registers;
+//                  dS summed over the group's rows accumulates in a dBias strip (shared
+//                  memory, or global when it does not fit), so the reduction over S
+//                  never leaves the chip per row. Fast mode also adds dS·K into a float dQ
+//                  accumulator with atomics.
+//   3. queries:    deterministic mode only: one block per query block recomputes P and dS
+//                  and computes dQ without atomics.
+//   4. finalize:   dBias = Σ over groups (and over B or H where the bias broadcasts), in a
+//                  fixed order; fast mode converts the dQ accumulator.
+#pragma once
+
+namespace mf {
+
+// ---- 1. Δ ----------------------------------------------------------------------------
+// Eight lanes per row, each summing every eighth element.
+template <class C>
+__device__ __forceinline__ void evo_attention_row_delta(const MfEvoParams& p) {
+  using T = typename C::T;
+  const i64 rows = i64(p.batch) * p.rows * p.heads * p.seq_len;
+  const i64 row = (i64(blockIdx.x) * blockDim.x + threadIdx.x) / 8;
+  const int part = threadIdx.x % 8;
+  float sum = 0.0f;
+  if (row < rows) {
+    i64 index = row;
+    const int q = int(index % p.seq_len);
+    index /= p.seq_len;
+    const int h = int(index % p.heads);
+    index /= p.heads;
+    const int s = int(index % p.rows), b = int(index / p.rows);
+    const T* o = seq_slice<const T>(p.o, b, s, h) + q * p.o.stride_n;
+    const T* d_o = seq_slice<const T>(p.d_o, b, s, h) + q * p.d_o.stride_n;
+    for (int d = part; d < p.head_dim; d += 8) sum += to_float(o[d * p.o.stride_d]) * to_float(d_o[d * p.d_o.stride_d]);
+  }
+  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+  sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+  sum += __shfl_xor_sync(0xffffffffu, sum, 4);
+  // Rows are stored [b, s, h, q], the order of the loop above.
+  if (row < rows && part == 0) p.delta[row] = sum;
+}
+
+// ---- 2. keys -------------------------------------------------------------------------
+// One query block of the keys kernel: Q, dO, the bias rows and the per-row LSE (base 2)
+// and Δ.
+template <class C>
+struct QueryStage {
+  using T = typename C::T;
+  using BiasT = typename C::BiasT;
+  static constexpr int kLdSeq = C::kHeadDim + 8;
+  static constexpr int kLdBias = C::kBlockK + 8;
+  static constexpr int kSeqBytes = C::kBlockQ * kLdSeq * int(sizeof(T));
+  static constexpr int kBiasBytes = C::kHasBias ? C::kBlockQ * kLdBias * int(sizeof(BiasT)) : 0;
+  static constexpr int kRowBytes = C::kBlockQ * int(sizeof(float));
+  static constexpr int kBytes = 2 * kSeqBytes + kBiasBytes + 2 * kRowBytes;
+
+  T* q;
+  T* d_o;
+  BiasT* bias;
+  float* lse_log2;
+  float* delta;
+
+  __device__ __forceinline__ QueryStage(unsigned char* base)
+      : q(reinterpret_cast<T*>(base)),
+        d_o(reinterpret_cast<T*>(base + kSeqBytes)),
+        bias(reinterpret_cast<BiasT*>(base + 2 * kSeqBytes)),
+        lse_log2(reinterpret_cast<float*>(base + 2 * kSeqBytes + kBiasBytes)),
+        delta(reinterpret_cast<float*>(base + 2 * kSeqBytes + kBiasBytes + kRowBytes)) {}
+};
+
+__device__ __forceinline__ i64 row_index(const MfEvoParams& p, int b, int s, int h) {
+  return ((i64(b) * p.rows + s) * p.heads + h) * p.seq_len;
+}
+
+template <class C>
+__device__ __forceinline__ void load_query_stage(const QueryStage<C>& st, const MfEvoParams& p, int b, int s, int h,
+                                                 int q0, int k0) {
+  using T = typename C::T;
+  constexpr int kThreads = 32 * C::kWarps;
+  const int n = p.seq_len;
+  copy_tile<T, C::kBlockQ, C::kHeadDim, kThreads>(st.q, QueryStage<C>::kLdSeq,
+                                                  seq_slice<const T>(p.q, b, s, h) + q0 * p.q.stride_n,
+                                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok);
+  copy_tile<T, C::kBlockQ, C::kHeadDim, kThreads>(st.d_o, QueryStage<C>::kLdSeq,
+                                                  seq_slice<const T>(p.d_o, b, s, h) + q0 * p.d_o.stride_n,
+                                                  p.d_o.stride_n, p.d_o.stride_d, n - q0, p.head_dim,
+                                                  p.d_o.vector_ok);
+  if constexpr (C::kHasBias) {
+    using BiasT = typename C::BiasT;
+    const BiasT* bias = pair_slice<const BiasT>(p.bias, b, s, h) + q0 * p.bias.stride_q + k0 * p.bias.stride_k;
+    copy_tile<BiasT, C::kBlockQ, C::kBlockK, kThreads>(st.bias, QueryStage<C>::kLdBias, bias, p.bias.stride_q,
+                                                       p.bias.stride_k, n - q0, n - k0, p.bias.vector_ok);
+  }
+  const i64 rows = row_index(p, b, s, h);
+  for (int i = threadIdx.x; i < C::kBlockQ; i += kThreads) {
+    const int q = q0 + i;
+    // Rows past the end get LSE = +inf, so their probabilities are exactly zero.
+    st.lse_log2[i] = q < n ? p.lse[rows + q] * kLog2e : pos_inf();
+    st.delta[i] = q < n ? p.delta[rows + q] : 0.0f;
+  }
+}
+
+// Where a block accumulates dBias for its keys: rows are keys, columns queries.
+struct DBiasStrip {
+  float* data;
+  int ld;
+  bool global;  // global strips in fast mode are shared by groups: add with atomics
+};
+
+// Writes (or, in global fast mode, atomically adds) a finished shared strip to the
+// partial sums in global memory, one row of queries per key.
+template <class C>
+__device__ __forceinline__ void flush_dbias_strip(const MfEvoParams& p, const DBiasStrip& strip, float* partial,
+                                                  int k0) {
+  const int n = p.seq_len;
+  for (int r = threadIdx.x / 32; r < C::kBlockK; r += C::kWarps) {
+    if (k0 + r >= n) break;
+    for (int q = lane_id(); q < n; q += 32) {
+      const float value = strip.data[r * strip.ld + q];
+      if (C::kDeterministic) partial[(k0 + r) * i64(n) + q] = value;
+      else atomicAdd(partial + (k0 + r) * i64(n) + q, value);
+    }
+  }
+}
+
+template <class C>
+__device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p) {
+  using T = typename C::T;
+  using Stage = QueryStage<C>;
+  constexpr int kD = C::kHeadDim, kBQ = C::kBlockQ, kBK = C::kBlockK;
+  constexpr int kQueryTiles = kBQ / 8, kDimTiles = kD / 8;
+  constexpr int kLdSeq = Stage::kLdSeq, kLdDs = kBQ + 8;
+  static_assert(kBK == 16 * C::kWarps, "each warp owns 16 keys");
+  static_assert(kD % 16 == 0 && kBQ % 16 == 0, "tiles are multiples of the 16-wide product");
+
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* k_tile = reinterpret_cast<T*>(smem);
+  T* v_tile = k_tile + kBK * kLdSeq;
+  T* ds_tile = v_tile + kBK * kLdSeq;  // dSᵀ [key][query], the A operand of dQ (fast mode)
+  unsigned char* stages = reinterpret_cast<unsigned char*>(ds_tile + (C::kDeterministic ? 0 : kBK * kLdDs));
+  unsigned char* strip_base = stages + C::kStages * Stage::kBytes;
+
+  const int n = p.seq_len, key_blocks = (n + kBK - 1) / kBK, query_blocks = (n + kBQ - 1) / kBQ;
+  int index = blockIdx.x;  // groups vary fastest
+  const int group = index % p.groups;
+  index /= p.groups;
+  const int k0 = (index % key_blocks) * kBK;
+  index /= key_blocks;
+  const int h = index % p.heads, b = index / p.heads;
+  const int warp = threadIdx.x / 32, g = lane_id() / 4, t = lane_id() % 4;
+  const int s_begin = group * p.rows_per_group;
+  const int s_end = min(p.rows, s_begin + p.rows_per_group);
+
+  constexpr bool kDBias = C::kHasBias && C::kWantDBias;
+  float* partial = nullptr;
+  DBiasStrip strip{nullptr, 0, false};
+  if constexpr (kDBias) {
+    const int slot = p.partial_slots == 1 ? 0 : group;
+    partial = p.dbias_partial + ((i64(slot) * p.batch + b) * p.heads + h) * i64(n) * n;
+    if (p.dbias_in_shared) strip = {reinterpret_cast<float*>(strip_base), (n + 31) / 32 * 32 + 8, false};
+    else strip = {partial + k0 * i64(n), n, !C::kDeterministic};
+  }
+
+  for (int s = s_begin; s < s_end; ++s) {
+    const bool first_row = s == s_begin;
+    copy_tile<T, kBK, kD, 32 * C::kWarps>(k_tile, kLdSeq, seq_slice<const T>(p.k, b, s, h) + k0 * p.k.stride_n,
+                                          p.k.stride_n, p.k.stride_d, n - k0, p.head_dim, p.k.vector_ok);
+    copy_tile<T, kBK, kD, 32 * C::kWarps>(v_tile, kLdSeq, seq_slice<const T>(p.v, b, s, h) + k0 * p.v.stride_n,
+                                          p.v.stride_n, p.v.stride_d, n - k0, p.head_dim, p.v.vector_ok);
+    const float key_mask[2] = {mask_term_log2<C>(p, b, s, k0 + warp * 16 + g),
+                               mask_term_log2<C>(p, b, s, k0 + warp * 16 + g + 8)};
+#pragma unroll
+    for (int i = 0; i < C::kStages - 1; ++i) {
+      if (i < query_blocks) load_query_stage<C>(Stage(stages + i * Stage::kBytes), p, b, s, h, i * kBQ, k0);
+      cp_async_commit();
+    }
+    FragC d_k[kDimTiles], d_v[kDimTiles];
+#pragma unroll
+    for (int j = 0; j < kDimTiles; ++j) d_k[j] = d_v[j] = FragC{};
+
+    for (int qb = 0; qb < query_blocks; ++qb) {
+      const int q0 = qb * kBQ;
+      const int ahead = qb + C::kStages - 1;
+      if (ahead < query_blocks)
+        load_query_stage<C>(Stage(stages + (ahead % C::kStages) * Stage::kBytes), p, b, s, h, ahead * kBQ, k0);
+      cp_async_commit();
+      cp_async_wait<C::kStages - 1>();
+      __syncthreads();
+      const Stage st(stages + (qb % C::kStages) * Stage::kBytes);
+
+      // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warp's 16 keys.
+      FragC prob[kQueryTiles], d_s[kQueryTiles];
+#pragma unroll
+      for (int j = 0; j < kQueryTiles; ++j) prob[j] = d_s[j] = FragC{};
+#pragma unroll
+      for (int kk = 0; kk < kD / 16; ++kk) {
+        FragA<T> k_frag, v_frag;
+        load_a(k_frag, k_tile, kLdSeq, warp * 16, kk * 16);
+        load_a(v_frag, v_tile, kLdSeq, warp * 16, kk * 16);
+#pragma unroll
+        for (int j = 0; j < kQueryTiles; ++j) {
+          FragB<T> q_frag, do_frag;
+          load_b(q_frag, st.q, kLdSeq, j * 8, kk * 16);
+          load_b(do_frag, st.d_o, kLdSeq, j * 8, kk * 16);
+          mma(prob[j], k_frag, q_frag);
+          mma(d_s[j], v_frag, do_frag);
+        }
+      }
+      // Pᵀ = 2^(L − LSE), dSᵀ = Pᵀ ⊙ (dPᵀ − Δ).
+#pragma unroll
+      for (int j = 0; j < kQueryTiles; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = warp * 16 + g + (e >> 1) * 8, query = j * 8 + 2 * t + (e & 1);
+          float bias = 0.0f;
+          if constexpr (C::kHasBias) bias = to_float(st.bias[query * Stage::kLdBias + key]);
+          const float logit = fmaf(prob[j].c[e], p.scale_log2, fmaf(bias, kLog2e, key_mask[e >> 1]));
+          prob[j].c[e] = exp2_approx(logit - st.lse_log2[query]);
+          d_s[j].c[e] = prob[j].c[e] * (d_s[j].c[e] - st.delta[query]);
+        }
+      }
+      // dV += Pᵀ·dO and dK += dSᵀ·Q (scaled by c at the end).
+#pragma unroll
+      for (int kk = 0; kk < kBQ / 16; ++kk) {
+        const FragA<T> p_frag = a_from_c<T>(prob[2 * kk], prob[2 * kk + 1]);
+        const FragA<T> ds_frag = a_from_c<T>(d_s[2 * kk], d_s[2 * kk + 1]);
+#pragma unroll
+        for (int j = 0; j < kDimTiles; ++j) {
+          FragB<T> do_frag, q_frag;
+          load_b_t(do_frag, st.d_o, kLdSeq, kk * 16, j * 8);
+          load_b_t(q_frag, st.q, kLdSeq, kk * 16, j * 8);
+          mma(d_v[j], p_frag, do_frag);
+          mma(d_k[j], ds_frag, q_frag);
+        }
+      }
+      if constexpr (kDBias) {
+#pragma unroll
+        for (int j = 0; j < kQueryTiles; ++j) {
+          const int query = q0 + j * 8 + 2 * t;
+#pragma unroll
+          for (int half = 0; half < 2; ++half) {
+            const int key = warp * 16 + g + half * 8;
+            if (k0 + key >= n) continue;
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              if (query + e >= n) continue;
+              float* cell = strip.data + key * strip.ld + query + e;
+              const float value = d_s[j].c[2 * half + e];
+              if (strip.global) atomicAdd(cell, value);
+              else *cell = first_row ? value : *cell + value;
+            }
+          }
+        }
+      }
+      if constexpr (!C::kDeterministic) {
+        if (p.d_q.data != nullptr) {
+          // dQ += c·dS·K through the float accumulator: dSᵀ goes through shared memory to
+          // become the A operand with queries as rows.
+#pragma unroll
+          for (int j = 0; j < kQueryTiles; ++j)
+#pragma unroll
+            for (int half = 0; half < 2; ++half)
+              *reinterpret_cast<Pair<T>*>(ds_tile + (warp * 16 + g + half * 8) * kLdDs + j * 8 + 2 * t) =
+                  make_pair<T>(d_s[j].c[2 * half], d_s[j].c[2 * half + 1]);
+          __syncthreads();
+          float* accum = p.dq_accum + row_index(p, b, s, h) * kD;
+          for (int rb = warp; rb < kBQ / 16; rb += C::kWarps) {
+            FragC d_q[kDimTiles];
+#pragma unroll
+            for (int j = 0; j < kDimTiles; ++j) d_q[j] = FragC{};
+#pragma unroll
+            for (int kk = 0; kk < kBK / 16; ++kk) {
+              FragA<T> ds_frag;
+              load_a_t(ds_frag, ds_tile, kLdDs, rb * 16, kk * 16);
+#pragma unroll
+              for (int j = 0; j < kDimTiles; ++j) {
+                FragB<T> k_frag;
+                load_b_t(k_frag, k_tile, kLdSeq, kk * 16, j * 8);
+                mma(d_q[j], ds_frag, k_frag);
+              }
+            }
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+              const int q = q0 + rb * 16 + g + half * 8;
+              if (q >= n) continue;
+#pragma unroll
+              for (int j = 0; j < kDimTiles; ++j) {
+                atomicAdd(accum + q * kD + j * 8 + 2 * t, d_q[j].c[2 * half] * p.scale);
+                atomicAdd(accum + q * kD + j * 8 + 2 * t + 1, d_q[j].c[2 * half + 1] * p.scale);
+              }
+            }
+          }
+        }
+      }
+      __syncthreads();  // the stage and the dS tile are refilled next
+    }
+    cp_async_wait<0>();
+
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int key = k0 + warp * 16 + g + half * 8;
+      if (key >= n) continue;
+#pragma unroll
+      for (int j = 0; j < kDimTiles; ++j) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int d = j * 8 + 2 * t + e;
+          if (d >= p.head_dim) continue;
+          if (p.d_k.data != nullptr)
+            seq_slice<T>(p.d_k, b, s, h)[key * p.d_k.stride_n + d * p.d_k.stride_d] =
+                from_float<T>(d_k[j].c[2 * half + e] * p.scale);
+          if (p.d_v.data != nullptr)
+            seq_slice<T>(p.d_v, b, s, h)[key * p.d_v.stride_n + d * p.d_v.stride_d] =
+                from_float<T>(d_v[j].c[2 * half + e]);
+        }
+      }
+    }
+    __syncthreads();  // K and V are reloaded for the next row
+  }
+  if constexpr (kDBias) {
+    if (p.dbias_in_shared) flush_dbias_strip<C>(p, strip, partial, k0);
+  }
+}
+
+// ---- 3. queries (deterministic dQ) -----------------------------------------------------
+template <class C>
+__device__ __forceinline__ void evo_attention_backward_queries(const MfEvoParams& p) {
+  using T = typename C::T;
+  using Stage = KeyStage<C>;
+  constexpr int kD = C::kHeadDim, kBQ = C::kBlockQ, kBK = C::kBlockK;
+  constexpr int kThreads = 32 * C::kWarps;
+  constexpr int kKeyTiles = kBK / 8, kDimTiles = kD / 8;
+  static_assert(kBQ == 16 * C::kWarps, "each warp owns 16 query rows");
+
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* q_tile = reinterpret_cast<T*>(smem);
+  T* do_tile = q_tile + kBQ * Stage::kLdSeq;
+  unsigned char* stages = reinterpret_cast<unsigned char*>(do_tile + kBQ * Stage::kLdSeq);
+
+  const int n = p.seq_len, query_tiles = (n + kBQ - 1) / kBQ, key_blocks = (n + kBK - 1) / kBK;
+  int index = blockIdx.x;
+  const int s = index % p.rows;
+  index /= p.rows;
+  const int q0 = (index % query_tiles) * kBQ;
+  index /= query_tiles;
+  const int h = index % p.heads, b = index / p.heads;
+  const int warp = threadIdx.x / 32, g = lane_id() / 4, t = lane_id() % 4;
+
+  copy_tile<T, kBQ, kD, kThreads>(q_tile, Stage::kLdSeq, seq_slice<const T>(p.q, b, s, h) + q0 * p.q.stride_n,
+                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok);
+  copy_tile<T, kBQ, kD, kThreads>(do_tile, Stage::kLdSeq, seq_slice<const T>(p.d_o, b, s, h) + q0 * p.d_o.stride_n,
+                                  p.d_o.stride_n, p.d_o.stride_d, n - q0, p.head_dim, p.d_o.vector_ok);
+#pragma unroll
+  for (int i = 0; i < C::kStages - 1; ++i) {
+    if (i < key_blocks) load_key_stage<C>(Stage(stages + i * Stage::kBytes), p, b, s, h, q0, i * kBK);
+    cp_async_commit();
+  }
+  float lse_log2[2], delta[2];
+  const i64 rows = row_index(p, b, s, h);
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int q = q0 + warp * 16 + g + half * 8;
+    lse_log2[half] = q < n ? p.lse[rows + q] * kLog2e : pos_inf();
+    delta[half] = q < n ? p.delta[rows + q] : 0.0f;
+  }
+
+  FragA<T> q_frag[kD / 16], do_frag[kD / 16];
+  FragC d_q[kDimTiles];
+#pragma unroll
+  for (int j = 0; j < kDimTiles; ++j) d_q[j] = FragC{};
+
+  for (int kb = 0; kb < key_blocks; ++kb) {
+    const int ahead = kb + C::kStages - 1;
+    if (ahead < key_blocks)
+      load_key_stage<C>(Stage(stages + (ahead % C::kStages) * Stage::kBytes), p, b, s, h, q0, ahead * kBK);
+    cp_async_commit();
+    cp_async_wait<C::kStages - 1>();
+    __syncthreads();
+    if (kb == 0) {
+#pragma unroll
+      for (int kk = 0; kk < kD / 16; ++kk) {
+        load_a(q_frag[kk], q_tile, Stage::kLdSeq, warp * 16, kk * 16);
+        load_a(do_frag[kk], do_tile, Stage::kLdSeq, warp * 16, kk * 16);
+      }
+    }
+    const Stage st(stages + (kb % C::kStages) * Stage::kBytes);
+    FragC prob[kKeyTiles], d_s[kKeyTiles];
+#pragma unroll
+    for (int j = 0; j < kKeyTiles; ++j) {
+      prob[j] = d_s[j] = FragC{};
+#pragma unroll
+      for (int kk = 0; kk < kD / 16; ++kk) {
+        FragB<T> k_frag, v_frag;
+        load_b(k_frag, st.k, Stage::kLdSeq, j * 8, kk * 16);
+        load_b(v_frag, st.v, Stage::kLdSeq, j * 8, kk * 16);
+        mma(prob[j], q_frag[kk], k_frag);
+        mma(d_s[j], do_frag[kk], v_frag);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < kKeyTiles; ++j) {
+      const int col = j * 8 + 2 * t;
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        float b0 = 0.0f, b1 = 0.0f;
+        if constexpr (C::kHasBias) read_two(st.bias + (warp * 16 + g + half * 8) * Stage::kLdBias + col, b0, b1);
+        const float bias[2] = {b0, b1};
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& x = prob[j].c[2 * half + e];
+          x = exp2_approx(fmaf(x, p.scale_log2, fmaf(bias[e], kLog2e, st.mask[col + e])) - lse_log2[half]);
+          d_s[j].c[2 * half + e] = x * (d_s[j].c[2 * half + e] - delta[half]);
+        }
+      }
+    }
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; ++kk) {
+      const FragA<T> ds_frag = a_from_c<T>(d_s[2 * kk], d_s[2 * kk + 1]);
+#pragma unroll
+      for (int j = 0; j < kDimTiles; ++j) {
+        FragB<T> k_frag;
+        load_b_t(k_frag, st.k, Stage::kLdSeq, kk * 16, j * 8);
+        mma(d_q[j], ds_frag, k_frag);
+      }
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+
+  T* out = seq_slice<T>(p.d_q, b, s, h);
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int q = q0 + warp * 16 + g + half * 8;
+    if (q >= n) continue;
+#pragma unroll
+    for (int j = 0; j < kDimTiles; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int d = j * 8 + 2 * t + e;
+        if (d < p.head_dim) out[q * p.d_q.stride_n + d * p.d_q.stride_d] = from_float<T>(d_q[j].c[2 * half + e] * p.scale);
+      }
+  }
+}
+
+// ---- 4. finalize ---------------------------------------------------------------------
+// dBias over one 32 x 32 (query, key) tile of one output (b, s, h) slice: the sum over the
+// partial groups and over B and H where dBias has extent 1 there, read along queries
+// (the partials are key-major) and written along keys through a shared transpose.
+template <class C>
+__device__ __forceinline__ void evo_attention_dbias_finalize(const MfEvoParams& p) {
+  using BiasT = typename C::BiasT;
+  __shared__ float tile[32][33];
+  const int out_batch = p.d_bias.batch, out_rows = p.d_bias.rows, out_heads = p.d_bias.heads;
+  const int n = p.seq_len, tiles = (n + 31) / 32;
+  int index = blockIdx.x;
+  const int k0 = (index % tiles) * 32;
+  index /= tiles;
+  const int q0 = (index % tiles) * 32;
+  index /= tiles;
+  const int h_out = index % out_heads;
+  index /= out_heads;
+  const int s_out = index % out_rows, b_out = index / out_rows;
+  const int slots = p.partial_slots;
+  // A dBias extent of 1 where the operator's is larger means: sum over that dimension.
+  const bool sum_b = out_batch == 1, sum_h = out_heads == 1;
+  const bool by_row = out_rows != 1;  // dBias per s: partial slot = s (one row per group)
+  const int q = q0 + threadIdx.x;
+  for (int r = threadIdx.y; r < 32; r += blockDim.y) {
+    const int k = k0 + r;
+    float sum = 0.0f;
+    if (q < n && k < n) {
+      for (int slot = by_row ? s_out : 0; slot < (by_row ? s_out + 1 : slots); ++slot)
+        for (int b = sum_b ? 0 : b_out; b < (sum_b ? p.batch : b_out + 1); ++b)
+          for (int h = sum_h ? 0 : h_out; h < (sum_h ? p.heads : h_out + 1); ++h)
+            sum += p.dbias_partial[(((i64(slot) * p.batch + b) * p.heads + h) * n + k) * n + q];
+    }
+    tile[r][threadIdx.x] = sum;
+  }
+  __syncthreads();
+  const int k = k0 + threadIdx.x;
+  for (int r = threadIdx.y; r < 32; r += blockDim.y) {
+    const int qq = q0 + r;
+    if (qq < n && k < n)
+      pair_slice<BiasT>(p.d_bias, b_out, s_out, h_out)[qq * p.d_bias.stride_q + k * p.d_bias.stride_k] =
+          from_float<BiasT>(tile[threadIdx.x][r]);
+  }
+}
+
+// Fast mode: dQ from its float accumulator [b, s, h, q, D].
+template <class C>
+__device__ __forceinline__ void evo_attention_dq_convert(const MfEvoParams& p) {
+  using T = typename C::T;
+  const i64 total = i64(p.batch) * p.rows * p.heads * p.seq_len * p.head_dim;
+  for (i64 i = i64(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += i64(gridDim.x) * blockDim.x) {
+    i64 index = i;
+    const int d = int(index % p.head_dim);
+    index /= p.head_dim;
+    const int q = int(index % p.seq_len);
+    index /= p.seq_len;
+    const int h = int(index % p.heads);
+    index /= p.heads;
+    const int s = int(index % p.rows), b = int(index / p.rows);
+    const float value = p.dq_accum[((i64(b) * p.rows + s) * p.heads + h) * p.seq_len * C::kHeadDim +
+                                   q * C::kHeadDim + d];
+    seq_slice<T>(p.d_q, b, s, h)[q * p.d_q.stride_n + d * p.d_q.stride_d] = from_float<T>(value);
+  }
+}
+
+}  // namespace mf

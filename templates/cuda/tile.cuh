@@ -1,0 +1,274 @@
+// Tile primitives for warp-level tensor-core kernels: element types, register fragments
+// of an m16n8k16 product, loads from shared memory into fragments, the product itself,
+// and global-to-shared tile copies. Kernels are written with these only.
+//
+// No CUDA headers: NVRTC compiles this without an include path, so conversions and
+// tensor-core operations are spelled in PTX.
+#pragma once
+
+namespace mf {
+
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef long long i64;
+
+struct bf16 { u16 bits; };
+struct f16 { u16 bits; };
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(bf16 x) { return __uint_as_float(u32(x.bits) << 16); }
+__device__ __forceinline__ float to_float(f16 x) {
+  float r;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(r) : "h"(x.bits));
+  return r;
+}
+__device__ __forceinline__ float to_float(bool x) { return x ? 1.0f : 0.0f; }
+
+template <class T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ bf16 from_float<bf16>(float x) {
+  bf16 r;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r.bits) : "f"(x));
+  return r;
+}
+template <> __device__ __forceinline__ f16 from_float<f16>(float x) {
+  f16 r;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r.bits) : "f"(x));
+  return r;
+}
+
+__device__ __forceinline__ float exp2_approx(float x) {
+  float r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+__device__ __forceinline__ float neg_inf() { return -__int_as_float(0x7f800000); }
+__device__ __forceinline__ float pos_inf() { return __int_as_float(0x7f800000); }
+
+// ---- Fragments ----------------------------------------------------------------------
+// A warp's share of an m16n8k16 product. Lane l holds, with g = l / 4 and t = l % 4:
+//   A (16 rows x 16 k): pair 0 = (g, 2t..2t+1), pair 1 = (g+8, 2t..), pair 2 = (g, 8+2t..),
+//                       pair 3 = (g+8, 8+2t..)
+//   B (16 k x 8 cols):  pair 0 = (k 2t..2t+1, col g), pair 1 = (k 8+2t.., col g)
+//   C (16 rows x 8):    c[0..1] = (g, 2t..2t+1), c[2..3] = (g+8, 2t..2t+1)
+// For 16-bit types a pair is one 32-bit register, the native layout of mma.sync. For
+// float a pair is two registers and the product runs as two tf32 m16n8k8 halves whose k
+// order is permuted (physical k t <-> logical 2t, t+4 <-> 2t+1) so the same pairs serve.
+template <class T> struct Pair { u32 r; };
+template <> struct Pair<float> { float x, y; };
+
+template <class T> struct FragA { Pair<T> p[4]; };
+template <class T> struct FragB { Pair<T> p[2]; };
+struct FragC { float c[4]; };
+
+__device__ __forceinline__ int lane_id() { return threadIdx.x & 31; }
+
+template <class T> __device__ __forceinline__ Pair<T> make_pair(float a, float b);
+template <> __device__ __forceinline__ Pair<bf16> make_pair<bf16>(float a, float b) {
+  Pair<bf16> r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r.r) : "f"(b), "f"(a));
+  return r;
+}
+template <> __device__ __forceinline__ Pair<f16> make_pair<f16>(float a, float b) {
+  Pair<f16> r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r.r) : "f"(b), "f"(a));
+  return r;
+}
+template <> __device__ __forceinline__ Pair<float> make_pair<float>(float a, float b) { return {a, b}; }
+
+// The A operand made from two C tiles (columns 0..7 and 8..15 of a 16-wide k step): the
+// register-only hand-over from one product's output to the next product's input.
+template <class T>
+__device__ __forceinline__ FragA<T> a_from_c(const FragC& lo, const FragC& hi) {
+  FragA<T> a;
+  a.p[0] = make_pair<T>(lo.c[0], lo.c[1]);
+  a.p[1] = make_pair<T>(lo.c[2], lo.c[3]);
+  a.p[2] = make_pair<T>(hi.c[0], hi.c[1]);
+  a.p[3] = make_pair<T>(hi.c[2], hi.c[3]);
+  return a;
+}
+
+// ---- Products -----------------------------------------------------------------------
+__device__ __forceinline__ void mma(FragC& d, const FragA<bf16>& a, const FragB<bf16>& b) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(d.c[0]), "+f"(d.c[1]), "+f"(d.c[2]), "+f"(d.c[3])
+      : "r"(a.p[0].r), "r"(a.p[1].r), "r"(a.p[2].r), "r"(a.p[3].r), "r"(b.p[0].r), "r"(b.p[1].r));
+}
+__device__ __forceinline__ void mma(FragC& d, const FragA<f16>& a, const FragB<f16>& b) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(d.c[0]), "+f"(d.c[1]), "+f"(d.c[2]), "+f"(d.c[3])
+      : "r"(a.p[0].r), "r"(a.p[1].r), "r"(a.p[2].r), "r"(a.p[3].r), "r"(b.p[0].r), "r"(b.p[1].r));
+}
+
+__device__ __forceinline__ u32 to_tf32(float x) {
+  u32 r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return r;
+}
+__device__ __forceinline__ void mma_tf32(FragC& d, const u32 (&a)[4], const u32 (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(d.c[0]), "+f"(d.c[1]), "+f"(d.c[2]), "+f"(d.c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+// float operands keep float accuracy through three tf32 products: a·b ≈ a_hi·b_hi +
+// a_hi·b_lo + a_lo·b_hi, where x_lo = x − tf32(x) (the lo·lo term is below float rounding).
+__device__ __forceinline__ void mma_3xtf32(FragC& d, const float (&a)[4], const float (&b)[2]) {
+  u32 ah[4], al[4], bh[2], bl[2];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    ah[i] = to_tf32(a[i]);
+    al[i] = to_tf32(a[i] - __uint_as_float(ah[i]));
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    bh[i] = to_tf32(b[i]);
+    bl[i] = to_tf32(b[i] - __uint_as_float(bh[i]));
+  }
+  mma_tf32(d, al, bh);
+  mma_tf32(d, ah, bl);
+  mma_tf32(d, ah, bh);
+}
+__device__ __forceinline__ void mma(FragC& d, const FragA<float>& a, const FragB<float>& b) {
+  const float a0[4] = {a.p[0].x, a.p[1].x, a.p[0].y, a.p[1].y};
+  const float b0[2] = {b.p[0].x, b.p[0].y};
+  mma_3xtf32(d, a0, b0);
+  const float a1[4] = {a.p[2].x, a.p[3].x, a.p[2].y, a.p[3].y};
+  const float b1[2] = {b.p[1].x, b.p[1].y};
+  mma_3xtf32(d, a1, b1);
+}
+
+// ---- Shared memory -> fragments -------------------------------------------------------
+// Tiles in shared memory are row-major with a leading dimension `ld` (elements), padded so
+// that the eight rows an ldmatrix reads fall in distinct banks.
+__device__ __forceinline__ u32 shared_address(const void* p) {
+  return static_cast<u32>(__cvta_generic_to_shared(p));
+}
+
+// A from X[row][k]: rows r0..r0+15, k k0..k0+15.
+template <class T>
+__device__ __forceinline__ void load_a(FragA<T>& a, const T* x, int ld, int r0, int k0) {
+  const int l = lane_id(), m = l / 8;
+  const T* row = x + (r0 + (m & 1) * 8 + l % 8) * ld + k0 + (m >> 1) * 8;
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(a.p[0].r), "=r"(a.p[1].r), "=r"(a.p[2].r), "=r"(a.p[3].r)
+               : "r"(shared_address(row)));
+}
+// A from X[k][row] (the operand stored transposed).
+template <class T>
+__device__ __forceinline__ void load_a_t(FragA<T>& a, const T* x, int ld, int r0, int k0) {
+  const int l = lane_id(), m = l / 8;
+  const T* row = x + (k0 + (m >> 1) * 8 + l % 8) * ld + r0 + (m & 1) * 8;
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(a.p[0].r), "=r"(a.p[1].r), "=r"(a.p[2].r), "=r"(a.p[3].r)
+               : "r"(shared_address(row)));
+}
+// B from X[n][k]: columns n0..n0+7, k k0..k0+15.
+template <class T>
+__device__ __forceinline__ void load_b(FragB<T>& b, const T* x, int ld, int n0, int k0) {
+  const int l = lane_id() % 16;
+  const T* row = x + (n0 + l % 8) * ld + k0 + (l / 8) * 8;
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];"
+               : "=r"(b.p[0].r), "=r"(b.p[1].r)
+               : "r"(shared_address(row)));
+}
+// B from X[k][n].
+template <class T>
+__device__ __forceinline__ void load_b_t(FragB<T>& b, const T* x, int ld, int k0, int n0) {
+  const int l = lane_id() % 16;
+  const T* row = x + (k0 + l) * ld + n0;
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];"
+               : "=r"(b.p[0].r), "=r"(b.p[1].r)
+               : "r"(shared_address(row)));
+}
+
+// float tiles: no ldmatrix for 32-bit elements, so lanes read their pairs directly.
+template <>
+__device__ __forceinline__ void load_a<float>(FragA<float>& a, const float* x, int ld, int r0, int k0) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float* p = x + (r0 + g + (i & 1) * 8) * ld + k0 + (i >> 1) * 8 + 2 * t;
+    a.p[i] = {p[0], p[1]};
+  }
+}
+template <>
+__device__ __forceinline__ void load_a_t<float>(FragA<float>& a, const float* x, int ld, int r0, int k0) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int row = r0 + g + (i & 1) * 8, k = k0 + (i >> 1) * 8 + 2 * t;
+    a.p[i] = {x[k * ld + row], x[(k + 1) * ld + row]};
+  }
+}
+template <>
+__device__ __forceinline__ void load_b<float>(FragB<float>& b, const float* x, int ld, int n0, int k0) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const float* p = x + (n0 + g) * ld + k0 + i * 8 + 2 * t;
+    b.p[i] = {p[0], p[1]};
+  }
+}
+template <>
+__device__ __forceinline__ void load_b_t<float>(FragB<float>& b, const float* x, int ld, int k0, int n0) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int k = k0 + i * 8 + 2 * t;
+    b.p[i] = {x[k * ld + n0 + g], x[(k + 1) * ld + n0 + g]};
+  }
+}
+
+// ---- Global -> shared tile copies -------------------------------------------------------
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(dst)), "l"(src),
+               "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N));
+}
+
+template <class T> __device__ __forceinline__ T zero_value() { T v; v.bits = 0; return v; }
+template <> __device__ __forceinline__ float zero_value<float>() { return 0.0f; }
+
+// Copies a rows x cols tile (cols a multiple of 16 bytes of T) whose element (r, c) is at
+// src[r·row_stride + c·col_stride] into dst[r·ld + c]; elements with r >= valid_rows or
+// c >= valid_cols become zero. With `vector` (col_stride 1, 16-byte aligned rows) the copy
+// is asynchronous in 16-byte pieces; otherwise element by element. All threads of the block
+// take part.
+template <class T, int kRows, int kCols, int kThreads>
+__device__ __forceinline__ void copy_tile(T* dst, int ld, const T* src, i64 row_stride, i64 col_stride,
+                                          int valid_rows, int valid_cols, bool vector) {
+  constexpr int kPerVector = 16 / sizeof(T);
+  static_assert(kCols % kPerVector == 0, "tile width must be a multiple of 16 bytes");
+  if (vector) {
+    constexpr int kVectors = kRows * kCols / kPerVector;
+#pragma unroll
+    for (int i = threadIdx.x; i < kVectors; i += kThreads) {
+      const int r = i / (kCols / kPerVector), c = (i % (kCols / kPerVector)) * kPerVector;
+      const int in_row = r < valid_rows ? valid_cols - c : 0;
+      const int bytes = in_row <= 0 ? 0 : (in_row >= kPerVector ? 16 : in_row * int(sizeof(T)));
+      // A zero-byte copy still needs a valid address: point it at the tile's start.
+      const T* from = bytes > 0 ? src + r * row_stride + c : src;
+      cp_async_16(dst + r * ld + c, from, bytes);
+    }
+  } else {
+#pragma unroll 4
+    for (int i = threadIdx.x; i < kRows * kCols; i += kThreads) {
+      const int r = i / kCols, c = i % kCols;
+      dst[r * ld + c] = r < valid_rows && c < valid_cols ? src[r * row_stride + c * col_stride] : zero_value<T>();
+    }
+  }
+}
+
+}  // namespace mf
