@@ -86,13 +86,16 @@ int strip_bytes(const EvoAttention& op, int key_warps) {
 // Registers the accumulators and fragments of one thread hold, as 32-bit words: a guard
 // against configurations that can only spill.
 int pair_words(const Sizes& z) { return z.t == 4 ? 2 : 1; }
+// Accumulators plus the operand fragments in flight.
 int forward_registers(const Sizes& z, int block_k) {
-  return 4 * (block_k / 8) + 4 * (z.d / 8) + 4 * (z.d / 16) * pair_words(z);
+  return 4 * (block_k / 8) + 4 * (z.d / 8) + 4 * pair_words(z);
 }
 int keys_registers(const Sizes& z, int block_q) { return 2 * 4 * (block_q / 8) + 2 * 4 * (z.d / 8); }
 int queries_registers(const Sizes& z, int block_k) {
-  return 2 * 4 * (block_k / 8) + 4 * (z.d / 8) + 2 * 4 * (z.d / 16) * pair_words(z);
+  return 2 * 4 * (block_k / 8) + 4 * (z.d / 8) + 2 * 4 * pair_words(z);
 }
+// Budgets from the ptxas reports: past them the default tiles spill.
+constexpr int kForwardRegisterBudget = 128;
 constexpr int kRegisterBudget = 160;
 
 bool fast_dq(const EvoAttention& op, const ir::Direction& direction) {
@@ -123,9 +126,11 @@ std::string config_struct(const char* name, const EvoAttention& op, const ir::Di
       deterministic(op) ? "true" : "false");
 }
 
+// The bound's minimum of one block per multiprocessor lifts ptxas's default register cap
+// (128 or 168 here), under which the fused kernels spill.
 std::string entry(const char* name, int threads, const char* body) {
   return fmt::format(
-      "extern \"C\" __global__ void __launch_bounds__({}) {}(const __grid_constant__ MfEvoParams p) {{\n"
+      "extern \"C\" __global__ void __launch_bounds__({}, 1) {}(const __grid_constant__ MfEvoParams p) {{\n"
       "  {}\n}}\n",
       threads, name, body);
 }
@@ -173,7 +178,7 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
     space.axes = {{"warps", {2, 4, 8}}, {"block_k", {32, 64, 128}}, {"stages", {2, 3}}};
     space.reject = [z, target](const ir::TileConfig& c) -> std::optional<std::string> {
       const int warps = int(c.at("warps")), block_k = int(c.at("block_k")), stages = int(c.at("stages"));
-      if (forward_registers(z, block_k) > kRegisterBudget)
+      if (forward_registers(z, block_k) > kForwardRegisterBudget)
         return fmt::format("block_k = {} with head dim {} needs more registers than a thread has", block_k, z.d);
       if (const int bytes = forward_shared(z, warps, block_k, stages); bytes > target.max_shared_per_block)
         return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes,
@@ -184,9 +189,9 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
   }
   const bool fast = fast_dq(op, direction);
   space.axes = {{"key_warps", {2, 4}},
-                {"key_block_q", {32, 64}},
+                {"key_block_q", {16, 32, 64}},
                 {"query_warps", {2, 4}},
-                {"query_block_k", {32, 64}},
+                {"query_block_k", {16, 32, 64}},
                 {"stages", {2, 3}}};
   space.reject = [z, target, fast](const ir::TileConfig& c) -> std::optional<std::string> {
     const int key_warps = int(c.at("key_warps")), key_block_q = int(c.at("key_block_q"));
@@ -209,15 +214,18 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
 
 ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, const ir::Direction& direction,
                                                      const Target& target) {
+  // Tiles as large as fit the registers without spilling (checked by the compile tests);
+  // float operands take twice the fragment registers and three products each.
   const int d = padded_head_dim(op);
+  const bool f32 = op.q.dtype == ir::DType::kF32;
   ir::TileConfig config;
   if (direction.pass == ir::Pass::kForward) {
-    config.set("warps", 4).set("block_k", d <= 64 ? 64 : 32).set("stages", 2);
+    config.set("warps", 4).set("block_k", d <= 64 && !f32 ? 64 : 32).set("stages", 2);
   } else {
     config.set("key_warps", 4)
-        .set("key_block_q", d <= 32 ? 64 : 32)
+        .set("key_block_q", f32 || d > 64 ? 16 : d <= 32 ? 64 : 32)
         .set("query_warps", 4)
-        .set("query_block_k", d <= 64 ? 64 : 32)
+        .set("query_block_k", d <= 64 && !f32 ? 64 : 32)
         .set("stages", 2);
   }
   const ParameterSpace candidates = space(op, direction, target);

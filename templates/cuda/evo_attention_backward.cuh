@@ -365,7 +365,6 @@ __device__ __forceinline__ void evo_attention_backward_queries(const MfEvoParams
     delta[half] = q < n ? p.delta[rows + q] : 0.0f;
   }
 
-  FragA<T> q_frag[kD / 16], do_frag[kD / 16];
   FragC d_q[kDimTiles];
 #pragma unroll
   for (int j = 0; j < kDimTiles; ++j) d_q[j] = FragC{};
@@ -377,25 +376,22 @@ __device__ __forceinline__ void evo_attention_backward_queries(const MfEvoParams
     cp_async_commit();
     cp_async_wait<C::kStages - 1>();
     __syncthreads();
-    if (kb == 0) {
-#pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk) {
-        load_a(q_frag[kk], q_tile, Stage::kLdSeq, warp * 16, kk * 16);
-        load_a(do_frag[kk], do_tile, Stage::kLdSeq, warp * 16, kk * 16);
-      }
-    }
     const Stage st(stages + (kb % C::kStages) * Stage::kBytes);
     FragC prob[kKeyTiles], d_s[kKeyTiles];
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-      prob[j] = d_s[j] = FragC{};
+    for (int j = 0; j < kKeyTiles; ++j) prob[j] = d_s[j] = FragC{};
 #pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk) {
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      FragA<T> q_frag, do_frag;
+      load_a(q_frag, q_tile, Stage::kLdSeq, warp * 16, kk * 16);
+      load_a(do_frag, do_tile, Stage::kLdSeq, warp * 16, kk * 16);
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j) {
         FragB<T> k_frag, v_frag;
         load_b(k_frag, st.k, Stage::kLdSeq, j * 8, kk * 16);
         load_b(v_frag, st.v, Stage::kLdSeq, j * 8, kk * 16);
-        mma(prob[j], q_frag[kk], k_frag);
-        mma(d_s[j], do_frag[kk], v_frag);
+        mma(prob[j], q_frag, k_frag);
+        mma(d_s[j], do_frag, v_frag);
       }
     }
 #pragma unroll

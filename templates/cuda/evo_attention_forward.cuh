@@ -57,7 +57,6 @@ __device__ __forceinline__ void evo_attention_forward(const MfEvoParams& p) {
     cp_async_commit();
   }
 
-  FragA<T> q_frag[kD / 16];
   FragC out[kDimTiles];
 #pragma unroll
   for (int j = 0; j < kDimTiles; ++j) out[j] = FragC{};
@@ -70,22 +69,22 @@ __device__ __forceinline__ void evo_attention_forward(const MfEvoParams& p) {
     cp_async_commit();
     cp_async_wait<C::kStages - 1>();
     __syncthreads();
-    if (kb == 0) {
-#pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk) load_a(q_frag[kk], q_tile, Stage::kLdSeq, warp * 16, kk * 16);
-    }
     const Stage st(stages + (kb % C::kStages) * Stage::kBytes);
 
-    // Logits of this warp's 16 rows against the block's keys.
+    // Logits of this warp's 16 rows against the block's keys. Q fragments are re-read from
+    // shared memory for each block: cheaper than holding D/16 of them in registers.
     FragC score[kKeyTiles];
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-      score[j] = FragC{};
+    for (int j = 0; j < kKeyTiles; ++j) score[j] = FragC{};
 #pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk) {
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      FragA<T> q_frag;
+      load_a(q_frag, q_tile, Stage::kLdSeq, warp * 16, kk * 16);
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j) {
         FragB<T> k_frag;
         load_b(k_frag, st.k, Stage::kLdSeq, j * 8, kk * 16);
-        mma(score[j], q_frag[kk], k_frag);
+        mma(score[j], q_frag, k_frag);
       }
     }
     float block_max[2] = {neg_inf(), neg_inf()};
