@@ -137,7 +137,7 @@ def sdpa_attention(q, k, v, bias, mask, scale):
     return o.transpose(1, 2).unflatten(0, (B, S))
 
 
-def _flex_evo(q, k, v, bias, mask, scale: float):
+def _flex_evo(q, k, v, bias, mask, scale: float, kernel_options: Optional[dict] = None):
     """FlexAttention with S folded into the batch; compiled as a whole by make_flex()."""
     from torch.nn.attention.flex_attention import flex_attention
 
@@ -178,24 +178,32 @@ def _flex_evo(q, k, v, bias, mask, scale: float):
             score = torch.where(m, score, -float("inf")) if mask.dtype == torch.bool else score + m
         return score
 
-    o = flex_attention(qf, kf, vf, score_mod=score_mod, scale=scale)
+    o = flex_attention(qf, kf, vf, score_mod=score_mod, scale=scale, kernel_options=kernel_options)
     return o.transpose(1, 2).unflatten(0, (B, S))
 
 
-_flex_compiled = None
+_flex_compiled: dict[str, Callable] = {}
+
+# Tried in order when FlexAttention's default configuration does not compile (on H100 its
+# D = 64 kernels ask for more shared memory than the SM has): a tuned peer, not a failing one.
+FLEX_FALLBACKS = ({"BLOCK_M": 64, "BLOCK_N": 64}, {"num_stages": 1})
 
 
-def make_flex():
-    global _flex_compiled
-    if _flex_compiled is None:
+def make_flex(kernel_options: Optional[dict] = None) -> Callable:
+    key = json.dumps(kernel_options, sort_keys=True)
+    if key not in _flex_compiled:
         import torch._dynamo
         # one compiled graph per problem shape (dynamic=False); never fall back to eager flex
         for knob in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
                      "accumulated_cache_size_limit"):
             if hasattr(torch._dynamo.config, knob):
                 setattr(torch._dynamo.config, knob, 256)
-        _flex_compiled = torch.compile(_flex_evo, dynamic=False, fullgraph=True)
-    return _flex_compiled
+
+        def flex_evo(q, k, v, bias, mask, scale):
+            return _flex_evo(q, k, v, bias, mask, scale, kernel_options)
+
+        _flex_compiled[key] = torch.compile(flex_evo, dynamic=False, fullgraph=True)
+    return _flex_compiled[key]
 
 
 class _MfjitEvoAttention(torch.autograd.Function):
@@ -218,14 +226,15 @@ class _MfjitEvoAttention(torch.autograd.Function):
         return dq, dk, dv, dbias, None, None
 
 
-def make_impl(name: str, problem: Problem, mfjit_op: Optional[mf.EvoAttention]) -> Callable:
+def make_impl(name: str, problem: Problem, mfjit_op: Optional[mf.EvoAttention],
+              flex_options: Optional[dict] = None) -> Callable:
     scale = problem.scale
     if name == "eager":
         return lambda q, k, v, b, m: eager_attention(q, k, v, b, m, scale)
     if name == "sdpa":
         return lambda q, k, v, b, m: sdpa_attention(q, k, v, b, m, scale)
     if name == "flex":
-        fn = make_flex()
+        fn = make_flex(flex_options)
         return lambda q, k, v, b, m: fn(q, k, v, b, m, scale)
     if name == "mfjit":
         if mfjit_op is None:
@@ -350,9 +359,26 @@ def free_memory(p: Optional[Problem] = None):
 
 
 def run_impl(name: str, p: Problem, mfjit_op, ref, args) -> dict:
+    """run_once; FlexAttention retries FLEX_FALLBACKS when its default configuration does not compile."""
+    row = run_once(name, p, mfjit_op, ref, args)
+    if name != "flex" or row["status"] == "ok" or args.flex_no_fallback:
+        return row
+    if not any(s in row["error"] for s in ("out of resource", "No valid triton configs")):
+        return row
+    for options in FLEX_FALLBACKS:
+        retry = run_once(name, p, mfjit_op, ref, args, flex_options=options)
+        if retry["status"] == "ok":
+            retry["flex_kernel_options"] = options
+            retry["default_config_error"] = row["error"]
+            return retry
+    row["error"] += " (the fallback kernel_options fail too)"
+    return row
+
+
+def run_once(name: str, p: Problem, mfjit_op, ref, args, flex_options: Optional[dict] = None) -> dict:
     row = {"problem": p.name, "N": p.N, "shape": p.shape, "impl": name, "status": "ok"}
     try:
-        impl = make_impl(name, p, mfjit_op)
+        impl = make_impl(name, p, mfjit_op, flex_options)
         q, k, v, bias, mask = p.inputs()
 
         def fwd():
@@ -504,6 +530,9 @@ def print_table(rows: list[dict], file=sys.stdout) -> None:
             vals = [v for v in r["rel_err"].values() if v is not None]
             err = max(vals) if vals else None
         note = r.get("error", "")
+        if r.get("flex_kernel_options"):
+            note = "kernel_options " + ",".join(f"{k}={v}" for k, v in r["flex_kernel_options"].items()) + \
+                " (default config does not compile)"
         if r["impl"] == "mfjit" and r.get("fastest_peer_fwd"):
             note = f"vs {r['fastest_peer_fwd']} / {r['fastest_peer_fwd_bwd']}"
         lines.append([r["problem"], str(r["N"]), r["impl"],
@@ -561,6 +590,8 @@ def parse_args(argv=None):
     ap.add_argument("--min-reps", type=int, default=5, help="time at least this many calls of slow implementations")
     ap.add_argument("--max-seconds", type=float, default=None,
                     help="start no new measurement after this many seconds; the rest is recorded as skipped")
+    ap.add_argument("--flex-no-fallback", action="store_true",
+                    help="FlexAttention with its default configuration only (no smaller-block retry)")
     ap.add_argument("--verbose", action="store_true", help="print tracebacks of failing implementations")
     args = ap.parse_args(argv)
     if args.skip_peers:

@@ -38,6 +38,7 @@ MF_ERROR_WORKSPACE = 10
 MF_ERROR_BUFFER_TOO_SMALL = 11
 MF_ERROR_OUT_OF_MEMORY = 12
 MF_ERROR_INTERNAL = 13
+MF_ERROR_COMPILE = 14
 
 # mf_dtype
 MF_DTYPE_NONE = 0
@@ -503,6 +504,7 @@ class EvoAttention:
         self._context_options = dict(cpu_threads=cpu_threads, cache_dir=cache_dir, db_path=db_path)
         self._contexts: dict[tuple, Context] = {}
         self._plans: dict[tuple, Plan] = {}
+        self._by_signature: dict[tuple, Plan] = {}  # tensor signatures -> plan: the per-call fast path
         self._workspaces: dict[tuple, Any] = {}
         self.last_plans: dict[str, Plan] = {}  # "forward"/"backward": the plan of the latest call
 
@@ -602,6 +604,40 @@ class EvoAttention:
         desc.dbias_mode = DBIAS_MODES[self.dbias_mode]
         return desc, args
 
+    @staticmethod
+    def _signature(tensors: dict) -> tuple:
+        """What a plan depends on of the tensors (dtype, shape, strides), cheap to compute."""
+        out = []
+        for name in EVO_TENSORS:
+            x = tensors.get(name)
+            if x is None:
+                out.append(None)
+            elif is_torch(x):
+                out.append((x.dtype, x.device, tuple(x.shape), x.stride()))
+            else:
+                out.append((x.dtype.str, x.shape, x.strides))
+        return tuple(out)
+
+    @staticmethod
+    def _pointers(tensors: dict) -> EvoAttentionArgs:
+        ptrs = []
+        for name in EVO_TENSORS:
+            x = tensors.get(name)
+            ptrs.append(None if x is None else (x.data_ptr() if is_torch(x) else x.ctypes.data))
+        return EvoAttentionArgs(*ptrs)
+
+    def _plan_for(self, tensors: dict, direction: int, gradients: int, device_key: tuple) -> Plan:
+        """The plan for these tensors: by signature when seen before (no descriptor is built
+        and nothing is looked up in the library), else through the descriptor."""
+        signature = (direction, gradients, self._signature(tensors))
+        plan = self._by_signature.get(signature)
+        if plan is None:
+            desc, _ = self._desc_and_args(tensors, self._mask_kind(tensors.get("mask")))
+            desc.gradients = gradients
+            plan = self.plan(desc, direction, device_key)
+            self._by_signature[signature] = plan
+        return plan
+
     def _execute(self, plan: Plan, args: EvoAttentionArgs, device_key: tuple, like) -> None:
         workspace, size = self._workspace(plan, device_key, like)
         self.library.call("mf_evo_attention_execute", plan.context.handle, plan.handle, ctypes.byref(args),
@@ -617,11 +653,10 @@ class EvoAttention:
         if lse is None and save_lse:
             lse = self._empty(q, (B, S, H, N), self._f32(q))
         device_key = self._device_key(q)
-        desc, args = self._desc_and_args(dict(q=q, k=k, v=v, bias=bias, mask=mask, o=o, lse=lse),
-                                         self._mask_kind(mask))
-        plan = self.plan(desc, MF_FORWARD, device_key)
+        tensors = dict(q=q, k=k, v=v, bias=bias, mask=mask, o=o, lse=lse)
+        plan = self._plan_for(tensors, MF_FORWARD, 0, device_key)
         self.last_plans["forward"] = plan
-        self._execute(plan, args, device_key, q)
+        self._execute(plan, self._pointers(tensors), device_key, q)
         return o, lse
 
     def backward(self, q, k, v, o, lse, d_o, bias=None, mask=None, gradients: Optional[Iterable[str]] = None,
@@ -641,16 +676,15 @@ class EvoAttention:
                 bits |= bit
                 out["d_" + name] = given if given is not None or primal is None else self._empty(primal, primal.shape)
         device_key = self._device_key(q)
-        desc, args = self._desc_and_args(dict(q=q, k=k, v=v, bias=bias, mask=mask, o=o, lse=lse, d_o=d_o, **out),
-                                         self._mask_kind(mask))
-        desc.gradients = bits
-        plan = self.plan(desc, MF_BACKWARD, device_key)
+        tensors = dict(q=q, k=k, v=v, bias=bias, mask=mask, o=o, lse=lse, d_o=d_o, **out)
+        plan = self._plan_for(tensors, MF_BACKWARD, bits, device_key)
         self.last_plans["backward"] = plan
-        self._execute(plan, args, device_key, q)
+        self._execute(plan, self._pointers(tensors), device_key, q)
         return tuple(out.get(n) for n in ("d_q", "d_k", "d_v", "d_bias"))
 
     def close(self) -> None:
         self._plans.clear()
+        self._by_signature.clear()
         self.last_plans.clear()
         for context in self._contexts.values():
             context.close()

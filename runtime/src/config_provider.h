@@ -1,5 +1,6 @@
-// Where a plan's tile configuration comes from. In this version: the generator's default.
-// The tuning database will provide the exact, then nearest tuned configuration.
+// Where a plan's tile configuration comes from. In this version: the generator's default,
+// with the parameters $MFJIT_TILE_CONFIG names replaced (docs/c-api.md). The tuning
+// database will provide the exact, then nearest tuned configuration.
 #pragma once
 
 #include <string>

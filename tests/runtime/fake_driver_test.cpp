@@ -183,6 +183,36 @@ TEST_F(FakeDriverTwoDevices, PlansOnCudaNeedAKernelDriver) {
   expect_status(plan_create(context, {bad, ir::Direction::forward()}, &plan), MF_ERROR_SHAPE_MISMATCH, "k: has shape");
 }
 
+// $MFJIT_TILE_CONFIG replaces default parameters before the generator checks them: a value
+// outside the space or a malformed entry fails plan creation and names the rule.
+TEST_F(FakeDriverTwoDevices, TileConfigOverrideIsChecked) {
+  struct Override {
+    explicit Override(const char* text) { setenv("MFJIT_TILE_CONFIG", text, 1); }
+    ~Override() { unsetenv("MFJIT_TILE_CONFIG"); }
+  };
+  mf_context context = nullptr;
+  expect_success(create(MF_BACKEND_CUDA, 0, &context));
+  const Context owned(context);
+  const ir::Problem forward{ir::msa_row_attention(1, 2, 16, 4, 32), ir::Direction::forward()};
+  mf_plan plan = nullptr;
+  {
+    const Override outside("warps=3");
+    expect_status(plan_create(context, forward, &plan), MF_ERROR_INVALID_ARGUMENT, "warps");
+  }
+  {
+    const Override malformed("warps");
+    expect_status(plan_create(context, forward, &plan), MF_ERROR_INVALID_ARGUMENT,
+                  "MFJIT_TILE_CONFIG: 'warps' is not name=integer");
+  }
+  {
+    // Parameters the plan's space lacks are ignored: the forward has no key_warps.
+    const Override other("key_warps=2");
+    expect_status(plan_create(context, forward, &plan), MF_ERROR_BACKEND_UNAVAILABLE,
+                  "cuda backend cannot run kernels");
+  }
+  EXPECT_EQ(plan, nullptr);
+}
+
 // A driver call that fails is MF_ERROR_DEVICE naming the call.
 TEST_F(FakeDriverTwoDevices, DriverErrorsNameTheCall) {
   struct FailingCall {
