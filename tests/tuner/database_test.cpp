@@ -1,0 +1,293 @@
+// The tuning database without processes: schema, migrations, what files are refused, every
+// read and write, and that a failed write changes nothing.
+#include "mf/tuner/db/database.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+#include <functional>
+#include <vector>
+
+#include "db_test_helpers.h"
+
+namespace mf::tuner::db {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::failed_trial;
+using testing::h200;
+using testing::ok_trial;
+using testing::problem;
+using testing::ScratchDir;
+
+// Runs SQL on the file through a connection of its own.
+void raw_sql(const std::string& path, const std::string& sql) {
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &handle), SQLITE_OK);
+  char* message = nullptr;
+  const int code = sqlite3_exec(handle, sql.c_str(), nullptr, nullptr, &message);
+  const std::string text = message != nullptr ? message : "";
+  sqlite3_free(message);
+  sqlite3_close(handle);
+  ASSERT_EQ(code, SQLITE_OK) << text;
+}
+
+std::string raw_value(const std::string& path, const std::string& sql) {
+  sqlite3* handle = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &handle), SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  std::string value;
+  if (sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK &&
+      sqlite3_step(statement) == SQLITE_ROW && sqlite3_column_text(statement, 0) != nullptr)
+    value = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
+  sqlite3_finalize(statement);
+  sqlite3_close(handle);
+  return value;
+}
+
+template <class F>
+void expect_error(F&& fn, ErrorKind kind, const std::string& part) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error; expected one containing: " << part;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), kind) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr(part));
+  }
+}
+
+TEST(TuningDatabase, CreatesTheCurrentSchemaWithStrictTablesAndWal) {
+  const ScratchDir dir;
+  const auto path = dir.file("tuning.db");
+  { Database db = Database::open(path); EXPECT_EQ(db.schema_version(), kSchemaVersion); }
+  EXPECT_EQ(raw_value(path, "PRAGMA application_id"), std::to_string(kApplicationId));
+  EXPECT_EQ(raw_value(path, "PRAGMA journal_mode"), "wal");
+  for (const char* table : {"devices", "problems", "trials", "winners", "misses"})
+    EXPECT_THAT(raw_value(path, std::string("SELECT sql FROM sqlite_schema WHERE name = '") + table + "'"),
+                HasSubstr("STRICT"))
+        << table;
+  // STRICT: a text where an integer belongs is refused, not stored.
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &handle), SQLITE_OK);
+  const int code = sqlite3_exec(handle,
+                                "INSERT INTO devices (vendor, name, arch, multiprocessors, l2_bytes, memory_bytes, "
+                                "driver_version, toolkit_version) VALUES ('a', 'b', 'c', 'many', 1, 1, 1, 'x')",
+                                nullptr, nullptr, nullptr);
+  sqlite3_close(handle);
+  EXPECT_NE(code, SQLITE_OK);
+}
+
+// A database of every earlier version, holding data that version could hold, opens at
+// the current version with that data intact.
+TEST(TuningDatabase, MigratesFromEveryEarlierVersion) {
+  for (int version = 1; version < kSchemaVersion; ++version) {
+    SCOPED_TRACE(version);
+    const ScratchDir dir;
+    const auto path = dir.file("old.db");
+    std::int64_t trial = 0;
+    {
+      OpenOptions old;
+      old.create_version = version;
+      Database db = Database::open(path, old);
+      ASSERT_EQ(db.schema_version(), version);
+      trial = db.record_trial(h200(), problem("v1;k=old"), ok_trial("{\"warps\": 4}", 12.5));
+      db.set_winner(trial, {"exhaustive", 10, 0.05});
+    }
+    Database db = Database::open(path);
+    EXPECT_EQ(db.schema_version(), kSchemaVersion);
+    const auto winner = db.winner(h200(), "v1;k=old", "hash1");
+    ASSERT_TRUE(winner);
+    EXPECT_EQ(winner->trial.config, "{\"warps\": 4}");
+    EXPECT_DOUBLE_EQ(winner->trial.timing->median_us, 12.5);
+    EXPECT_EQ(winner->provenance.strategy, "exhaustive");
+    db.record_miss(h200(), problem("v1;k=new"), "hash1");  // the newer version's table works
+    EXPECT_EQ(db.misses().size(), 1u);
+  }
+}
+
+TEST(TuningDatabase, RefusesFilesThatAreNotItsOwn) {
+  const ScratchDir dir;
+  const auto text = dir.file("notes.txt");
+  std::ofstream(text) << "this is not a database, but it is long enough to look like a header of one\n";
+  expect_error([&] { Database::open(text); }, ErrorKind::kNotDatabase, "notes.txt");
+  expect_error([&] { Database::open(text, {Mode::kReadOnly}); }, ErrorKind::kNotDatabase, "notes.txt");
+
+  const auto foreign = dir.file("foreign.db");
+  raw_sql(foreign, "CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)");
+  expect_error([&] { Database::open(foreign); }, ErrorKind::kForeign, "another application");
+  EXPECT_EQ(raw_value(foreign, "SELECT count(*) FROM sqlite_schema"), "1");  // left untouched
+
+  const auto newer = dir.file("newer.db");
+  { Database::open(newer); }
+  raw_sql(newer, "PRAGMA user_version = 99");
+  expect_error([&] { Database::open(newer); }, ErrorKind::kNewerSchema, "schema version 99, newer than");
+
+  expect_error([&] { Database::open(dir.file("missing.db"), {Mode::kReadOnly}); }, ErrorKind::kCannotOpen,
+               "missing.db");
+  expect_error([&] { Database::open(dir.file("no/such/folder/tuning.db")); }, ErrorKind::kCannotOpen,
+               "cannot open the tuning database");
+  const auto empty = dir.file("empty.db");
+  std::ofstream{empty};
+  expect_error([&] { Database::open(empty, {Mode::kReadOnly}); }, ErrorKind::kForeign, "empty");
+  EXPECT_EQ(Database::open(empty).schema_version(), kSchemaVersion);  // an empty file becomes ours
+}
+
+TEST(TuningDatabase, WinnersAreFoundOnlyForTheirDeviceAndCode) {
+  const ScratchDir dir;
+  Database db = Database::open(dir.file("tuning.db"));
+  const auto slow = db.record_trial(h200(), problem("v1;k=a;bucket_n=512"), ok_trial("{\"warps\": 2}", 30.0));
+  const auto fast = db.record_trial(h200(), problem("v1;k=a;bucket_n=512"), ok_trial("{\"warps\": 4}", 20.0));
+  db.record_trial(h200(), problem("v1;k=a;bucket_n=512"), failed_trial("{\"warps\": 8}", TrialStatus::kCompileError));
+  db.set_winner(slow, {"random", 3, 0.0});
+  db.set_winner(fast, {"exhaustive", 3, 0.5});  // replaces the first
+  const auto winner = db.winner(h200(), "v1;k=a;bucket_n=512", "hash1");
+  ASSERT_TRUE(winner);
+  EXPECT_EQ(winner->trial.config, "{\"warps\": 4}");
+  EXPECT_EQ(winner->provenance.strategy, "exhaustive");
+  EXPECT_DOUBLE_EQ(winner->provenance.margin, 0.5);
+  EXPECT_EQ(winner->device, h200());
+  EXPECT_FALSE(winner->created_at.empty());
+
+  EXPECT_FALSE(db.winner(h200(13010), "v1;k=a;bucket_n=512", "hash1"));  // another driver
+  EXPECT_FALSE(db.winner(h200(), "v1;k=a;bucket_n=512", "hash2"));       // other generator code
+  EXPECT_FALSE(db.winner(h200(), "v1;k=b", "hash1"));
+
+  const auto trials = db.trials(h200(), "v1;k=a;bucket_n=512");
+  ASSERT_EQ(trials.size(), 3u);
+  EXPECT_EQ(trials[2].status, TrialStatus::kCompileError);
+  EXPECT_EQ(trials[2].message, "it failed");
+  EXPECT_FALSE(trials[2].timing);
+
+  db.set_winner(db.record_trial(h200(), problem("v1;k=a;bucket_n=128"), ok_trial("{\"warps\": 2}", 5.0)),
+                {"exhaustive", 1, 0.0});
+  db.set_winner(db.record_trial(h200(), problem("v1;k=z", "other"), ok_trial("{}", 5.0)), {"exhaustive", 1, 0.0});
+  const auto family = db.family_winners(h200(), "v1;op=evo_attention;fam=a", "hash1");
+  ASSERT_EQ(family.size(), 2u);
+  EXPECT_EQ(family[0].key, "v1;k=a;bucket_n=128");
+  EXPECT_EQ(db.winners().size(), 3u);
+}
+
+TEST(TuningDatabase, StaleEntriesAreListedAndPruned) {
+  const ScratchDir dir;
+  Database db = Database::open(dir.file("tuning.db"));
+  db.set_winner(db.record_trial(h200(12080), problem("v1;k=a"), ok_trial("{}", 9.0)), {"exhaustive", 1, 0.0});
+  db.set_winner(db.record_trial(h200(), problem("v1;k=a"), ok_trial("{}", 9.0, "old_hash")), {"exhaustive", 1, 0.0});
+  db.set_winner(db.record_trial(h200(), problem("v1;k=a"), ok_trial("{}", 8.0)), {"exhaustive", 1, 0.0});
+  DeviceRecord other = h200();
+  other.name = "NVIDIA H100";
+  db.set_winner(db.record_trial(other, problem("v1;k=a"), ok_trial("{}", 7.0, "old_hash")), {"exhaustive", 1, 0.0});
+
+  const auto stale = db.stale_winners(h200(), "hash1");
+  ASSERT_EQ(stale.size(), 2u);
+  EXPECT_EQ(db.prune_stale(h200(), "hash1"), 2);
+  EXPECT_TRUE(db.winner(h200(), "v1;k=a", "hash1"));
+  EXPECT_TRUE(db.winner(other, "v1;k=a", "old_hash"));  // another GPU model is not this one's business
+  EXPECT_EQ(db.winners().size(), 2u);
+  EXPECT_EQ(db.trial_count(), 2);
+}
+
+TEST(TuningDatabase, MissesCountAndResolve) {
+  const ScratchDir dir;
+  Database db = Database::open(dir.file("tuning.db"));
+  for (int i = 0; i < 3; ++i) db.record_miss(h200(), problem("v1;k=a"), "hash1");
+  db.record_miss(h200(), problem("v1;k=b"), "hash1");
+  auto misses = db.misses();
+  ASSERT_EQ(misses.size(), 2u);
+  EXPECT_EQ(misses[0].key, "v1;k=a");
+  EXPECT_EQ(misses[0].count, 3);
+  db.set_winner(db.record_trial(h200(), problem("v1;k=a"), ok_trial("{}", 3.0)), {"exhaustive", 1, 0.0});
+  EXPECT_EQ(db.prune_resolved_misses(), 1);
+  misses = db.misses();
+  ASSERT_EQ(misses.size(), 1u);
+  EXPECT_EQ(misses[0].key, "v1;k=b");
+}
+
+bool keep_faster(const WinnerRecord& existing, const WinnerRecord& incoming) {
+  return existing.trial.timing->median_us <= incoming.trial.timing->median_us;
+}
+
+TEST(TuningDatabase, ImportKeepsThePreferredWinner) {
+  const ScratchDir dir;
+  Database db = Database::open(dir.file("tuning.db"));
+  db.set_winner(db.record_trial(h200(), problem("v1;k=a"), ok_trial("{\"warps\": 4}", 10.0)), {"exhaustive", 9, 0.1});
+  WinnerRecord incoming = *db.winner(h200(), "v1;k=a", "hash1");
+  incoming.trial = ok_trial("{\"warps\": 8}", 12.0);
+  incoming.provenance = {"import", 1, 0.0};
+  EXPECT_FALSE(db.import_winner(incoming, keep_faster));
+  EXPECT_EQ(db.winner(h200(), "v1;k=a", "hash1")->trial.config, "{\"warps\": 4}");
+  incoming.trial = ok_trial("{\"warps\": 8}", 8.0);
+  EXPECT_TRUE(db.import_winner(incoming, keep_faster));
+  const auto now = db.winner(h200(), "v1;k=a", "hash1");
+  EXPECT_EQ(now->trial.config, "{\"warps\": 8}");
+  EXPECT_EQ(now->created_at, incoming.created_at);  // provenance travels
+  // A new problem and device arrive with the winner.
+  incoming.key = "v1;k=new";
+  incoming.device.driver_version = 14000;
+  EXPECT_TRUE(db.import_winner(incoming, keep_faster));
+  EXPECT_TRUE(db.winner(incoming.device, "v1;k=new", "hash1"));
+}
+
+// Fault injection on every write: a value the schema refuses, a read-only connection, and
+// another writer holding the lock past every retry. None of them leaves a change behind.
+TEST(TuningDatabase, FailedWritesChangeNothing) {
+  const ScratchDir dir;
+  const auto path = dir.file("tuning.db");
+  Database db = Database::open(path);
+  const auto failed = db.record_trial(h200(), problem("v1;k=a"), failed_trial("{}", TrialStatus::kTimeout));
+  expect_error([&] { db.set_winner(failed, {"exhaustive", 1, 0.0}); }, ErrorKind::kInvalid, "cannot win");
+  expect_error([&] { db.set_winner(12345, {"exhaustive", 1, 0.0}); }, ErrorKind::kInvalid, "trial 12345");
+  TrialRecord no_timing = ok_trial("{}", 1.0);
+  no_timing.timing.reset();
+  expect_error([&] { db.record_trial(h200(), problem("v1;k=a"), no_timing); }, ErrorKind::kInvalid, "timing");
+  expect_error([&] { db.record_trial(h200(), problem("v1;k=a"), ok_trial("not json", 1.0)); }, ErrorKind::kInvalid,
+               "CHECK");
+  expect_error([&] { db.record_trial(h200(), problem(""), ok_trial("{}", 1.0)); }, ErrorKind::kInvalid, "key");
+  WinnerRecord bad;
+  bad.key = "v1;k=c";
+  bad.family = "f";
+  bad.problem_json = "{}";
+  bad.device = h200();
+  bad.trial = failed_trial("{}", TrialStatus::kLaunchError);
+  bad.provenance.strategy = "import";
+  expect_error([&] { db.import_winner(bad, keep_faster); }, ErrorKind::kInvalid, "no successful timing");
+  EXPECT_EQ(db.trial_count(), 1);
+  EXPECT_TRUE(db.winners().empty());
+
+  Database reader = Database::open(path, {Mode::kReadOnly});
+  EXPECT_TRUE(reader.read_only());
+  expect_error([&] { reader.record_miss(h200(), problem("v1;k=a"), "h"); }, ErrorKind::kReadOnly, "read-only");
+  expect_error([&] { reader.prune_failed(); }, ErrorKind::kReadOnly, "read-only");
+
+  // Another connection holds the write lock: every write gives up with kBusy.
+  OpenOptions impatient;
+  impatient.busy_timeout_ms = 1;
+  impatient.busy_retries = 1;
+  Database contended = Database::open(path, impatient);
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &holder), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(holder, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_EQ(Database::open(path, {Mode::kReadOnly}).trial_count(), 1);  // readers are not blocked
+  expect_error([&] { Database::open(path, impatient); }, ErrorKind::kBusy, "attempts");  // the migration check
+  const std::vector<std::function<void()>> writes = {
+      [&] { contended.record_trial(h200(), problem("v1;k=b"), ok_trial("{}", 1.0)); },
+      [&] { contended.set_winner(failed, {"x", 1, 0.0}); },
+      [&] { contended.record_miss(h200(), problem("v1;k=b"), "h"); },
+      [&] { contended.import_winner(bad, keep_faster); },
+      [&] { contended.prune_stale(h200(), "h"); },
+      [&] { contended.prune_failed(); },
+      [&] { contended.prune_resolved_misses(); },
+  };
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    SCOPED_TRACE(i);
+    expect_error(writes[i], ErrorKind::kBusy, "attempts");
+  }
+  sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(holder);
+  EXPECT_EQ(db.trial_count(), 1);
+  EXPECT_TRUE(db.misses().empty());
+}
+
+}  // namespace
+}  // namespace mf::tuner::db

@@ -1,0 +1,431 @@
+#include "mf/tuner/db/database.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <thread>
+#include <utility>
+
+#include "schema.h"
+#include "statement.h"
+
+namespace mf::tuner::db {
+namespace {
+
+constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+// The columns of a winner's listing, joined from the four tables; read by read_winner.
+constexpr const char* kWinnerSelect = R"sql(
+SELECT p.key, p.family, p.problem_json,
+       d.vendor, d.name, d.arch, d.multiprocessors, d.l2_bytes, d.memory_bytes, d.driver_version, d.toolkit_version,
+       t.generator, t.generator_hash, t.config, t.status, t.message, t.median_us, t.min_us, t.spread_us, t.samples,
+       w.strategy, w.trials, w.margin, w.created_at
+FROM winners w
+JOIN trials t ON t.id = w.trial_id
+JOIN problems p ON p.id = w.problem_id
+JOIN devices d ON d.id = w.device_id
+)sql";
+
+constexpr const char* kDeviceMatches =
+    "d.vendor = ? AND d.name = ? AND d.arch = ? AND d.multiprocessors = ? AND d.l2_bytes = ? AND "
+    "d.memory_bytes = ? AND d.driver_version = ? AND d.toolkit_version = ?";
+
+DeviceRecord read_device(const Statement& row, int first) {
+  return {row.text(first),        row.text(first + 1),    row.text(first + 2),    row.integer(first + 3),
+          row.integer(first + 4), row.integer(first + 5), row.integer(first + 6), row.text(first + 7)};
+}
+
+TrialRecord read_trial(const Statement& row, int first) {
+  TrialRecord trial;
+  trial.generator = row.text(first);
+  trial.generator_hash = row.text(first + 1);
+  trial.config = row.text(first + 2);
+  const auto status = trial_status_from(row.text(first + 3));
+  if (!status) throw Error(ErrorKind::kNotDatabase, "a trial has an unknown status " + row.text(first + 3));
+  trial.status = *status;
+  trial.message = row.text(first + 4);
+  if (const auto median = row.optional_real(first + 5))
+    trial.timing = Timing{*median, row.real(first + 6), row.real(first + 7), row.integer(first + 8)};
+  return trial;
+}
+
+WinnerRecord read_winner(const Statement& row) {
+  WinnerRecord winner;
+  winner.key = row.text(0);
+  winner.family = row.text(1);
+  winner.problem_json = row.text(2);
+  winner.device = read_device(row, 3);
+  winner.trial = read_trial(row, 11);
+  winner.provenance = {row.text(20), row.integer(21), row.real(22)};
+  winner.created_at = row.text(23);
+  return winner;
+}
+
+std::vector<WinnerRecord> read_winners(Statement& query) {
+  std::vector<WinnerRecord> out;
+  while (query.step()) out.push_back(read_winner(query));
+  return out;
+}
+
+// One pragma's value as text, or the SQLite error for the file.
+std::string pragma(sqlite3* handle, const char* name, const std::string& path) {
+  sqlite3_stmt* statement = nullptr;
+  int code = sqlite3_prepare_v2(handle, (std::string("PRAGMA ") + name).c_str(), -1, &statement, nullptr);
+  std::string value;
+  if (code == SQLITE_OK) {
+    code = sqlite3_step(statement);
+    if (code == SQLITE_ROW) {
+      const auto* text = sqlite3_column_text(statement, 0);
+      value = text != nullptr ? reinterpret_cast<const char*>(text) : "";
+      code = SQLITE_OK;
+    } else if (code == SQLITE_DONE) {
+      code = SQLITE_OK;
+    }
+  }
+  sqlite3_finalize(statement);
+  if (code != SQLITE_OK) fail_sqlite(handle, code, fmt::format("reading the tuning database {}", path));
+  return value;
+}
+
+std::int64_t table_count(sqlite3* handle) {
+  Statement count(handle, "SELECT count(*) FROM sqlite_schema");
+  count.step();
+  return count.integer(0);
+}
+
+// Runs fn again while another connection holds a lock it needs, as begin_write does.
+template <class F>
+void retry_while_busy(const OpenOptions& options, F&& fn) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      fn();
+      return;
+    } catch (const Error& error) {
+      if (error.kind() != ErrorKind::kBusy || attempt >= options.busy_retries) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 << std::min(attempt, 6)));
+  }
+}
+
+}  // namespace
+
+const char* name_of(TrialStatus status) {
+  switch (status) {
+    case TrialStatus::kOk: return "ok";
+    case TrialStatus::kCompileError: return "compile_error";
+    case TrialStatus::kWrongResult: return "wrong_result";
+    case TrialStatus::kLaunchError: return "launch_error";
+    case TrialStatus::kTimeout: return "timeout";
+  }
+  return "unknown";
+}
+
+std::optional<TrialStatus> trial_status_from(const std::string& name) {
+  for (TrialStatus status : {TrialStatus::kOk, TrialStatus::kCompileError, TrialStatus::kWrongResult,
+                             TrialStatus::kLaunchError, TrialStatus::kTimeout})
+    if (name == name_of(status)) return status;
+  return std::nullopt;
+}
+
+Database::Database(sqlite3* handle, std::string path, OpenOptions options)
+    : handle_(handle), path_(std::move(path)), options_(options) {}
+
+Database::Database(Database&& other) noexcept
+    : handle_(std::exchange(other.handle_, nullptr)), path_(std::move(other.path_)), options_(other.options_) {}
+
+Database& Database::operator=(Database&& other) noexcept {
+  if (this != &other) {
+    sqlite3_close_v2(handle_);
+    handle_ = std::exchange(other.handle_, nullptr);
+    path_ = std::move(other.path_);
+    options_ = other.options_;
+  }
+  return *this;
+}
+
+Database::~Database() { sqlite3_close_v2(handle_); }
+
+Database Database::open(const std::string& path, const OpenOptions& options) {
+  const bool writable = options.mode == Mode::kReadWrite;
+  sqlite3* handle = nullptr;
+  const int flags = (writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY) |
+                    SQLITE_OPEN_NOMUTEX;
+  const int code = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
+  Database db(handle, path, options);  // closes the handle on every exit below
+  if (code != SQLITE_OK)
+    throw Error(ErrorKind::kCannotOpen, fmt::format("cannot open the tuning database {}: {}", path,
+                                                    handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(code)));
+  sqlite3_busy_timeout(handle, options.busy_timeout_ms);
+  sqlite3_extended_result_codes(handle, 1);
+
+  // What the file is: ours (application id), empty, another application's, or not SQLite.
+  const auto application_id = std::stoll(pragma(handle, "application_id", path));
+  const int version = std::stoi(pragma(handle, "user_version", path));
+  const bool empty = application_id == 0 && version == 0 && table_count(handle) == 0;
+  if (!empty && application_id != kApplicationId)
+    throw Error(ErrorKind::kForeign, fmt::format("{} is an SQLite database of another application (application_id "
+                                                 "{}), not an mfjit tuning database",
+                                                 path, application_id));
+  if (version > kSchemaVersion)
+    throw Error(ErrorKind::kNewerSchema,
+                fmt::format("the tuning database {} has schema version {}, newer than this mfjit's {}: use a newer "
+                            "mfjit or another database",
+                            path, version, kSchemaVersion));
+  if (!writable) {
+    if (empty) throw Error(ErrorKind::kForeign, fmt::format("{} is empty: no mfjit tuning database yet", path));
+    return db;
+  }
+
+  Statement(handle, "PRAGMA foreign_keys = ON").run();
+  Statement(handle, "PRAGMA synchronous = FULL").run();
+  // WAL lets readers run beside a writer. Where the file system cannot share memory
+  // between processes (some network file systems) SQLite keeps its rollback journal, which
+  // is slower but correct.
+  retry_while_busy(options, [&] { Statement(handle, "PRAGMA journal_mode = WAL").run(); });
+  const int target = options.create_version > 0 ? options.create_version : kSchemaVersion;
+  db.write([&] {
+    const int current = std::stoi(pragma(handle, "user_version", path));  // another process may have migrated
+    if (current < target) migrate(handle, current, target);
+  });
+  return db;
+}
+
+int Database::schema_version() const { return std::stoi(pragma(handle_, "user_version", path_)); }
+
+void Database::begin_write() {
+  if (read_only())
+    throw Error(ErrorKind::kReadOnly, fmt::format("the tuning database {} was opened read-only", path_));
+  for (int attempt = 0;; ++attempt) {
+    const int code = sqlite3_exec(handle_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (code == SQLITE_OK) return;
+    const int primary = code & 0xff;
+    if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) || attempt >= options_.busy_retries)
+      fail_sqlite(handle_, code, fmt::format("starting a write to the tuning database {} ({} attempts)", path_,
+                                             attempt + 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 << std::min(attempt, 6)));
+  }
+}
+
+void Database::commit() {
+  const int code = sqlite3_exec(handle_, "COMMIT", nullptr, nullptr, nullptr);
+  if (code != SQLITE_OK) {
+    rollback();
+    fail_sqlite(handle_, code, fmt::format("committing to the tuning database {}", path_));
+  }
+}
+
+void Database::rollback() { sqlite3_exec(handle_, "ROLLBACK", nullptr, nullptr, nullptr); }
+
+std::int64_t Database::device_id(const DeviceRecord& device) {
+  Statement(handle_,
+            "INSERT INTO devices (vendor, name, arch, multiprocessors, l2_bytes, memory_bytes, driver_version, "
+            "toolkit_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+      .bind_device(1, device)
+      .run();
+  Statement id(handle_, std::string("SELECT d.id FROM devices d WHERE ") + kDeviceMatches);
+  id.bind_device(1, device).step();
+  return id.integer(0);
+}
+
+std::int64_t Database::problem_id(const ProblemRecord& problem) {
+  if (problem.key.empty()) throw Error(ErrorKind::kInvalid, "a problem needs a key");
+  Statement(handle_, "INSERT INTO problems (key, family, problem_json) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING")
+      .bind(1, problem.key)
+      .bind(2, problem.family)
+      .bind(3, problem.json)
+      .run();
+  Statement id(handle_, "SELECT id FROM problems WHERE key = ?");
+  id.bind(1, problem.key).step();
+  return id.integer(0);
+}
+
+std::int64_t Database::insert_trial(std::int64_t device, std::int64_t problem, const TrialRecord& trial) {
+  if ((trial.status == TrialStatus::kOk) != trial.timing.has_value())
+    throw Error(ErrorKind::kInvalid, "a trial has a timing exactly when its status is ok");
+  Statement insert(handle_, fmt::format("INSERT INTO trials (problem_id, device_id, generator, generator_hash, config, "
+                                        "status, message, median_us, min_us, spread_us, samples, created_at) "
+                                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {})",
+                                        kNow));
+  const auto timing = trial.timing.value_or(Timing{});
+  insert.bind(1, problem)
+      .bind(2, device)
+      .bind(3, trial.generator)
+      .bind(4, trial.generator_hash)
+      .bind(5, trial.config)
+      .bind(6, std::string_view(name_of(trial.status)))
+      .bind(7, trial.message)
+      .bind(8, trial.timing ? std::optional(timing.median_us) : std::nullopt)
+      .bind(9, trial.timing ? std::optional(timing.min_us) : std::nullopt)
+      .bind(10, trial.timing ? std::optional(timing.spread_us) : std::nullopt)
+      .bind(11, timing.samples)
+      .run();
+  return sqlite3_last_insert_rowid(handle_);
+}
+
+std::int64_t Database::record_trial(const DeviceRecord& device, const ProblemRecord& problem,
+                                    const TrialRecord& trial) {
+  std::int64_t id = 0;
+  write([&] { id = insert_trial(device_id(device), problem_id(problem), trial); });
+  return id;
+}
+
+void Database::set_winner(std::int64_t trial_id, const Provenance& provenance) {
+  write([&] {
+    Statement insert(handle_, fmt::format(R"sql(
+INSERT INTO winners (problem_id, device_id, generator_hash, trial_id, strategy, trials, margin, created_at)
+SELECT problem_id, device_id, generator_hash, id, ?, ?, ?, {} FROM trials WHERE id = ? AND status = 'ok'
+ON CONFLICT (problem_id, device_id, generator_hash) DO UPDATE SET
+  trial_id = excluded.trial_id, strategy = excluded.strategy, trials = excluded.trials,
+  margin = excluded.margin, created_at = excluded.created_at)sql",
+                                          kNow));
+    insert.bind(1, provenance.strategy).bind(2, provenance.trials).bind(3, provenance.margin).bind(4, trial_id).run();
+    if (sqlite3_changes(handle_) == 0)
+      throw Error(ErrorKind::kInvalid, fmt::format("trial {} does not exist or did not succeed: it cannot win", trial_id));
+  });
+}
+
+void Database::record_miss(const DeviceRecord& device, const ProblemRecord& problem, const std::string& generator_hash) {
+  write([&] {
+    Statement insert(handle_, fmt::format(R"sql(
+INSERT INTO misses (problem_id, device_id, generator_hash, count, first_seen, last_seen) VALUES (?, ?, ?, 1, {0}, {0})
+ON CONFLICT (problem_id, device_id, generator_hash) DO UPDATE SET count = count + 1, last_seen = excluded.last_seen)sql",
+                                          kNow));
+    insert.bind(1, problem_id(problem)).bind(2, device_id(device)).bind(3, generator_hash).run();
+  });
+}
+
+bool Database::import_winner(const WinnerRecord& winner,
+                             bool (*keep_existing)(const WinnerRecord& existing, const WinnerRecord& incoming)) {
+  bool imported = false;
+  write([&] {
+    if (const auto existing = this->winner(winner.device, winner.key, winner.trial.generator_hash))
+      if (keep_existing(*existing, winner)) return;
+    const std::int64_t trial =
+        insert_trial(device_id(winner.device), problem_id({winner.key, winner.family, winner.problem_json}), winner.trial);
+    Statement insert(handle_, R"sql(
+INSERT INTO winners (problem_id, device_id, generator_hash, trial_id, strategy, trials, margin, created_at)
+SELECT problem_id, device_id, generator_hash, id, ?, ?, ?, ? FROM trials WHERE id = ? AND status = 'ok'
+ON CONFLICT (problem_id, device_id, generator_hash) DO UPDATE SET
+  trial_id = excluded.trial_id, strategy = excluded.strategy, trials = excluded.trials,
+  margin = excluded.margin, created_at = excluded.created_at)sql");
+    insert.bind(1, winner.provenance.strategy)
+        .bind(2, winner.provenance.trials)
+        .bind(3, winner.provenance.margin)
+        .bind(4, winner.created_at)
+        .bind(5, trial)
+        .run();
+    if (sqlite3_changes(handle_) == 0)
+      throw Error(ErrorKind::kInvalid, fmt::format("the winner for {} has no successful timing", winner.key));
+    imported = true;
+  });
+  return imported;
+}
+
+std::int64_t Database::prune_stale(const DeviceRecord& current, const std::string& generator_hash) {
+  std::int64_t removed = 0;
+  write([&] {
+    // Devices of this model whose identity differs, and this model's entries of other code.
+    constexpr const char* kStale = R"sql(
+  d.vendor = ?1 AND d.name = ?2 AND d.arch = ?3 AND
+  (d.multiprocessors <> ?4 OR d.l2_bytes <> ?5 OR d.memory_bytes <> ?6 OR d.driver_version <> ?7 OR
+   d.toolkit_version <> ?8 OR x.generator_hash <> ?9))
+)sql";
+    Statement winners(handle_, fmt::format("DELETE FROM winners AS x WHERE EXISTS (SELECT 1 FROM devices d WHERE "
+                                           "d.id = x.device_id AND {}",
+                                           kStale));
+    winners.bind_device(1, current).bind(9, generator_hash).run();
+    removed = sqlite3_changes(handle_);
+    Statement trials(handle_, fmt::format("DELETE FROM trials AS x WHERE NOT EXISTS (SELECT 1 FROM winners w WHERE "
+                                          "w.trial_id = x.id) AND EXISTS (SELECT 1 FROM devices d WHERE "
+                                          "d.id = x.device_id AND {}",
+                                          kStale));
+    trials.bind_device(1, current).bind(9, generator_hash).run();
+  });
+  return removed;
+}
+
+std::int64_t Database::prune_failed() {
+  std::int64_t removed = 0;
+  write([&] {
+    Statement(handle_, "DELETE FROM trials WHERE status <> 'ok'").run();
+    removed = sqlite3_changes(handle_);
+  });
+  return removed;
+}
+
+std::int64_t Database::prune_resolved_misses() {
+  std::int64_t removed = 0;
+  write([&] {
+    Statement(handle_,
+              "DELETE FROM misses AS m WHERE EXISTS (SELECT 1 FROM winners w WHERE w.problem_id = m.problem_id AND "
+              "w.device_id = m.device_id AND w.generator_hash = m.generator_hash)")
+        .run();
+    removed = sqlite3_changes(handle_);
+  });
+  return removed;
+}
+
+std::optional<WinnerRecord> Database::winner(const DeviceRecord& device, const std::string& key,
+                                             const std::string& generator_hash) const {
+  Statement query(handle_, fmt::format("{} WHERE p.key = ? AND w.generator_hash = ? AND {}", kWinnerSelect,
+                                       kDeviceMatches));
+  query.bind(1, key).bind(2, generator_hash).bind_device(3, device);
+  if (!query.step()) return std::nullopt;
+  return read_winner(query);
+}
+
+std::vector<WinnerRecord> Database::family_winners(const DeviceRecord& device, const std::string& family,
+                                                   const std::string& generator_hash) const {
+  Statement query(handle_, fmt::format("{} WHERE p.family = ? AND w.generator_hash = ? AND {} ORDER BY p.key",
+                                       kWinnerSelect, kDeviceMatches));
+  query.bind(1, family).bind(2, generator_hash).bind_device(3, device);
+  return read_winners(query);
+}
+
+std::vector<WinnerRecord> Database::winners() const {
+  Statement query(handle_, fmt::format("{} ORDER BY d.name, d.driver_version, p.key, w.generator_hash", kWinnerSelect));
+  return read_winners(query);
+}
+
+std::vector<WinnerRecord> Database::stale_winners(const DeviceRecord& current, const std::string& generator_hash) const {
+  Statement query(handle_, fmt::format(R"sql({} WHERE d.vendor = ?1 AND d.name = ?2 AND d.arch = ?3 AND
+  (d.multiprocessors <> ?4 OR d.l2_bytes <> ?5 OR d.memory_bytes <> ?6 OR d.driver_version <> ?7 OR
+   d.toolkit_version <> ?8 OR w.generator_hash <> ?9) ORDER BY p.key)sql",
+                                       kWinnerSelect));
+  query.bind_device(1, current).bind(9, generator_hash);
+  return read_winners(query);
+}
+
+std::vector<TrialRecord> Database::trials(const DeviceRecord& device, const std::string& key) const {
+  Statement query(handle_, fmt::format("SELECT t.generator, t.generator_hash, t.config, t.status, t.message, "
+                                       "t.median_us, t.min_us, t.spread_us, t.samples FROM trials t "
+                                       "JOIN problems p ON p.id = t.problem_id JOIN devices d ON d.id = t.device_id "
+                                       "WHERE p.key = ? AND {} ORDER BY t.id",
+                                       kDeviceMatches));
+  query.bind(1, key).bind_device(2, device);
+  std::vector<TrialRecord> out;
+  while (query.step()) out.push_back(read_trial(query, 0));
+  return out;
+}
+
+std::vector<MissRecord> Database::misses() const {
+  Statement query(handle_, R"sql(
+SELECT p.key, p.family, p.problem_json,
+       d.vendor, d.name, d.arch, d.multiprocessors, d.l2_bytes, d.memory_bytes, d.driver_version, d.toolkit_version,
+       m.generator_hash, m.count, m.last_seen
+FROM misses m JOIN problems p ON p.id = m.problem_id JOIN devices d ON d.id = m.device_id
+ORDER BY m.count DESC, p.key)sql");
+  std::vector<MissRecord> out;
+  while (query.step())
+    out.push_back({query.text(0), query.text(1), query.text(2), read_device(query, 3), query.text(11),
+                   query.integer(12), query.text(13)});
+  return out;
+}
+
+std::int64_t Database::trial_count() const {
+  Statement query(handle_, "SELECT count(*) FROM trials");
+  query.step();
+  return query.integer(0);
+}
+
+}  // namespace mf::tuner::db
