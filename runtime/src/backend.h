@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -35,6 +36,13 @@ class Backend {
   // naming what is missing.
   virtual std::string generator_for(const ir::Problem& problem) const = 0;
   virtual ir::TileConfig default_config(const ir::Problem& problem) const = 0;
+  // Why `config` cannot serve `problem` on this device, or nullopt when it can (a tuned
+  // neighbour's configuration may not fit another size).
+  virtual std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const = 0;
+  // What tuning results are keyed by besides problem and device: the generator's source
+  // hash and the run-time compiler's version. Results of other code never apply.
+  virtual std::string generator_hash(const ir::Problem& problem) const = 0;
+  virtual std::string toolkit_version() const = 0;
   virtual std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig& config) = 0;
 };
 

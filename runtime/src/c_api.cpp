@@ -127,7 +127,7 @@ mf_status mf_context_create(const mf_context_options* options, mf_context* conte
     created->cache_dir = resolved.cache_dir != nullptr ? resolved.cache_dir : default_cache_dir();
     created->db_path = resolved.db_path != nullptr ? resolved.db_path : default_db_path(created->cache_dir);
     created->backend = create_backend(resolved, created->cache_dir);
-    created->configs = std::make_unique<DefaultConfigProvider>();
+    created->configs = std::make_unique<TunedConfigProvider>(created->db_path);
     out = created.release();
   });
 }

@@ -1,17 +1,27 @@
 #include "config_provider.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <string_view>
 
 #include "mf/ir/error.h"
+#include "mf/ir/json.h"
+#include "mf/ir/problem_key.h"
 
 namespace mf::runtime {
 namespace {
 
-// $MFJIT_TILE_CONFIG ("warps=8,block_k=64"): parameters that replace the default's where
-// the default has them, so that one setting can serve a forward and a backward plan. For
-// measuring configurations by hand until the tuning database exists; the plan's generator
-// still checks the result, so a bad value fails plan creation with the rule it breaks.
+// $MFJIT_TILE_CONFIG ("warps=8,block_k=64"): parameters that replace the chosen ones where
+// the choice has them, so that one setting can serve a forward and a backward plan. For
+// measuring configurations by hand; the plan's generator still checks the result, so a bad
+// value fails plan creation with the rule it breaks.
 void apply_override(ir::TileConfig& config, std::string_view text) {
   while (!text.empty()) {
     const std::size_t comma = text.find(',');
@@ -29,17 +39,136 @@ void apply_override(ir::TileConfig& config, std::string_view text) {
   }
 }
 
+const char* vendor_of(mf_backend backend) {
+  switch (backend) {
+    case MF_BACKEND_CUDA: return "nvidia";
+    case MF_BACKEND_HIP: return "amd";
+    default: return "cpu";
+  }
+}
+
+// The size buckets of a key ("bucket_n=512" → {"bucket_n", 512}).
+std::vector<std::pair<std::string, double>> buckets(const std::string& key) {
+  std::vector<std::pair<std::string, double>> out;
+  std::size_t at = 0;
+  while ((at = key.find(";bucket_", at)) != std::string::npos) {
+    const std::size_t equals = key.find('=', at), end = key.find(';', at + 1);
+    const std::string value = key.substr(equals + 1, end == std::string::npos ? std::string::npos : end - equals - 1);
+    out.emplace_back(key.substr(at + 1, equals - at - 1), std::max(1.0, std::strtod(value.c_str(), nullptr)));
+    at = equals;
+  }
+  return out;
+}
+
+// How far two problems of one family are apart: the summed log2 ratio of their buckets.
+double bucket_distance(const std::string& a, const std::string& b) {
+  const auto left = buckets(a), right = buckets(b);
+  double distance = 0.0;
+  for (const auto& [name, value] : left)
+    for (const auto& [other_name, other_value] : right)
+      if (name == other_name) distance += std::abs(std::log2(value) - std::log2(other_value));
+  return distance;
+}
+
+ir::TileConfig config_of(const tuner::db::WinnerRecord& winner) {
+  return nlohmann::json::parse(winner.trial.config).get<ir::TileConfig>();
+}
+
 }  // namespace
 
-ConfigChoice DefaultConfigProvider::choose(const ir::Problem& problem, const std::string& /*problem_key*/,
-                                           const Backend& backend) {
-  ConfigChoice choice{backend.default_config(problem), "default"};
-  if (const char* text = std::getenv("MFJIT_TILE_CONFIG"); text != nullptr && *text != '\0') {
-    const ir::TileConfig before = choice.config;
-    apply_override(choice.config, text);
-    if (!(choice.config == before)) choice.source = "override";
+tuner::db::DeviceRecord device_record(const Backend& backend) {
+  const mf_device_info& info = backend.device();
+  return {vendor_of(backend.kind()),  info.name,           info.arch,
+          info.multiprocessors,       info.l2_cache_bytes, info.memory_bytes,
+          info.driver_version,        backend.toolkit_version()};
+}
+
+void apply_tile_config_override(ConfigChoice& choice) {
+  const char* text = std::getenv("MFJIT_TILE_CONFIG");
+  if (text == nullptr || *text == '\0') return;
+  const ir::TileConfig before = choice.config;
+  apply_override(choice.config, text);
+  if (!(choice.config == before)) choice.source = "override";
+}
+
+TunedConfigProvider::TunedConfigProvider(std::string db_path) : path_(std::move(db_path)) {}
+
+ConfigChoice TunedConfigProvider::choose(const ir::Problem& problem, const std::string& problem_key,
+                                         const Backend& backend) {
+  ConfigChoice choice{backend.default_config(problem), "default", "", ""};
+  const std::lock_guard lock(mutex_);
+  try {
+    const auto device = device_record(backend);
+    const auto hash = backend.generator_hash(problem);
+    if (auto found = tuned(problem, problem_key, backend, device, hash)) {
+      choice = std::move(*found);
+    } else if (!choice.config.params.empty()) {
+      // Only what has parameters to tune is worth a miss (the reference backend has none).
+      record_miss(problem, problem_key, device, hash);
+    }
+  } catch (const std::exception& error) {
+    warn(error.what());
   }
+  choice.db_warning = warning_;
+  apply_tile_config_override(choice);
   return choice;
+}
+
+std::optional<ConfigChoice> TunedConfigProvider::tuned(const ir::Problem& problem, const std::string& key,
+                                                       const Backend& backend, const tuner::db::DeviceRecord& device,
+                                                       const std::string& hash) {
+  if (!reader_) {
+    if (!std::filesystem::exists(path_)) return std::nullopt;  // nothing tuned yet
+    try {
+      reader_.emplace(tuner::db::Database::open(path_, {tuner::db::Mode::kReadOnly}));
+    } catch (const tuner::db::Error& error) {
+      warn(error.what());
+      return std::nullopt;
+    }
+  }
+  if (auto exact = reader_->winner(device, key, hash)) {
+    ir::TileConfig config = config_of(*exact);
+    if (const auto why = backend.rejects(problem, config)) {
+      warn(fmt::format("the tuned configuration of {} does not fit it ({}); using the default", key, *why));
+      return std::nullopt;
+    }
+    return ConfigChoice{std::move(config), "tuned:exact", key, ""};
+  }
+  // The nearest neighbour of the family whose configuration fits this problem.
+  auto family = reader_->family_winners(device, ir::key_family(problem), hash);
+  std::stable_sort(family.begin(), family.end(), [&](const auto& a, const auto& b) {
+    return bucket_distance(key, a.key) < bucket_distance(key, b.key);
+  });
+  for (const auto& neighbour : family) {
+    ir::TileConfig config = config_of(neighbour);
+    if (!backend.rejects(problem, config)) return ConfigChoice{std::move(config), "tuned:nearest", neighbour.key, ""};
+  }
+  return std::nullopt;
+}
+
+void TunedConfigProvider::record_miss(const ir::Problem& problem, const std::string& key,
+                                      const tuner::db::DeviceRecord& device, const std::string& hash) {
+  if (!writer_) {
+    std::error_code ignored;
+    std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ignored);
+    writer_.emplace(tuner::db::Database::open(path_));
+  }
+  writer_->record_miss(device, {key, ir::key_family(problem), nlohmann::json(problem).dump()}, hash);
+}
+
+void TunedConfigProvider::warn(const std::string& message) {
+  const std::string where = message.find(path_) == std::string::npos ? fmt::format("tuning database {}: ", path_) : "";
+  const std::string text = fmt::format("{}{}; plans use the generators' defaults", where, message);
+  if (text == warning_) return;
+  // Once per distinct problem, on stderr: a degraded tuning database is worth knowing of,
+  // never worth failing for.
+  static std::mutex printed_mutex;
+  static std::set<std::string> printed;
+  {
+    const std::lock_guard lock(printed_mutex);
+    if (printed.insert(text).second) std::fprintf(stderr, "mfjit: warning: %s\n", text.c_str());
+  }
+  warning_ = text;
 }
 
 }  // namespace mf::runtime

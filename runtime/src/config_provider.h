@@ -1,17 +1,24 @@
-// Where a plan's tile configuration comes from. In this version: the generator's default,
-// with the parameters $MFJIT_TILE_CONFIG names replaced (docs/c-api.md). The tuning
-// database will provide the exact, then nearest tuned configuration.
+// Where a plan's tile configuration comes from: the tuning database (the exact problem,
+// then the nearest tuned problem of its key family that the configuration still fits),
+// else the generator's default; $MFJIT_TILE_CONFIG then replaces the parameters it names
+// (docs/c-api.md).
 #pragma once
 
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "backend.h"
+#include "mf/tuner/db/database.h"
 
 namespace mf::runtime {
 
 struct ConfigChoice {
   ir::TileConfig config;
-  std::string source;  // "default", later "tuned:exact", "tuned:nearest"
+  std::string source;      // "default", "tuned:exact", "tuned:nearest", "override"
+  std::string tuned_from;  // the problem key whose winner was taken (tuned sources)
+  std::string db_warning;  // why the tuning database could not be used, if it could not
 };
 
 class ConfigProvider {
@@ -21,10 +28,32 @@ class ConfigProvider {
                               const Backend& backend) = 0;
 };
 
-class DefaultConfigProvider final : public ConfigProvider {
+// The tuning database's device identity of a backend's device.
+tuner::db::DeviceRecord device_record(const Backend& backend);
+
+// The database is opened on first use, read-only for lookups (a missing file means nothing
+// is tuned yet) and read-write when a miss is recorded, which creates it. Any failure of
+// the database degrades to the generator's default with a warning (stderr once per path,
+// and the plan's description); plan creation never fails because of it. Thread-safe.
+class TunedConfigProvider final : public ConfigProvider {
  public:
-  ConfigChoice choose(const ir::Problem& problem, const std::string& problem_key,
-                      const Backend& backend) override;
+  explicit TunedConfigProvider(std::string db_path);
+  ConfigChoice choose(const ir::Problem& problem, const std::string& problem_key, const Backend& backend) override;
+
+ private:
+  std::optional<ConfigChoice> tuned(const ir::Problem& problem, const std::string& key, const Backend& backend,
+                                    const tuner::db::DeviceRecord& device, const std::string& hash);
+  void record_miss(const ir::Problem& problem, const std::string& key, const tuner::db::DeviceRecord& device,
+                   const std::string& hash);
+  void warn(const std::string& message);
+
+  std::string path_;
+  std::mutex mutex_;
+  std::optional<tuner::db::Database> reader_, writer_;
+  std::string warning_;
 };
+
+// Applies $MFJIT_TILE_CONFIG to a choice (source "override" when it changes anything).
+void apply_tile_config_override(ConfigChoice& choice);
 
 }  // namespace mf::runtime

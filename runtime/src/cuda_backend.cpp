@@ -10,6 +10,7 @@
 #include "mf/compiler/binary_cache.h"
 #include "mf/compiler/evo_attention_generator.h"
 #include "mf/compiler/nvrtc.h"
+#include "mf/ir/error.h"
 #include "status.h"
 
 namespace mf::runtime {
@@ -82,6 +83,17 @@ class CudaBackend final : public Backend {
   ir::TileConfig default_config(const ir::Problem& problem) const override {
     return EvoAttentionGenerator::default_config(evo_attention_of(problem), problem.direction, target_);
   }
+
+  std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const override {
+    try {
+      EvoAttentionGenerator::space(evo_attention_of(problem), problem.direction, target_).check(config);
+      return std::nullopt;
+    } catch (const ir::Error& error) {
+      return error.what();
+    }
+  }
+  std::string generator_hash(const ir::Problem&) const override { return EvoAttentionGenerator::source_hash(); }
+  std::string toolkit_version() const override { return "nvrtc " + compiler::Nvrtc::instance().version(); }
 
   std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig& config) override {
     const ir::EvoAttention& op = evo_attention_of(problem);

@@ -52,10 +52,13 @@ std::string describe_plan(const mf_plan_s& plan) {
       {"generator", plan.generator},
       {"config", plan.config.config},
       {"config_source", plan.config.source},
+      {"tuning_db", plan.context->db_path},
       {"key", plan.key},
       {"workspace_bytes", plan.executable->workspace_size()},
       {"problem", plan.problem},
   };
+  if (!plan.config.tuned_from.empty()) description["tuned_from"] = plan.config.tuned_from;
+  if (!plan.config.db_warning.empty()) description["tuning_db_warning"] = plan.config.db_warning;
   return description.dump();
 }
 

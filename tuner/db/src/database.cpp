@@ -107,6 +107,25 @@ void retry_while_busy(const OpenOptions& options, F&& fn) {
   }
 }
 
+// The schema version of an mfjit database, 0 for an empty file that may become one; throws
+// for another application's database, a newer schema, or (read-only) an empty file.
+int identified_version(sqlite3* handle, const std::string& path, bool writable) {
+  const auto application_id = std::stoll(pragma(handle, "application_id", path));
+  const int version = std::stoi(pragma(handle, "user_version", path));
+  const bool empty = application_id == 0 && version == 0 && table_count(handle) == 0;
+  if (!empty && application_id != kApplicationId)
+    throw Error(ErrorKind::kForeign, fmt::format("{} is an SQLite database of another application (application_id "
+                                                 "{}), not an mfjit tuning database",
+                                                 path, application_id));
+  if (version > kSchemaVersion)
+    throw Error(ErrorKind::kNewerSchema,
+                fmt::format("the tuning database {} has schema version {}, newer than this mfjit's {}: use a newer "
+                            "mfjit or another database",
+                            path, version, kSchemaVersion));
+  if (empty && !writable) throw Error(ErrorKind::kForeign, fmt::format("{} is empty: no mfjit tuning database yet", path));
+  return version;
+}
+
 }  // namespace
 
 const char* name_of(TrialStatus status) {
@@ -158,23 +177,19 @@ Database Database::open(const std::string& path, const OpenOptions& options) {
   sqlite3_busy_timeout(handle, options.busy_timeout_ms);
   sqlite3_extended_result_codes(handle, 1);
 
-  // What the file is: ours (application id), empty, another application's, or not SQLite.
-  const auto application_id = std::stoll(pragma(handle, "application_id", path));
-  const int version = std::stoi(pragma(handle, "user_version", path));
-  const bool empty = application_id == 0 && version == 0 && table_count(handle) == 0;
-  if (!empty && application_id != kApplicationId)
-    throw Error(ErrorKind::kForeign, fmt::format("{} is an SQLite database of another application (application_id "
-                                                 "{}), not an mfjit tuning database",
-                                                 path, application_id));
-  if (version > kSchemaVersion)
-    throw Error(ErrorKind::kNewerSchema,
-                fmt::format("the tuning database {} has schema version {}, newer than this mfjit's {}: use a newer "
-                            "mfjit or another database",
-                            path, version, kSchemaVersion));
-  if (!writable) {
-    if (empty) throw Error(ErrorKind::kForeign, fmt::format("{} is empty: no mfjit tuning database yet", path));
-    return db;
-  }
+  // What the file is, from one consistent snapshot (another process may be creating it):
+  // before anything is written to it, so that a foreign file stays untouched.
+  retry_while_busy(options, [&] {
+    Statement(handle, "BEGIN").run();
+    try {
+      identified_version(handle, path, writable);
+    } catch (...) {
+      sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+    Statement(handle, "COMMIT").run();
+  });
+  if (!writable) return db;
 
   Statement(handle, "PRAGMA foreign_keys = ON").run();
   Statement(handle, "PRAGMA synchronous = FULL").run();
@@ -184,7 +199,8 @@ Database Database::open(const std::string& path, const OpenOptions& options) {
   retry_while_busy(options, [&] { Statement(handle, "PRAGMA journal_mode = WAL").run(); });
   const int target = options.create_version > 0 ? options.create_version : kSchemaVersion;
   db.write([&] {
-    const int current = std::stoi(pragma(handle, "user_version", path));  // another process may have migrated
+    // Again inside the write lock: another process may have created or migrated it since.
+    const int current = identified_version(handle, path, true);
     if (current < target) migrate(handle, current, target);
   });
   return db;
