@@ -181,7 +181,7 @@ TEST(TuningDatabase, StaleEntriesAreListedAndPruned) {
 
   const auto stale = db.stale_winners(h200(), "hash1");
   ASSERT_EQ(stale.size(), 2u);
-  EXPECT_EQ(db.prune_stale(h200(), "hash1"), 2);
+  EXPECT_EQ(db.remove_winners(stale), 2);
   EXPECT_TRUE(db.winner(h200(), "v1;k=a", "hash1"));
   EXPECT_TRUE(db.winner(other, "v1;k=a", "old_hash"));  // another GPU model is not this one's business
   EXPECT_EQ(db.winners().size(), 2u);
@@ -275,7 +275,7 @@ TEST(TuningDatabase, FailedWritesChangeNothing) {
       [&] { contended.set_winner(failed, {"x", 1, 0.0}); },
       [&] { contended.record_miss(h200(), problem("v1;k=b"), "h"); },
       [&] { contended.import_winner(bad, keep_faster); },
-      [&] { contended.prune_stale(h200(), "h"); },
+      [&] { contended.remove_winners(contended.winners()); },
       [&] { contended.prune_failed(); },
       [&] { contended.prune_resolved_misses(); },
   };

@@ -337,25 +337,22 @@ ON CONFLICT (problem_id, device_id, generator_hash) DO UPDATE SET
   return imported;
 }
 
-std::int64_t Database::prune_stale(const DeviceRecord& current, const std::string& generator_hash) {
+std::int64_t Database::remove_winners(const std::vector<WinnerRecord>& winners) {
   std::int64_t removed = 0;
   write([&] {
-    // Devices of this model whose identity differs, and this model's entries of other code.
-    constexpr const char* kStale = R"sql(
-  d.vendor = ?1 AND d.name = ?2 AND d.arch = ?3 AND
-  (d.multiprocessors <> ?4 OR d.l2_bytes <> ?5 OR d.memory_bytes <> ?6 OR d.driver_version <> ?7 OR
-   d.toolkit_version <> ?8 OR x.generator_hash <> ?9))
+    for (const auto& w : winners) {
+      constexpr const char* kOf = R"sql(
+  problem_id = (SELECT id FROM problems WHERE key = ?1) AND generator_hash = ?2 AND
+  device_id = (SELECT d.id FROM devices d WHERE d.vendor = ?3 AND d.name = ?4 AND d.arch = ?5 AND
+               d.multiprocessors = ?6 AND d.l2_bytes = ?7 AND d.memory_bytes = ?8 AND d.driver_version = ?9 AND
+               d.toolkit_version = ?10)
 )sql";
-    Statement winners(handle_, fmt::format("DELETE FROM winners AS x WHERE EXISTS (SELECT 1 FROM devices d WHERE "
-                                           "d.id = x.device_id AND {}",
-                                           kStale));
-    winners.bind_device(1, current).bind(9, generator_hash).run();
-    removed = sqlite3_changes(handle_);
-    Statement trials(handle_, fmt::format("DELETE FROM trials AS x WHERE NOT EXISTS (SELECT 1 FROM winners w WHERE "
-                                          "w.trial_id = x.id) AND EXISTS (SELECT 1 FROM devices d WHERE "
-                                          "d.id = x.device_id AND {}",
-                                          kStale));
-    trials.bind_device(1, current).bind(9, generator_hash).run();
+      Statement winner(handle_, std::string("DELETE FROM winners WHERE ") + kOf);
+      winner.bind(1, w.key).bind(2, w.trial.generator_hash).bind_device(3, w.device).run();
+      removed += sqlite3_changes(handle_);
+      Statement trials(handle_, std::string("DELETE FROM trials WHERE ") + kOf);
+      trials.bind(1, w.key).bind(2, w.trial.generator_hash).bind_device(3, w.device).run();
+    }
   });
   return removed;
 }

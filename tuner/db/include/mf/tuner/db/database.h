@@ -81,10 +81,9 @@ class Database {
   // generator hash) that `keep_existing` prefers.
   bool import_winner(const WinnerRecord& winner, bool (*keep_existing)(const WinnerRecord& existing,
                                                                         const WinnerRecord& incoming));
-  // Removes winners (and their problems' trials on that device) that `current` does not
-  // match: same vendor, name and arch but another driver or toolkit, or another generator
-  // hash than `generator_hash`. Returns how many winners were removed.
-  std::int64_t prune_stale(const DeviceRecord& current, const std::string& generator_hash);
+  // Removes these winners with every trial of their (device, problem, generator hash);
+  // returns how many winners were removed. mf-db prune --stale passes stale_winners().
+  std::int64_t remove_winners(const std::vector<WinnerRecord>& winners);
   // Removes failed trials; returns how many.
   std::int64_t prune_failed();
   // Removes the misses that now have a winner for the same device and generator hash.

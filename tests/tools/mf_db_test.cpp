@@ -1,0 +1,166 @@
+// mf-db end to end, in process, on databases the tests fill: every command, conflicts in
+// import and merge, stale entries against the cpu backend, and what bad input gets.
+#include "mf_db.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "mf/ir/evo_attention.h"
+#include "mf/ir/json.h"
+#include "mf/ir/problem_key.h"
+#include "mf/runtime/tuning_identity.h"
+#include "mf/tuner/db/database.h"
+#include "tuner/db_test_helpers.h"
+
+namespace mf::tools {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using tuner::db::Database;
+using tuner::db::testing::h200;
+using tuner::db::testing::ok_trial;
+using tuner::db::testing::problem;
+
+struct Outcome {
+  int status;
+  std::string out, err;
+};
+
+Outcome mf_db_run(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  const int status = mf_db(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+class MfDb : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Database db = Database::open(path_);
+    const auto fast = db.record_trial(h200(), problem("v1;k=a"), ok_trial("{\"warps\":4}", 10.0));
+    db.record_trial(h200(), problem("v1;k=a"), ok_trial("{\"warps\":2}", 15.0));
+    db.record_trial(h200(), problem("v1;k=a"), tuner::db::testing::failed_trial("{\"warps\":8}",
+                                                                                tuner::db::TrialStatus::kWrongResult));
+    db.set_winner(fast, {"exhaustive", 3, 0.5});
+    db.set_winner(db.record_trial(h200(), problem("v1;k=b"), ok_trial("{\"warps\":8}", 20.0)), {"descent", 2, 0.1});
+    db.record_miss(h200(), problem("v1;k=c"), "hash1");
+  }
+  tuner::db::testing::ScratchDir dir_;
+  std::string path_ = dir_.file("tuning.db");
+};
+
+TEST_F(MfDb, ListsWinnersAndMisses) {
+  const Outcome run = mf_db_run({"--db", path_, "list"});
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("NVIDIA H200 sm_90 (driver 13000, nvrtc 13.0)"));
+  EXPECT_THAT(run.out, HasSubstr("10.00 us  exhaustive    3 trials  margin  50.0%  {\"warps\":4}"));
+  EXPECT_THAT(run.out, HasSubstr("v1;k=b"));
+  const Outcome misses = mf_db_run({"--db", path_, "list", "--misses"});
+  EXPECT_THAT(misses.out, HasSubstr("1x  NVIDIA H200"));
+  EXPECT_THAT(misses.out, HasSubstr("v1;k=c"));
+}
+
+TEST_F(MfDb, ShowsEveryTrialWithTheWinnerMarked) {
+  const Outcome run = mf_db_run({"--db", path_, "show", "v1;k=a"});
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("*      10.00 us"));
+  EXPECT_THAT(run.out, HasSubstr("       15.00 us"));
+  EXPECT_THAT(run.out, HasSubstr("wrong_result  {\"warps\":8}  it failed"));
+  EXPECT_THAT(mf_db_run({"--db", path_, "show", "v1;k=zzz"}).out, HasSubstr("no trials of v1;k=zzz"));
+}
+
+TEST_F(MfDb, ExportImportRoundTripsAndConflictsKeepTheFaster) {
+  const auto file = dir_.file("winners.json");
+  ASSERT_EQ(mf_db_run({"--db", path_, "export", file}).status, 0);
+  const auto fresh = dir_.file("fresh.db");
+  const Outcome imported = mf_db_run({"--db", fresh, "import", file});
+  EXPECT_EQ(imported.status, 0) << imported.err;
+  EXPECT_THAT(imported.out, HasSubstr("imported 2 of 2 winners"));
+  EXPECT_EQ(mf_db_run({"--db", fresh, "list"}).out, mf_db_run({"--db", path_, "list"}).out);
+  EXPECT_THAT(mf_db_run({"--db", fresh, "diff", path_}).out, HasSubstr("no differences"));
+
+  // An export whose winner for k=a is 20 % faster replaces it; one 1 % slower does not.
+  nlohmann::json document = nlohmann::json::parse(std::ifstream(file));
+  for (auto& w : document["winners"])
+    if (w["key"] == "v1;k=a") w["config"] = {{"warps", 2}}, w["timing"]["median_us"] = 8.0;
+  for (auto& w : document["winners"])
+    if (w["key"] == "v1;k=b") w["config"] = {{"warps", 2}}, w["timing"]["median_us"] = 20.2;
+  std::ofstream(dir_.file("better.json")) << document.dump();
+  EXPECT_THAT(mf_db_run({"--db", fresh, "import", dir_.file("better.json")}).out,
+              HasSubstr("imported 1 of 2 winners (1 kept the existing one)"));
+  const Outcome differences = mf_db_run({"--db", fresh, "diff", path_});
+  EXPECT_THAT(differences.out, HasSubstr("different:   NVIDIA H200"));
+  EXPECT_THAT(differences.out, HasSubstr("here  {\"warps\":2} 8.00 us"));
+  EXPECT_THAT(differences.out, HasSubstr("1 differences"));
+
+  // merge brings the faster winner back into the first database.
+  EXPECT_THAT(mf_db_run({"--db", path_, "merge", fresh}).out, HasSubstr("imported 1 of 2 winners"));
+  EXPECT_THAT(mf_db_run({"--db", path_, "diff", fresh}).out, HasSubstr("no differences"));
+}
+
+TEST_F(MfDb, PrunesFailedTrialsResolvedMissesAndStaleWinners) {
+  EXPECT_THAT(mf_db_run({"--db", path_, "prune", "--failed"}).out, HasSubstr("removed 1 failed trials"));
+  {
+    Database db = Database::open(path_);
+    db.set_winner(db.record_trial(h200(), problem("v1;k=c"), ok_trial("{}", 1.0)), {"exhaustive", 1, 0.0});
+  }
+  EXPECT_THAT(mf_db_run({"--db", path_, "prune", "--misses"}).out, HasSubstr("removed 1 misses"));
+
+  // Winners for this machine's cpu: one of the current reference code, one of older code.
+  mf_context context = nullptr;
+  mf_context_options options;
+  mf_context_options_init(&options);
+  options.backend = MF_BACKEND_CPU;
+  ASSERT_EQ(mf_context_create(&options, &context), MF_SUCCESS);
+  const auto cpu = runtime::tuning_device(context);
+  const ir::Problem p{ir::msa_row_attention(1, 2, 16, 4, 32), ir::Direction::forward()};
+  const std::string hash = runtime::tuning_generator_hash(context, p);
+  mf_context_destroy(context);
+  {
+    Database db = Database::open(path_);
+    const tuner::db::ProblemRecord record{ir::problem_key(p), ir::key_family(p), nlohmann::json(p).dump()};
+    db.set_winner(db.record_trial(cpu, record, ok_trial("{}", 5.0, hash)), {"exhaustive", 1, 0.0});
+    db.set_winner(db.record_trial(cpu, record, ok_trial("{}", 5.0, "reference/0")), {"exhaustive", 1, 0.0});
+  }
+  const Outcome stale = mf_db_run({"--db", path_, "--backend", "cpu", "list", "--stale"});
+  EXPECT_EQ(stale.status, 0) << stale.err;
+  EXPECT_THAT(stale.out, HasSubstr("1 trials"));
+  EXPECT_THAT(mf_db_run({"--db", path_, "prune", "--stale", "--backend", "cpu"}).out, HasSubstr("removed 1 stale"));
+  EXPECT_THAT(mf_db_run({"--db", path_, "--backend", "cpu", "list", "--stale"}).out, HasSubstr("no winners"));
+  EXPECT_EQ(Database::open(path_).winners().size(), 4u);  // k=a, k=b, k=c and the current cpu one
+}
+
+TEST_F(MfDb, BadInputGetsAReasonAndAStatus) {
+  Outcome run = mf_db_run({"--db", path_});
+  EXPECT_EQ(run.status, 2);
+  EXPECT_THAT(run.err, HasSubstr("mf-db: no command"));
+  EXPECT_THAT(run.err, HasSubstr("usage: mf-db"));
+  EXPECT_EQ(mf_db_run({"--db", path_, "frobnicate"}).status, 2);
+  EXPECT_EQ(mf_db_run({"--db", path_, "prune"}).status, 2);
+  EXPECT_EQ(mf_db_run({"--db", path_, "list", "--everything"}).status, 2);
+  EXPECT_EQ(mf_db_run({"--help"}).status, 0);
+
+  run = mf_db_run({"--db", dir_.file("missing.db"), "list"});
+  EXPECT_EQ(run.status, 1);
+  EXPECT_THAT(run.err, HasSubstr("missing.db"));
+
+  std::ofstream(dir_.file("garbage.json")) << "{not json";
+  run = mf_db_run({"--db", path_, "import", dir_.file("garbage.json")});
+  EXPECT_EQ(run.status, 1);
+  EXPECT_THAT(run.err, HasSubstr("is not JSON"));
+  std::ofstream(dir_.file("other.json")) << R"({"format": "something/2", "winners": []})";
+  EXPECT_THAT(mf_db_run({"--db", path_, "import", dir_.file("other.json")}).err,
+              HasSubstr("not an mfjit tuning export"));
+  std::ofstream(dir_.file("partial.json")) << R"({"format": "mfjit-tuning/1", "winners": [{"key": "k"}]})";
+  EXPECT_THAT(mf_db_run({"--db", path_, "import", dir_.file("partial.json")}).err,
+              HasSubstr("winners[0]: missing \"family\""));
+  std::ofstream(dir_.file("notes.db")) << "plain text, not a database at all, long enough to be read";
+  EXPECT_THAT(mf_db_run({"--db", dir_.file("notes.db"), "list"}).err, HasSubstr("file is not a database"));
+}
+
+}  // namespace
+}  // namespace mf::tools

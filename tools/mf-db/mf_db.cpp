@@ -1,0 +1,298 @@
+#include "mf_db.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+
+#include "mf/ir/json.h"
+#include "mf/runtime/tuning_identity.h"
+#include "mf/tuner/db/database.h"
+#include "winner_json.h"
+
+namespace mf::tools {
+namespace {
+
+using tuner::db::Database;
+using tuner::db::WinnerRecord;
+
+constexpr const char* kUsage = R"(usage: mf-db [--db PATH] COMMAND [ARGS]
+
+The tuning database: $MFJIT_DB, else <cache>/tuning.db ($MFJIT_CACHE_DIR, $XDG_CACHE_HOME/mfjit
+or ~/.cache/mfjit); --db names another.
+
+commands:
+  list [--stale] [--misses]   winners (or: those no lookup uses any more on this machine's
+                              device; or: problems plans asked for that have no winner)
+  show KEY                    every trial of one problem key, the winner marked
+  export [FILE]               winners as JSON (stdout without FILE)
+  import FILE                 winners from an export; conflicts keep the faster (> 2 %),
+                              else the more thorough search, else the older
+  merge OTHER_DB              import every winner of another database
+  diff OTHER_DB               winners only in one of the two, or with other configurations
+  prune [--failed] [--stale] [--misses]
+                              remove failed trials; winners of this machine's device model
+                              measured with another driver, toolkit or generator; misses
+                              that have a winner now
+options:
+  --backend auto|cpu|cuda     the device --stale compares with (default auto)
+)";
+
+struct Usage : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string default_db_path() {
+  if (const char* db = std::getenv("MFJIT_DB"); db != nullptr && *db != '\0') return db;
+  std::string cache;
+  if (const char* dir = std::getenv("MFJIT_CACHE_DIR"); dir != nullptr && *dir != '\0') cache = dir;
+  else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') cache = std::string(xdg) + "/mfjit";
+  else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') cache = std::string(home) + "/.cache/mfjit";
+  else cache = "/tmp/mfjit-cache";
+  return cache + "/tuning.db";
+}
+
+std::string short_device(const tuner::db::DeviceRecord& d) {
+  return fmt::format("{} {} (driver {}, {})", d.name, d.arch, d.driver_version, d.toolkit_version);
+}
+
+void print_winners(const std::vector<WinnerRecord>& winners, std::ostream& out) {
+  if (winners.empty()) {
+    out << "no winners\n";
+    return;
+  }
+  std::string device;
+  for (const auto& w : winners) {
+    if (short_device(w.device) != device) {
+      device = short_device(w.device);
+      out << device << "\n";
+    }
+    out << fmt::format("  {:>10.2f} us  {:<10} {:>4} trials  margin {:>5.1f}%  {}  {}\n    {}\n",
+                       w.trial.timing->median_us, w.provenance.strategy, w.provenance.trials,
+                       100 * w.provenance.margin, w.trial.config, w.created_at, w.key);
+  }
+}
+
+// A context on the machine's device, for what --stale compares with.
+struct Context {
+  mf_context handle = nullptr;
+  explicit Context(const std::string& backend) {
+    mf_context_options options;
+    mf_context_options_init(&options);
+    if (backend == "cpu") options.backend = MF_BACKEND_CPU;
+    else if (backend == "cuda") options.backend = MF_BACKEND_CUDA;
+    else if (backend != "auto") throw Usage("--backend: use auto, cpu or cuda");
+    if (mf_context_create(&options, &handle) != MF_SUCCESS) throw std::runtime_error(mf_last_error());
+  }
+  ~Context() { mf_context_destroy(handle); }
+};
+
+// The winners of `db` that the runtime on `context`'s device would never use again: same
+// model, another driver or toolkit, or a generator whose code changed since.
+std::vector<WinnerRecord> stale(const Database& db, mf_context context) {
+  const auto device = runtime::tuning_device(context);
+  std::vector<WinnerRecord> out;
+  for (const auto& w : db.winners()) {
+    if (w.device.vendor != device.vendor || w.device.name != device.name || w.device.arch != device.arch) continue;
+    std::string hash;
+    try {
+      hash = runtime::tuning_generator_hash(context, nlohmann::json::parse(w.problem_json).get<ir::Problem>());
+    } catch (const std::exception&) {
+      hash = "";  // the backend no longer has a generator for it: stale too
+    }
+    if (!(w.device == device) || w.trial.generator_hash != hash) out.push_back(w);
+  }
+  return out;
+}
+
+int list(Database& db, const std::vector<std::string>& args, const std::string& backend, std::ostream& out) {
+  bool want_stale = false, want_misses = false;
+  for (const auto& a : args) {
+    if (a == "--stale") want_stale = true;
+    else if (a == "--misses") want_misses = true;
+    else throw Usage("list: unknown argument " + a);
+  }
+  if (want_misses) {
+    const auto misses = db.misses();
+    if (misses.empty()) out << "no misses\n";
+    for (const auto& m : misses)
+      out << fmt::format("{:>6}x  {}  last {}\n        {}\n", m.count, short_device(m.device), m.last_seen, m.key);
+    return 0;
+  }
+  if (want_stale) {
+    const Context context(backend);
+    print_winners(stale(db, context.handle), out);
+    return 0;
+  }
+  print_winners(db.winners(), out);
+  return 0;
+}
+
+int show(Database& db, const std::vector<std::string>& args, std::ostream& out) {
+  if (args.size() != 1) throw Usage("show: give one problem key");
+  const std::string& key = args[0];
+  bool any = false;
+  std::map<std::string, tuner::db::DeviceRecord> devices;
+  for (const auto& w : db.winners())
+    if (w.key == key) devices[short_device(w.device)] = w.device;
+  for (const auto& m : db.misses())
+    if (m.key == key) devices[short_device(m.device)] = m.device;
+  for (const auto& [name, device] : devices) {
+    const auto trials = db.trials(device, key);
+    out << name << "\n";
+    for (const auto& t : trials) {
+      const auto winner = db.winner(device, key, t.generator_hash);
+      const bool won = winner && winner->trial.config == t.config && t.timing &&
+                       winner->trial.timing->median_us == t.timing->median_us;
+      if (t.timing)
+        out << fmt::format("  {} {:>10.2f} us (min {:.2f}, spread {:.2f}, {} samples)  {}\n", won ? "*" : " ",
+                           t.timing->median_us, t.timing->min_us, t.timing->spread_us, t.timing->samples, t.config);
+      else
+        out << fmt::format("    {:<13} {}  {}\n", name_of(t.status), t.config, t.message);
+      any = true;
+    }
+  }
+  if (!any) out << "no trials of " << key << "\n";
+  return 0;
+}
+
+int export_winners(Database& db, const std::vector<std::string>& args, std::ostream& out) {
+  if (args.size() > 1) throw Usage("export: at most one file");
+  const std::string text = to_json(db.winners()).dump(2) + "\n";
+  if (args.empty() || args[0] == "-") {
+    out << text;
+    return 0;
+  }
+  std::ofstream file(args[0]);
+  if (!(file << text)) throw std::runtime_error("export: cannot write " + args[0]);
+  return 0;
+}
+
+int import_winners(Database& db, const std::vector<WinnerRecord>& winners, std::ostream& out) {
+  int taken = 0;
+  for (const auto& w : winners) taken += db.import_winner(w, keep_existing) ? 1 : 0;
+  out << fmt::format("imported {} of {} winners ({} kept the existing one)\n", taken, winners.size(),
+                     winners.size() - std::size_t(taken));
+  return 0;
+}
+
+int import_file(Database& db, const std::vector<std::string>& args, std::ostream& out) {
+  if (args.size() != 1) throw Usage("import: give one file");
+  std::ifstream file(args[0]);
+  if (!file) throw std::runtime_error("import: cannot read " + args[0]);
+  nlohmann::json document;
+  try {
+    document = nlohmann::json::parse(file);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("import: {} is not JSON: {}", args[0], e.what()));
+  }
+  return import_winners(db, winners_from_json(document), out);
+}
+
+std::string identity(const WinnerRecord& w) {
+  return short_device(w.device) + " " + w.trial.generator_hash + " " + w.key;
+}
+
+int diff(Database& db, const std::vector<std::string>& args, std::ostream& out) {
+  if (args.size() != 1) throw Usage("diff: give the other database");
+  const Database other = Database::open(args[0], {tuner::db::Mode::kReadOnly});
+  std::map<std::string, WinnerRecord> here, there;
+  for (auto& w : db.winners()) here.emplace(identity(w), w);
+  for (auto& w : other.winners()) there.emplace(identity(w), w);
+  int differences = 0;
+  for (const auto& [id, w] : here) {
+    const auto it = there.find(id);
+    if (it == there.end()) {
+      out << "only here:   " << id << "\n";
+      ++differences;
+    } else if (it->second.trial.config != w.trial.config) {
+      out << fmt::format("different:   {}\n  here  {} {:.2f} us\n  there {} {:.2f} us\n", id, w.trial.config,
+                         w.trial.timing->median_us, it->second.trial.config, it->second.trial.timing->median_us);
+      ++differences;
+    }
+  }
+  for (const auto& [id, w] : there)
+    if (!here.count(id)) {
+      out << "only there:  " << id << "\n";
+      ++differences;
+    }
+  out << (differences == 0 ? "no differences\n" : fmt::format("{} differences\n", differences));
+  return 0;
+}
+
+int prune(Database& db, const std::vector<std::string>& args, const std::string& backend, std::ostream& out) {
+  if (args.empty()) throw Usage("prune: name what to remove: --failed, --stale, --misses");
+  for (const auto& a : args) {
+    if (a == "--failed") {
+      out << fmt::format("removed {} failed trials\n", db.prune_failed());
+    } else if (a == "--misses") {
+      out << fmt::format("removed {} misses that have a winner\n", db.prune_resolved_misses());
+    } else if (a == "--stale") {
+      const Context context(backend);
+      out << fmt::format("removed {} stale winners\n", db.remove_winners(stale(db, context.handle)));
+    } else {
+      throw Usage("prune: unknown argument " + a);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int mf_db(const std::vector<std::string>& all_args, std::ostream& out, std::ostream& err) {
+  try {
+    std::string path = default_db_path(), backend = "auto", command;
+    std::vector<std::string> args;
+    for (std::size_t i = 0; i < all_args.size(); ++i) {
+      const std::string& a = all_args[i];
+      if (a == "-h" || a == "--help") {
+        out << kUsage;
+        return 0;
+      }
+      if (command.empty() && (a == "--db" || a == "--backend")) {
+        if (i + 1 >= all_args.size()) throw Usage(a + " needs a value");
+        (a == "--db" ? path : backend) = all_args[++i];
+      } else if (command.empty() && a.rfind("--", 0) != 0) {
+        command = a;
+      } else if (a == "--backend") {
+        if (i + 1 >= all_args.size()) throw Usage(a + " needs a value");
+        backend = all_args[++i];
+      } else {
+        args.push_back(a);
+      }
+    }
+    if (command.empty()) throw Usage("no command");
+    const bool writes = command == "import" || command == "merge" || command == "prune";
+    const bool known = writes || command == "list" || command == "show" || command == "export" || command == "diff";
+    if (!known) throw Usage("unknown command " + command);
+    if (!writes && !std::filesystem::exists(path))
+      throw std::runtime_error(fmt::format("no tuning database at {} yet (mf-tune creates it; --db names another)", path));
+    Database db = Database::open(path, {writes ? tuner::db::Mode::kReadWrite : tuner::db::Mode::kReadOnly});
+    if (command == "list") return list(db, args, backend, out);
+    if (command == "show") return show(db, args, out);
+    if (command == "export") return export_winners(db, args, out);
+    if (command == "import") return import_file(db, args, out);
+    if (command == "diff") return diff(db, args, out);
+    if (command == "prune") return prune(db, args, backend, out);
+    // merge
+    if (args.size() != 1) throw Usage("merge: give the other database");
+    const Database other = Database::open(args[0], {tuner::db::Mode::kReadOnly});
+    return import_winners(db, other.winners(), out);
+  } catch (const Usage& e) {
+    err << "mf-db: " << e.what() << "\n" << kUsage;
+    return 2;
+  } catch (const std::exception& e) {
+    err << "mf-db: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace mf::tools
