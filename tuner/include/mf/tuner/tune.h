@@ -1,0 +1,76 @@
+// Tuning one problem: a strategy's batches compile on a thread pool while the device
+// measures the configurations already compiled; every candidate is verified against the
+// reference result before it is timed; every trial is written to the database as soon as
+// it is measured (so an interrupted run resumes where it stopped), then the winner.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mf/compiler/parameter_space.h"
+#include "mf/tuner/db/database.h"
+#include "mf/tuner/search.h"
+
+namespace mf::tuner {
+
+// A compiled configuration, as the bench that made it understands it.
+class Compiled {
+ public:
+  virtual ~Compiled() = default;
+};
+
+// One problem on one device, ready to measure configurations: what the tuner needs of a
+// backend. compile() may run on several threads at once; the rest on one.
+class Bench {
+ public:
+  virtual ~Bench() = default;
+  virtual compiler::ParameterSpace space() const = 0;
+  virtual ir::TileConfig default_config() const = 0;
+  // Throws (any std::exception) when the configuration does not compile.
+  virtual std::unique_ptr<Compiled> compile(const ir::TileConfig& config) const = 0;
+  // Runs once on poisoned outputs and compares with the reference result: "" when right,
+  // else why not. Throws when it cannot run (a launch error).
+  virtual std::string verify(Compiled& candidate) = 0;
+  // Device times in microseconds of `repeats` runs after `warmup` runs, each run after the
+  // outputs and accumulators are reset and the L2 cache flushed, outside the timed region.
+  virtual std::vector<double> time(Compiled& candidate, int warmup, int repeats) = 0;
+};
+
+struct TuneOptions {
+  StrategyKind strategy = StrategyKind::kDescent;
+  Budget budget;
+  std::uint64_t seed = 1;
+  int compile_threads = 0;  // 0: hardware concurrency
+  int warmup = 3;
+  int repeats = 20;
+  double compile_timeout_s = 120.0;  // a compile slower than this counts as a timeout
+  // Called after each measured configuration: (measured so far, planned batch total).
+  std::function<void(const Trial&, std::size_t done)> progress;
+};
+
+// Where the trials go: the device, the problem and the generator of the bench.
+struct TuneTarget {
+  db::DeviceRecord device;
+  db::ProblemRecord problem;
+  std::string generator;
+  std::string generator_hash;
+};
+
+struct TuneOutcome {
+  SearchResult search;
+  std::optional<Trial> winner;  // nullopt when no configuration worked
+  std::int64_t resumed = 0;     // configurations taken from earlier runs' trials
+  double seconds = 0.0;
+};
+
+// Tunes the bench's problem, recording into `db`. Configurations that already have a trial
+// for this (device, problem, generator hash) are not measured again: their stored result
+// is used (resuming an interrupted run).
+TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const TuneOptions& options);
+
+// Median, minimum and interquartile range of timing samples.
+Measurement summarize(std::vector<double> samples);
+
+}  // namespace mf::tuner

@@ -1,0 +1,178 @@
+#include "mf/tuner/tune.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "mf/ir/json.h"
+
+namespace mf::tuner {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct CompileResult {
+  std::unique_ptr<Compiled> compiled;
+  std::string error;
+};
+
+// Compiles a batch on `threads` workers, in batch order, while the caller takes results
+// as they become ready.
+class CompilePool {
+ public:
+  CompilePool(const Bench& bench, const std::vector<ir::TileConfig>& batch, int threads)
+      : bench_(bench), batch_(batch), promises_(batch.size()) {
+    for (auto& promise : promises_) futures_.push_back(promise.get_future());
+    const int workers = std::max(1, std::min<int>(threads, int(batch.size())));
+    for (int w = 0; w < workers; ++w) threads_.emplace_back([this] { work(); });
+  }
+  ~CompilePool() {
+    for (auto& thread : threads_) thread.join();
+  }
+  std::future<CompileResult>& result(std::size_t i) { return futures_[i]; }
+
+ private:
+  void work() {
+    for (std::size_t i = next_++; i < batch_.size(); i = next_++) {
+      CompileResult result;
+      try {
+        result.compiled = bench_.compile(batch_[i]);
+      } catch (const std::exception& e) {
+        result.error = e.what();
+      }
+      promises_[i].set_value(std::move(result));
+    }
+  }
+
+  const Bench& bench_;
+  const std::vector<ir::TileConfig>& batch_;
+  std::vector<std::promise<CompileResult>> promises_;
+  std::vector<std::future<CompileResult>> futures_;
+  std::atomic<std::size_t> next_{0};
+  std::vector<std::thread> threads_;
+};
+
+db::TrialRecord trial_record(const TuneTarget& target, const ir::TileConfig& config, const Measurement& m,
+                             db::TrialStatus failure) {
+  db::TrialRecord record{target.generator, target.generator_hash, nlohmann::json(config).dump(), db::TrialStatus::kOk,
+                         "", std::nullopt};
+  if (m.ok) record.timing = db::Timing{m.median_us, m.min_us, m.spread_us, m.samples};
+  else record.status = failure, record.message = m.failure;
+  return record;
+}
+
+}  // namespace
+
+Measurement summarize(std::vector<double> samples) {
+  Measurement m;
+  if (samples.empty()) return m;
+  std::sort(samples.begin(), samples.end());
+  auto at = [&](double q) { return samples[std::size_t(q * double(samples.size() - 1) + 0.5)]; };
+  m.ok = true;
+  const std::size_t n = samples.size();
+  m.median_us = n % 2 == 1 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
+  m.min_us = samples.front();
+  m.spread_us = at(0.75) - at(0.25);
+  m.samples = std::int64_t(n);
+  return m;
+}
+
+TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const TuneOptions& options) {
+  const auto start = Clock::now();
+  TuneOutcome outcome;
+  // Trials of earlier runs on this device and code: taken instead of measured again.
+  std::map<std::string, Measurement> earlier;
+  for (const auto& t : db.trials(target.device, target.problem.key)) {
+    if (t.generator_hash != target.generator_hash) continue;
+    Measurement m;
+    if (t.timing) m = {true, t.timing->median_us, t.timing->min_us, t.timing->spread_us, t.timing->samples, ""};
+    else m.failure = fmt::format("{}: {}", db::name_of(t.status), t.message);
+    earlier[ir::to_string(nlohmann::json::parse(t.config).get<ir::TileConfig>())] = m;
+  }
+  const int threads = options.compile_threads > 0 ? options.compile_threads
+                                                  : int(std::max(1u, std::thread::hardware_concurrency()));
+  std::set<std::string> measured_here;
+  std::vector<std::int64_t> trial_ids;  // per trial of the search, 0 when taken from earlier
+  std::size_t done = 0;
+
+  auto record = [&](const ir::TileConfig& config, const Measurement& m, db::TrialStatus failure) {
+    trial_ids.push_back(db.record_trial(target.device, target.problem, trial_record(target, config, m, failure)));
+  };
+  const MeasureBatch measure = [&](const std::vector<ir::TileConfig>& batch) {
+    std::vector<Measurement> out(batch.size());
+    std::vector<bool> fresh(batch.size());
+    std::vector<ir::TileConfig> to_compile;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto id = ir::to_string(batch[i]);
+      fresh[i] = measured_here.count(id) || !earlier.count(id);
+      if (fresh[i]) to_compile.push_back(batch[i]);
+    }
+    CompilePool pool(bench, to_compile, threads);
+    std::size_t next_compiled = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto id = ir::to_string(batch[i]);
+      if (!fresh[i]) {
+        out[i] = earlier.at(id);
+        trial_ids.push_back(0);
+        ++outcome.resumed;
+      } else {
+        auto& future = pool.result(next_compiled++);
+        if (future.wait_for(std::chrono::duration<double>(options.compile_timeout_s)) != std::future_status::ready) {
+          out[i].failure = fmt::format("compiling took longer than {} s", options.compile_timeout_s);
+          record(batch[i], out[i], db::TrialStatus::kTimeout);
+        } else if (CompileResult compiled = future.get(); !compiled.compiled) {
+          out[i].failure = compiled.error;
+          record(batch[i], out[i], db::TrialStatus::kCompileError);
+        } else {
+          db::TrialStatus failure = db::TrialStatus::kWrongResult;
+          try {
+            const std::string wrong = bench.verify(*compiled.compiled);
+            if (!wrong.empty()) {
+              out[i].failure = wrong;
+            } else {
+              failure = db::TrialStatus::kLaunchError;
+              out[i] = summarize(bench.time(*compiled.compiled, options.warmup, options.repeats));
+              if (!out[i].ok) out[i].failure = "no timing samples";
+            }
+          } catch (const std::exception& e) {
+            failure = db::TrialStatus::kLaunchError;
+            out[i] = Measurement{};
+            out[i].failure = e.what();
+          }
+          record(batch[i], out[i], failure);
+        }
+        measured_here.insert(id);
+      }
+      if (options.progress) options.progress({batch[i], out[i]}, ++done);
+    }
+    return out;
+  };
+
+  auto strategy = make_strategy(options.strategy, bench.space().configs(), bench.default_config(), options.seed);
+  outcome.search = run_search(*strategy, measure, options.budget);
+  if (outcome.search.best) {
+    std::size_t best = *outcome.search.best;
+    // The winner's deciding measurement must be a trial of this database: re-measure a
+    // winner taken from an earlier run's trial list.
+    if (trial_ids[best] == 0) {
+      const auto again = measure({outcome.search.trials[best].config});
+      outcome.search.trials.push_back({outcome.search.trials[best].config, again[0]});
+      best = outcome.search.trials.size() - 1;
+    }
+    if (outcome.search.trials[best].measurement.ok) {
+      db.set_winner(trial_ids[best], {strategy->name(), outcome.search.configurations, outcome.search.margin});
+      outcome.winner = outcome.search.trials[best];
+    }
+  }
+  outcome.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return outcome;
+}
+
+}  // namespace mf::tuner
