@@ -9,6 +9,7 @@
 #include <string>
 #include <variant>
 
+#include "mf/compiler/parameter_space.h"
 #include "mf/ir/problem.h"
 #include "mf/ir/tile_config.h"
 #include "mfjit/mfjit.h"
@@ -36,6 +37,9 @@ class Backend {
   // naming what is missing.
   virtual std::string generator_for(const ir::Problem& problem) const = 0;
   virtual ir::TileConfig default_config(const ir::Problem& problem) const = 0;
+  // Every configuration the generator offers for `problem` on this device (the tuner's
+  // candidates); one empty configuration where there is nothing to tune.
+  virtual compiler::ParameterSpace space(const ir::Problem& problem) const = 0;
   // Why `config` cannot serve `problem` on this device, or nullopt when it can (a tuned
   // neighbour's configuration may not fit another size).
   virtual std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const = 0;

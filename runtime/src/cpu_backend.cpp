@@ -74,6 +74,7 @@ class CpuBackend final : public Backend {
   std::string generator_for(const ir::Problem&) const override { return "reference"; }
   // The reference implementation has no tunable parameters.
   ir::TileConfig default_config(const ir::Problem&) const override { return {}; }
+  compiler::ParameterSpace space(const ir::Problem&) const override { return {}; }
   std::optional<std::string> rejects(const ir::Problem&, const ir::TileConfig& config) const override {
     if (config.params.empty()) return std::nullopt;
     return "the reference backend takes no tile parameters, got " + ir::to_string(config);

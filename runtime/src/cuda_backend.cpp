@@ -84,6 +84,10 @@ class CudaBackend final : public Backend {
     return EvoAttentionGenerator::default_config(evo_attention_of(problem), problem.direction, target_);
   }
 
+  compiler::ParameterSpace space(const ir::Problem& problem) const override {
+    return EvoAttentionGenerator::space(evo_attention_of(problem), problem.direction, target_);
+  }
+
   std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const override {
     try {
       EvoAttentionGenerator::space(evo_attention_of(problem), problem.direction, target_).check(config);

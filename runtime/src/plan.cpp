@@ -30,17 +30,30 @@ bool arguments_match(const ir::Problem& problem, const OperatorArgs& args) {
 
 }  // namespace
 
-mf_plan_s* create_plan(mf_context_s& context, ir::Problem problem) {
+namespace {
+
+mf_plan_s* make_plan(mf_context_s& context, ir::Problem problem, const std::optional<ir::TileConfig>& forced) {
   auto plan = std::make_unique<mf_plan_s>();
   plan->context = &context;
   plan->key = ir::problem_key(problem);
   plan->generator = context.backend->generator_for(problem);
-  plan->config = context.configs->choose(problem, plan->key, *context.backend);
+  plan->config = forced ? ConfigChoice{*forced, "tuner", "", ""}
+                        : context.configs->choose(problem, plan->key, *context.backend);
   plan->executable = context.backend->build(problem, plan->config.config);
   plan->tensors = footprints(problem);
   plan->problem = std::move(problem);
   ++context.live_plans;
   return plan.release();
+}
+
+}  // namespace
+
+mf_plan_s* create_plan(mf_context_s& context, ir::Problem problem) {
+  return make_plan(context, std::move(problem), std::nullopt);
+}
+
+mf_plan_s* create_plan_with(mf_context_s& context, ir::Problem problem, const ir::TileConfig& config) {
+  return make_plan(context, std::move(problem), config);
 }
 
 std::string describe_plan(const mf_plan_s& plan) {

@@ -4,14 +4,17 @@
 
 #include "config_provider.h"
 #include "handles.h"
+#include "mf/ir/validate.h"
+#include "plan.h"
 
 namespace mf::runtime {
 namespace {
 
-const Backend& backend_of(mf_context context) {
+mf_context_s& context_of(mf_context context) {
   if (context == nullptr || context->tag != HandleTag::kContext) throw std::invalid_argument("context: not a live context");
-  return *context->backend;
+  return *context;
 }
+const Backend& backend_of(mf_context context) { return *context_of(context).backend; }
 
 }  // namespace
 
@@ -23,6 +26,23 @@ std::string tuning_generator(mf_context context, const ir::Problem& problem) {
 
 std::string tuning_generator_hash(mf_context context, const ir::Problem& problem) {
   return backend_of(context).generator_hash(problem);
+}
+
+}  // namespace mf::runtime
+
+namespace mf::runtime {
+
+compiler::ParameterSpace tuning_space(mf_context context, const ir::Problem& problem) {
+  return backend_of(context).space(problem);
+}
+
+ir::TileConfig tuning_default_config(mf_context context, const ir::Problem& problem) {
+  return backend_of(context).default_config(problem);
+}
+
+mf_plan tuning_plan(mf_context context, const ir::Problem& problem, const ir::TileConfig& config) {
+  ir::validate(problem);
+  return create_plan_with(context_of(context), problem, config);
 }
 
 }  // namespace mf::runtime

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "capi_binding.h"
+#include "mf/bridge/binding.h"
 #include "gpu/device_memory.h"
 #include "mf/bridge/capi.h"
 #include "mf/ir/tensor_list.h"
@@ -155,7 +155,7 @@ struct DeviceTensors {
   }
 };
 
-DeviceTensors upload(gpu::DeviceMemory& memory, const tools::BoundProblem& bound) {
+DeviceTensors upload(gpu::DeviceMemory& memory, const bridge::BoundProblem& bound) {
   DeviceTensors device{memory, {}};
   for (const auto& [name, host] : bound.tensors) {
     auto buffer = memory.allocate(host.bytes());
@@ -165,7 +165,7 @@ DeviceTensors upload(gpu::DeviceMemory& memory, const tools::BoundProblem& bound
   return device;
 }
 
-void download(gpu::DeviceMemory& memory, const DeviceTensors& device, tools::BoundProblem& bound,
+void download(gpu::DeviceMemory& memory, const DeviceTensors& device, bridge::BoundProblem& bound,
               std::string_view name) {
   auto& host = bound.tensors.at(std::string(name));
   memory.download(host.data(), device.buffers.at(std::string(name)), host.bytes());
@@ -189,7 +189,7 @@ mf_status execute(mf_context context, mf_plan plan, const ir::Problem& problem, 
 std::vector<std::string> check_case(mf_context cuda, mf_context cpu, gpu::DeviceMemory& memory, const Case& c,
                                     const Plans& plans, const ir::Problem& backward, std::uint64_t seed) {
   std::vector<std::string> failures;
-  tools::BoundProblem gpu_side = tools::bind_random(backward, seed);
+  bridge::BoundProblem gpu_side = bridge::bind_random(backward, seed);
   DeviceTensors device = upload(memory, gpu_side);
   memory.poison(device.buffers.at("o"), gpu_side.tensors.at("o").bytes());
   memory.poison(device.buffers.at("lse"), gpu_side.tensors.at("lse").bytes());
@@ -201,15 +201,15 @@ std::vector<std::string> check_case(mf_context cuda, mf_context cpu, gpu::Device
   for (const ir::NamedTensor& t : ir::tensor_list(backward))
     if (t.access == ir::Access::kWrite || t.name == "o" || t.name == "lse") download(memory, device, gpu_side, t.name);
 
-  tools::BoundProblem reference = tools::promoted_to_f64(gpu_side);
+  bridge::BoundProblem reference = bridge::promoted_to_f64(gpu_side);
   // The f64 problem: the same operator with every floating tensor promoted.
-  tools::BoundProblem reference_forward{{reference.problem.op, ir::Direction::forward()}, {}};
+  bridge::BoundProblem reference_forward{{reference.problem.op, ir::Direction::forward()}, {}};
   for (const ir::NamedTensor& t : ir::tensor_list(forward)) {
     reference_forward.tensors.emplace(std::string(t.name), reference.tensors.at(std::string(t.name)));
     if (t.access == ir::Access::kWrite) reference_forward.tensors.at(std::string(t.name)).poison();
   }
-  tools::run_through_c_api(cpu, reference_forward, 1);
-  tools::run_through_c_api(cpu, reference, 1);
+  bridge::run_through_c_api(cpu, reference_forward, 1);
+  bridge::run_through_c_api(cpu, reference, 1);
   auto compare = [&](std::string_view name, const reference::HostTensor& expected) {
     const auto& actual = gpu_side.tensors.at(std::string(name));
     double error = reference::relative_error(actual, expected);
@@ -304,7 +304,7 @@ TEST_F(EvoAttentionGpu, FullyMaskedRowsGiveZeros) {
   const ir::Problem backward{with, ir::Direction::backward(op.all_gradients())};
   const std::vector<Plans> plans = create_plans(cuda_, {{op, ir::Direction::forward()}}, {backward});
   ASSERT_TRUE(plans[0].error.empty()) << plans[0].error;
-  tools::BoundProblem bound = tools::bind_random(backward, 7);
+  bridge::BoundProblem bound = bridge::bind_random(backward, 7);
   // Row s = 1 drops every key.
   auto& mask = bound.tensors.at("mask");
   for (std::int64_t k = 0; k < c.n; ++k) mask.set(std::vector<std::int64_t>{0, 1, 0, 0, k}, 0.0);
@@ -332,8 +332,8 @@ TEST_F(EvoAttentionGpu, DeterministicBackwardIsBitwiseReproducible) {
   const ir::Problem backward{with, ir::Direction::backward(op.all_gradients())};
   const std::vector<Plans> plans = create_plans(cuda_, {{op, ir::Direction::forward()}}, {backward});
   ASSERT_TRUE(plans[0].error.empty()) << plans[0].error;
-  tools::BoundProblem first = tools::bind_random(backward, 11);
-  tools::BoundProblem second = first;
+  bridge::BoundProblem first = bridge::bind_random(backward, 11);
+  bridge::BoundProblem second = first;
   for (auto* bound : {&first, &second}) {
     DeviceTensors device = upload(*device_, *bound);
     ASSERT_EQ(execute(cuda_, plans[0].forward, {op, ir::Direction::forward()}, device, *device_), MF_SUCCESS);

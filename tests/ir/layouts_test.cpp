@@ -9,6 +9,8 @@
 #include "ir/options.h"
 #include "mf/ir/evo_attention.h"
 #include "mf/ir/layer_norm_linear.h"
+#include "mf/ir/problem.h"
+#include "mf/ir/validate.h"
 #include "mf/ir/transition.h"
 
 namespace mf::ir {
@@ -81,6 +83,22 @@ TEST(EvoLayouts, ScaleAndGradients) {
   EXPECT_EQ(single_attention(1, 5, 2, 64, testing::with<EvoLayoutOptions>([&](auto& o) { o.with_bias = false; }))
                 .all_gradients(),
             EvoAttention::kGradQ | EvoAttention::kGradK | EvoAttention::kGradV);
+}
+
+// forward_operator undoes with_gradients for every operator: the result validates as a
+// forward problem and equals the operator before its gradients were added.
+TEST(EvoLayouts, ForwardOperatorRemovesEveryBackwardTensor) {
+  const EvoAttention evo = triangle_attention_starting(1, 9, 2, 8);
+  const LayerNormLinear lnl = layer_norm_linear(10, 16, 4);
+  const Transition tr = transition(10, 16, 2);
+  for (const Operator& forward : {Operator{evo}, Operator{lnl}, Operator{tr}}) {
+    const Operator backward = std::visit([](const auto& o) { return Operator{with_gradients(o, o.all_gradients())}; },
+                                         forward);
+    EXPECT_NE(backward, forward);
+    const Operator stripped = forward_operator(backward);
+    EXPECT_EQ(stripped, forward);
+    EXPECT_NO_THROW(validate(Problem{stripped, Direction::forward()}));
+  }
 }
 
 TEST(EvoLayouts, WithGradientsLaysGradientsOutLikeTheirPrimals) {

@@ -39,6 +39,7 @@ class StandInBackend final : public Backend {
   const mf_device_info& device() const override { return info_; }
   std::string generator_for(const ir::Problem&) const override { return "template"; }
   ir::TileConfig default_config(const ir::Problem&) const override { return ir::TileConfig{}.set("warps", 4); }
+  compiler::ParameterSpace space(const ir::Problem&) const override { return {{{"warps", {2, 4, 8}}}, nullptr}; }
   std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const override {
     const auto warps = config.get("warps");
     if (!warps || (*warps != 2 && *warps != 4 && *warps != 8)) return "warps must be 2, 4 or 8";

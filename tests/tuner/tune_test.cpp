@@ -133,6 +133,21 @@ TEST(Tune, AnInterruptedRunResumesWithoutMeasuringTwice) {
   }
   ASSERT_TRUE(outcome.winner);
   EXPECT_EQ(outcome.winner->config, ir::TileConfig{}.set("warps", 8).set("block", 32));
+
+  // A third run finds every configuration measured: the winner, taken from earlier trials,
+  // is measured once more so that its deciding trial is this run's.
+  StandInBench third;
+  const TuneOutcome resumed = tune(third, db, target(), options);
+  EXPECT_EQ(resumed.resumed, 6);
+  EXPECT_EQ(third.compiled, (std::set<std::string>{"block=32,warps=8"}));
+  ASSERT_TRUE(resumed.winner);
+  EXPECT_TRUE(db.winner(h200(), "v1;k=tune", "hash1"));
+
+  // Without resume everything is measured again.
+  StandInBench fourth;
+  options.resume = false;
+  EXPECT_EQ(tune(fourth, db, target(), options).resumed, 0);
+  EXPECT_EQ(fourth.compiled.size(), 6u);
 }
 
 TEST(Tune, ACompileOverItsTimeLimitIsATimeout) {

@@ -10,13 +10,13 @@
 #include <stdexcept>
 #include <string>
 
-#include "capi_binding.h"
+#include "mf/bridge/binding.h"
 #include "mf/ir/tensor_list.h"
 #include "suite.h"
 
 namespace {
 
-using mf::tools::BoundProblem;
+using mf::bridge::BoundProblem;
 
 struct Options {
   mf_backend backend = MF_BACKEND_AUTO;
@@ -114,10 +114,10 @@ PassResult run_pass(mf_context context, mf_context reference, BoundProblem& boun
                     int repeats) {
   PassResult result;
   try {
-    result.ms = mf::tools::run_through_c_api(context, bound, repeats);
-    mf::tools::run_through_c_api(reference, ref_bound, 1);
+    result.ms = mf::bridge::run_through_c_api(context, bound, repeats);
+    mf::bridge::run_through_c_api(reference, ref_bound, 1);
     result.error = worst_error(bound, ref_bound);
-  } catch (const mf::tools::CapiError& error) {
+  } catch (const mf::bridge::CapiError& error) {
     result.failure = error.what();
     result.status = error.status;
   }
@@ -141,13 +141,13 @@ bool run_problem(Runner& runner, const std::string& name, int count, const mf::i
         return mf::ir::Problem{with_gradients(o, o.all_gradients()), mf::ir::Direction::backward(o.all_gradients())};
       },
       op);
-  BoundProblem fwd = mf::tools::bind_random(forward, runner.seed);
-  BoundProblem bwd = mf::tools::bind_random(backward, runner.seed + 50);
+  BoundProblem fwd = mf::bridge::bind_random(forward, runner.seed);
+  BoundProblem bwd = mf::bridge::bind_random(backward, runner.seed + 50);
   runner.seed += 100;
   for (const bool is_forward : {true, false}) {
     if (!is_forward) take_saved_tensors(bwd, fwd);
     BoundProblem& bound = is_forward ? fwd : bwd;
-    BoundProblem ref_bound = mf::tools::promoted_to_f64(bound);
+    BoundProblem ref_bound = mf::bridge::promoted_to_f64(bound);
     const PassResult result = run_pass(runner.context, runner.reference, bound, ref_bound, runner.repeats);
     if (result.status == MF_ERROR_UNSUPPORTED) return false;
     const double limit = tolerance(bound.problem);

@@ -90,7 +90,7 @@ TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const
   // Trials of earlier runs on this device and code: taken instead of measured again.
   std::map<std::string, Measurement> earlier;
   for (const auto& t : db.trials(target.device, target.problem.key)) {
-    if (t.generator_hash != target.generator_hash) continue;
+    if (!options.resume || t.generator_hash != target.generator_hash) continue;
     Measurement m;
     if (t.timing) m = {true, t.timing->median_us, t.timing->min_us, t.timing->spread_us, t.timing->samples, ""};
     else m.failure = fmt::format("{}: {}", db::name_of(t.status), t.message);
@@ -162,6 +162,7 @@ TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const
     // The winner's deciding measurement must be a trial of this database: re-measure a
     // winner taken from an earlier run's trial list.
     if (trial_ids[best] == 0) {
+      measured_here.insert(ir::to_string(outcome.search.trials[best].config));  // measure, do not resume
       const auto again = measure({outcome.search.trials[best].config});
       outcome.search.trials.push_back({outcome.search.trials[best].config, again[0]});
       best = outcome.search.trials.size() - 1;

@@ -22,4 +22,8 @@ struct Problem {
 
 std::string_view op_name(const Operator& op);  // "evo_attention", "layer_norm_linear", "transition"
 
+// The operator without its backward tensors (d_o / d_y and every gradient): what the
+// forward of a backward problem runs, the inverse of with_gradients.
+Operator forward_operator(Operator op);
+
 }  // namespace mf::ir

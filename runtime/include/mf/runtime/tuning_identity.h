@@ -1,9 +1,11 @@
-// For the tuning tools (mf-tune, mf-db): what tuning results of a context's device are keyed
-// by, as the runtime's own lookups key them (runtime/src/config_provider.h).
+// For the tuning tools (mf-tune, mf-db) and the tuner: what tuning results of a context's
+// device are keyed by, as the runtime's own lookups key them (runtime/src/config_provider.h),
+// the candidates of a problem, and plans of one exact configuration.
 #pragma once
 
 #include <string>
 
+#include "mf/compiler/parameter_space.h"
 #include "mf/ir/problem.h"
 #include "mf/tuner/db/records.h"
 #include "mfjit/mfjit.h"
@@ -16,5 +18,12 @@ tuner::db::DeviceRecord tuning_device(mf_context context);
 // the backend's error (e.g. an operator it has no generator for).
 std::string tuning_generator(mf_context context, const ir::Problem& problem);
 std::string tuning_generator_hash(mf_context context, const ir::Problem& problem);
+// The generator's space and default for `problem` on the context's device.
+compiler::ParameterSpace tuning_space(mf_context context, const ir::Problem& problem);
+ir::TileConfig tuning_default_config(mf_context context, const ir::Problem& problem);
+// A plan with exactly `config` (its description says config_source "tuner"); the tuning
+// database is neither read nor written. Thread-safe. Throws what plan creation reports
+// (std::exception with the message; a compile error names the log).
+mf_plan tuning_plan(mf_context context, const ir::Problem& problem, const ir::TileConfig& config);
 
 }  // namespace mf::runtime

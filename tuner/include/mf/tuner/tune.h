@@ -46,6 +46,7 @@ struct TuneOptions {
   int warmup = 3;
   int repeats = 20;
   double compile_timeout_s = 120.0;  // a compile slower than this counts as a timeout
+  bool resume = true;  // take earlier trials of this device and code instead of measuring again
   // Called after each measured configuration: (measured so far, planned batch total).
   std::function<void(const Trial&, std::size_t done)> progress;
 };
@@ -65,9 +66,9 @@ struct TuneOutcome {
   double seconds = 0.0;
 };
 
-// Tunes the bench's problem, recording into `db`. Configurations that already have a trial
-// for this (device, problem, generator hash) are not measured again: their stored result
-// is used (resuming an interrupted run).
+// Tunes the bench's problem, recording into `db`. With options.resume, configurations that
+// already have a trial for this (device, problem, generator hash) are not measured again:
+// their stored result is used (resuming an interrupted run).
 TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const TuneOptions& options);
 
 // Median, minimum and interquartile range of timing samples.

@@ -68,24 +68,31 @@ Pointers pointers(const ir::Transition&, Source& t) {
   return p;
 }
 
-// Runs `plan` (made for `problem`) with the pointers of `source`, no workspace, default stream.
+// Runs `plan` (made for `problem`) with the pointers of `source` on `stream`.
 template <class Source>
-mf_status execute(mf_context context, mf_plan plan, const ir::Problem& problem, Source& source) {
+mf_status execute(mf_context context, mf_plan plan, const ir::Problem& problem, Source& source, void* workspace,
+                  std::size_t workspace_bytes, void* stream) {
   return std::visit(
       [&](const auto& op) {
         using Op = std::decay_t<decltype(op)>;
         if constexpr (std::is_same_v<Op, ir::EvoAttention>) {
           const auto args = pointers<mf_evo_attention_args>(op, source);
-          return mf_evo_attention_execute(context, plan, &args, nullptr, 0, nullptr);
+          return mf_evo_attention_execute(context, plan, &args, workspace, workspace_bytes, stream);
         } else if constexpr (std::is_same_v<Op, ir::LayerNormLinear>) {
           const auto args = pointers<mf_layer_norm_linear_args>(op, source);
-          return mf_layer_norm_linear_execute(context, plan, &args, nullptr, 0, nullptr);
+          return mf_layer_norm_linear_execute(context, plan, &args, workspace, workspace_bytes, stream);
         } else {
           const auto args = pointers<mf_transition_args>(op, source);
-          return mf_transition_execute(context, plan, &args, nullptr, 0, nullptr);
+          return mf_transition_execute(context, plan, &args, workspace, workspace_bytes, stream);
         }
       },
       problem.op);
+}
+
+// The same with no workspace, on the default stream.
+template <class Source>
+mf_status execute(mf_context context, mf_plan plan, const ir::Problem& problem, Source& source) {
+  return execute(context, plan, problem, source, nullptr, 0, nullptr);
 }
 
 }  // namespace mf::bridge

@@ -1,4 +1,4 @@
-#include "capi_binding.h"
+#include "mf/bridge/binding.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 #include "mf/bridge/capi.h"
 #include "mf/ir/tensor_list.h"
 
-namespace mf::tools {
+namespace mf::bridge {
 namespace {
 
 void check(mf_status status, const char* call) {
@@ -110,4 +110,4 @@ double run_through_c_api(mf_context context, BoundProblem& bound, int repeats) {
   return times[times.size() / 2];
 }
 
-}  // namespace mf::tools
+}  // namespace mf::bridge

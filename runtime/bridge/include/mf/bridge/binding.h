@@ -1,5 +1,5 @@
-// Host tensors for every tensor of an IR problem, handed to the C API: the bridge that lets
-// a C++ tool drive mfjit exactly as a framework would, through mfjit.h.
+// Host tensors for every tensor of an IR problem, handed to the C API: how a C++ tool, test
+// or the tuner drives mfjit exactly as a framework would, through mfjit.h.
 #pragma once
 
 #include <map>
@@ -10,7 +10,7 @@
 #include "mf/reference/host_tensor.h"
 #include "mfjit/mfjit.h"
 
-namespace mf::tools {
+namespace mf::bridge {
 
 struct BoundProblem {
   ir::Problem problem;
@@ -35,4 +35,4 @@ struct CapiError : std::runtime_error {
 // median wall time in milliseconds; throws CapiError.
 double run_through_c_api(mf_context context, BoundProblem& bound, int repeats);
 
-}  // namespace mf::tools
+}  // namespace mf::bridge

@@ -1,0 +1,191 @@
+#include "mf/tuner/capi_bench.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+#include <stdexcept>
+
+#include "mf/bridge/binding.h"
+#include "mf/bridge/capi.h"
+#include "mf/ir/tensor_list.h"
+#include "mf/reference/host_tensor.h"
+#include "mf/runtime/tuning_identity.h"
+
+namespace mf::tuner {
+
+std::unique_ptr<BenchMemory> make_host_memory();
+
+namespace {
+
+void check(mf_status status, const char* call) {
+  if (status != MF_SUCCESS) throw std::runtime_error(fmt::format("{}: {}: {}", call, mf_status_string(status), mf_last_error()));
+}
+
+// A plan of one configuration.
+struct PlanCandidate final : Compiled {
+  mf_plan plan = nullptr;
+  explicit PlanCandidate(mf_plan made) : plan(made) {}
+  ~PlanCandidate() override { mf_plan_destroy(plan); }
+};
+
+// The tensors' buffers in the bench memory, looked up by name as bridge::execute does.
+struct Buffers {
+  std::map<std::string, void*, std::less<>> address;
+  bridge::AnyPointer operator[](std::string_view name) const {
+    const auto found = address.find(name);
+    return {found == address.end() ? nullptr : found->second};
+  }
+};
+
+class CapiBench final : public Bench {
+ public:
+  CapiBench(mf_context context, const ir::Problem& problem, std::uint64_t seed, std::unique_ptr<BenchMemory> memory)
+      : context_(context), problem_(problem), memory_(std::move(memory)), bound_(bridge::bind_random(problem, seed)) {
+    for (const auto& [name, host] : bound_.tensors) {
+      void* buffer = memory_->allocate(host.bytes());
+      memory_->upload(buffer, host.data(), host.bytes());
+      buffers_.address.emplace(name, buffer);
+    }
+    for (const ir::NamedTensor& t : ir::tensor_list(problem_))
+      if (t.access == ir::Access::kWrite) outputs_.emplace_back(t.name);
+    if (problem_.direction.pass == ir::Pass::kBackward) run_forward();
+    reference_ = reference_result();
+  }
+  ~CapiBench() override {
+    if (workspace_ != nullptr) memory_->release(workspace_);
+  }
+
+  compiler::ParameterSpace space() const override { return runtime::tuning_space(context_, problem_); }
+  ir::TileConfig default_config() const override { return runtime::tuning_default_config(context_, problem_); }
+
+  std::unique_ptr<Compiled> compile(const ir::TileConfig& config) const override {
+    return std::make_unique<PlanCandidate>(runtime::tuning_plan(context_, problem_, config));
+  }
+
+  std::string verify(Compiled& candidate) override {
+    reset_outputs();
+    run(static_cast<PlanCandidate&>(candidate).plan);
+    memory_->synchronize();
+    std::string failures;
+    for (const auto& name : outputs_) {
+      reference::HostTensor actual = bound_.tensors.at(name);
+      memory_->download(actual.data(), buffers_.address.at(name), actual.bytes());
+      const reference::HostTensor& expected = reference_.tensors.at(name);
+      double error = reference::relative_error(actual, expected);
+      // A gradient that is zero in exact arithmetic has no relative error: its rounding
+      // residue must be small in absolute terms.
+      double norm = 0.0;
+      for (double x : expected.values()) norm += x * x;
+      if (std::sqrt(norm) < 1e-9 * double(expected.values().size())) {
+        error = 0.0;
+        for (double x : actual.values()) error = std::max(error, std::isnan(x) ? INFINITY : std::abs(x));
+      }
+      const double limit = std::max(reference::tolerance(input_dtype()), reference::tolerance(actual.desc().dtype));
+      if (!(error <= limit))
+        failures += fmt::format("{}{}: relative error {:.3g} > {:.3g}", failures.empty() ? "" : "; ", name, error, limit);
+    }
+    return failures;
+  }
+
+  std::vector<double> time(Compiled& candidate, int warmup, int repeats) override {
+    const mf_plan plan = static_cast<PlanCandidate&>(candidate).plan;
+    for (int i = 0; i < warmup; ++i) run(plan);
+    std::vector<double> samples;
+    for (int i = 0; i < repeats; ++i) {
+      reset_outputs();
+      memory_->flush_caches();
+      samples.push_back(memory_->time_us([&] { run(plan); }));
+    }
+    return samples;
+  }
+
+ private:
+  ir::DType input_dtype() const {
+    return std::visit(
+        [](const auto& op) {
+          using Op = std::decay_t<decltype(op)>;
+          if constexpr (std::is_same_v<Op, ir::EvoAttention>) return op.q.dtype;
+          else return op.x.dtype;
+        },
+        problem_.op);
+  }
+
+  void reset_outputs() {
+    for (const auto& name : outputs_) memory_->poison(buffers_.address.at(name), bound_.tensors.at(name).bytes());
+  }
+
+  void run(mf_plan plan) {
+    std::size_t bytes = 0;
+    check(mf_plan_workspace_size(plan, &bytes), "mf_plan_workspace_size");
+    if (bytes > workspace_bytes_) {
+      if (workspace_ != nullptr) memory_->release(workspace_);
+      workspace_ = memory_->allocate(bytes);
+      workspace_bytes_ = bytes;
+    }
+    check(bridge::execute(context_, plan, problem_, buffers_, workspace_, workspace_bytes_, nullptr), "execute");
+  }
+
+  // A backward reads what its forward saved: run the forward (the generator's default) on
+  // the bound inputs, as training does, and keep its outputs as the backward's inputs.
+  void run_forward() {
+    const ir::Problem forward{ir::forward_operator(problem_.op), ir::Direction::forward()};
+    PlanCandidate plan(runtime::tuning_plan(context_, forward, runtime::tuning_default_config(context_, forward)));
+    std::size_t bytes = 0;
+    check(mf_plan_workspace_size(plan.plan, &bytes), "mf_plan_workspace_size");
+    void* workspace = bytes > 0 ? memory_->allocate(bytes) : nullptr;
+    check(bridge::execute(context_, plan.plan, forward, buffers_, workspace, bytes, nullptr), "forward execute");
+    memory_->synchronize();
+    if (workspace != nullptr) memory_->release(workspace);
+    for (const ir::NamedTensor& t : ir::tensor_list(forward))
+      if (t.access == ir::Access::kWrite) {
+        auto& host = bound_.tensors.at(std::string(t.name));
+        memory_->download(host.data(), buffers_.address.at(std::string(t.name)), host.bytes());
+      }
+  }
+
+  // The outputs in fp64 from the cpu backend.
+  bridge::BoundProblem reference_result() const {
+    mf_context_options options;
+    mf_context_options_init(&options);
+    options.backend = MF_BACKEND_CPU;
+    mf_context cpu = nullptr;
+    check(mf_context_create(&options, &cpu), "mf_context_create(cpu)");
+    bridge::BoundProblem reference = bridge::promoted_to_f64(bound_);
+    try {
+      bridge::run_through_c_api(cpu, reference, 1);
+    } catch (...) {
+      mf_context_destroy(cpu);
+      throw;
+    }
+    mf_context_destroy(cpu);
+    return reference;
+  }
+
+  mf_context context_;
+  ir::Problem problem_;
+  std::unique_ptr<BenchMemory> memory_;
+  bridge::BoundProblem bound_, reference_;
+  Buffers buffers_;
+  std::vector<std::string> outputs_;
+  void* workspace_ = nullptr;
+  std::size_t workspace_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<BenchMemory> bench_memory_for(mf_context context) {
+  mf_backend backend = MF_BACKEND_AUTO;
+  check(mf_context_backend(context, &backend), "mf_context_backend");
+  if (backend == MF_BACKEND_CPU) return make_host_memory();
+  throw std::runtime_error(
+      "measuring on this backend's device is not in this version of the tuner (it measures on the cpu backend; "
+      "device memory and event timing for cuda come with the tuner's GPU run)");
+}
+
+std::unique_ptr<Bench> make_capi_bench(mf_context context, const ir::Problem& problem, std::uint64_t seed,
+                                       std::unique_ptr<BenchMemory> memory) {
+  return std::make_unique<CapiBench>(context, problem, seed, std::move(memory));
+}
+
+}  // namespace mf::tuner
