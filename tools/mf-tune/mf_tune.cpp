@@ -235,7 +235,7 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
           continue;
         }
       }
-      auto bench = tuner::make_capi_bench(context, problem, o.tune.seed, tuner::bench_memory_for(context));
+      auto bench = tuner::make_capi_bench(context, problem, o.tune.seed, tuner::bench_memory_for(context, device));
       const auto default_id = ir::to_string(bench->default_config());
       tuner::TuneOptions tune = o.tune;
       if (backend == MF_BACKEND_CPU) {

@@ -15,6 +15,7 @@
 namespace mf::tuner {
 
 std::unique_ptr<BenchMemory> make_host_memory();
+std::unique_ptr<BenchMemory> make_cuda_memory(int ordinal, std::int64_t l2_bytes);
 
 namespace {
 
@@ -174,13 +175,16 @@ class CapiBench final : public Bench {
 
 }  // namespace
 
-std::unique_ptr<BenchMemory> bench_memory_for(mf_context context) {
+std::unique_ptr<BenchMemory> bench_memory_for(mf_context context, int device) {
   mf_backend backend = MF_BACKEND_AUTO;
   check(mf_context_backend(context, &backend), "mf_context_backend");
   if (backend == MF_BACKEND_CPU) return make_host_memory();
-  throw std::runtime_error(
-      "measuring on this backend's device is not in this version of the tuner (it measures on the cpu backend; "
-      "device memory and event timing for cuda come with the tuner's GPU run)");
+  if (backend == MF_BACKEND_CUDA) {
+    mf_device_info info{};
+    check(mf_context_device_info(context, &info), "mf_context_device_info");
+    return make_cuda_memory(device, info.l2_cache_bytes);
+  }
+  throw std::runtime_error("the tuner cannot measure on this backend's devices yet");
 }
 
 std::unique_ptr<Bench> make_capi_bench(mf_context context, const ir::Problem& problem, std::uint64_t seed,

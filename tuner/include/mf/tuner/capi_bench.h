@@ -30,8 +30,9 @@ class BenchMemory {
   virtual void synchronize() = 0;
 };
 
-// The memory for a context's backend. Throws std::runtime_error naming what is missing.
-std::unique_ptr<BenchMemory> bench_memory_for(mf_context context);
+// The memory for a context's backend; `device` is the ordinal the context was made for.
+// Throws std::runtime_error naming what is missing.
+std::unique_ptr<BenchMemory> bench_memory_for(mf_context context, int device);
 
 // The problem bound to random data (from `seed`) in `memory`. A backward problem's saved
 // forward outputs (O and LSE, mean and rstd) come from running its forward first, as in
