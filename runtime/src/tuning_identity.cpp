@@ -6,6 +6,8 @@
 #include "handles.h"
 #include "mf/ir/validate.h"
 #include "plan.h"
+#include "status.h"
+#include "mf/ir/error.h"
 
 namespace mf::runtime {
 namespace {
@@ -31,6 +33,19 @@ std::string tuning_generator_hash(mf_context context, const ir::Problem& problem
 }  // namespace mf::runtime
 
 namespace mf::runtime {
+
+std::optional<std::string> tuning_unsupported(mf_context context, const ir::Problem& problem) {
+  try {
+    backend_of(context).generator_for(problem);
+    return std::nullopt;
+  } catch (const Error& error) {
+    if (error.status() != MF_ERROR_UNSUPPORTED) throw;
+    return error.what();
+  } catch (const ir::Error& error) {
+    if (error.kind() != ir::ErrorKind::kUnsupported) throw;
+    return error.what();
+  }
+}
 
 compiler::ParameterSpace tuning_space(mf_context context, const ir::Problem& problem) {
   return backend_of(context).space(problem);

@@ -42,6 +42,7 @@ how:
   --repeats N          timed runs per configuration (default 20; 3 on the cpu backend, whose
                        reference kernels are slow and steady), --warmup N (default 3; cpu 1)
   --compile-timeout S  a compile slower than this is a timeout (default 120)
+  --compile-threads N  compiles at once (default: every core)
 where:
   --backend auto|cpu|cuda   (default auto) --device N|all   (default 0; all: one worker per GPU)
   --db PATH            the database (default $MFJIT_DB, else <cache>/tuning.db)
@@ -114,6 +115,7 @@ Options parse(const std::vector<std::string>& args) {
     else if (a == "--repeats") o.tune.repeats = int(number(1)), o.repeats_given = true;
     else if (a == "--warmup") o.tune.warmup = int(number(0)), o.warmup_given = true;
     else if (a == "--compile-timeout") o.tune.compile_timeout_s = number(0.001);
+    else if (a == "--compile-threads") o.tune.compile_threads = int(number(1));
     else if (a == "--problems") o.problems_file = value();
     else if (a == "--filter") o.filter = value();
     else if (a == "--untuned") o.untuned = true;
@@ -221,6 +223,12 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
       out.flush();
     };
     try {
+      if (const auto why = runtime::tuning_unsupported(context, problem)) {
+        row.status = "skipped: " + *why;
+        say(row.status);
+        rows.push_back(row);
+        continue;
+      }
       const tuner::TuneTarget target{identity,
                                      {ir::problem_key(problem), ir::key_family(problem), nlohmann::json(problem).dump()},
                                      runtime::tuning_generator(context, problem),
@@ -284,7 +292,7 @@ void print_table(const std::vector<Row>& rows, std::ostream& out) {
   out << fmt::format("\n{:<52} {:>11} {:>11} {:>7} {:>8}  {}\n", "problem", "winner us", "default us", "trials",
                      "seconds", "configuration");
   for (const auto& r : rows) {
-    if (r.status != "tuned" && r.status != "tuned before") {
+    if (r.status != "tuned" && r.status != "tuned before") {  // failed or skipped: the reason
       out << fmt::format("{:<52} {}\n", r.name.substr(0, 52), r.status);
       continue;
     }

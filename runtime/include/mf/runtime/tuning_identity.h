@@ -3,6 +3,7 @@
 // the candidates of a problem, and plans of one exact configuration.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "mf/compiler/parameter_space.h"
@@ -18,6 +19,9 @@ tuner::db::DeviceRecord tuning_device(mf_context context);
 // the backend's error (e.g. an operator it has no generator for).
 std::string tuning_generator(mf_context context, const ir::Problem& problem);
 std::string tuning_generator_hash(mf_context context, const ir::Problem& problem);
+// Why the context's backend has no generator for `problem` (nothing to tune there), or
+// nullopt when it has one.
+std::optional<std::string> tuning_unsupported(mf_context context, const ir::Problem& problem);
 // The generator's space and default for `problem` on the context's device.
 compiler::ParameterSpace tuning_space(mf_context context, const ir::Problem& problem);
 ir::TileConfig tuning_default_config(mf_context context, const ir::Problem& problem);
