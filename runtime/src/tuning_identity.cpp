@@ -4,6 +4,7 @@
 
 #include "config_provider.h"
 #include "handles.h"
+#include "paths.h"
 #include "mf/ir/validate.h"
 #include "plan.h"
 #include "status.h"
@@ -19,6 +20,8 @@ mf_context_s& context_of(mf_context context) {
 const Backend& backend_of(mf_context context) { return *context_of(context).backend; }
 
 }  // namespace
+
+std::string default_tuning_db_path() { return default_db_path(default_cache_dir()); }
 
 tuner::db::DeviceRecord tuning_device(mf_context context) { return device_record(backend_of(context)); }
 

@@ -50,15 +50,6 @@ struct Usage : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string default_db_path() {
-  if (const char* db = std::getenv("MFJIT_DB"); db != nullptr && *db != '\0') return db;
-  std::string cache;
-  if (const char* dir = std::getenv("MFJIT_CACHE_DIR"); dir != nullptr && *dir != '\0') cache = dir;
-  else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') cache = std::string(xdg) + "/mfjit";
-  else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') cache = std::string(home) + "/.cache/mfjit";
-  else cache = "/tmp/mfjit-cache";
-  return cache + "/tuning.db";
-}
 
 std::string short_device(const tuner::db::DeviceRecord& d) {
   return fmt::format("{} {} (driver {}, {})", d.name, d.arch, d.driver_version, d.toolkit_version);
@@ -249,7 +240,7 @@ int prune(Database& db, const std::vector<std::string>& args, const std::string&
 
 int mf_db(const std::vector<std::string>& all_args, std::ostream& out, std::ostream& err) {
   try {
-    std::string path = default_db_path(), backend = "auto", command;
+    std::string path = runtime::default_tuning_db_path(), backend = "auto", command;
     std::vector<std::string> args;
     for (std::size_t i = 0; i < all_args.size(); ++i) {
       const std::string& a = all_args[i];

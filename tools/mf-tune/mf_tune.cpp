@@ -62,19 +62,10 @@ struct Options {
   bool repeats_given = false, warmup_given = false;
 };
 
-std::string default_db_path() {
-  if (const char* db = std::getenv("MFJIT_DB"); db != nullptr && *db != '\0') return db;
-  std::string cache;
-  if (const char* dir = std::getenv("MFJIT_CACHE_DIR"); dir != nullptr && *dir != '\0') cache = dir;
-  else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') cache = std::string(xdg) + "/mfjit";
-  else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') cache = std::string(home) + "/.cache/mfjit";
-  else cache = "/tmp/mfjit-cache";
-  return cache + "/tuning.db";
-}
 
 Options parse(const std::vector<std::string>& args) {
   Options o;
-  o.db_path = default_db_path();
+  o.db_path = runtime::default_tuning_db_path();
   o.tune.compile_threads = 0;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];

@@ -13,6 +13,10 @@
 
 namespace mf::runtime {
 
+// Where contexts find the tuning database when their options name none: $MFJIT_DB, else
+// <cache>/tuning.db with the cache folder of docs/c-api.md.
+std::string default_tuning_db_path();
+
 // The device identity of the context's device. Throws std::invalid_argument for a bad handle.
 tuner::db::DeviceRecord tuning_device(mf_context context);
 // The generator name and source hash the context's backend uses for `problem`; throws
