@@ -96,20 +96,23 @@ TunedConfigProvider::TunedConfigProvider(std::string db_path) : path_(std::move(
 ConfigChoice TunedConfigProvider::choose(const ir::Problem& problem, const std::string& problem_key,
                                          const Backend& backend) {
   ConfigChoice choice{backend.default_config(problem), "default", "", ""};
-  const std::lock_guard lock(mutex_);
-  try {
-    const auto device = device_record(backend);
-    const auto hash = backend.generator_hash(problem);
-    if (auto found = tuned(problem, problem_key, backend, device, hash)) {
-      choice = std::move(*found);
-    } else if (!choice.config.params.empty()) {
-      // Only what has parameters to tune is worth a miss (the reference backend has none).
-      record_miss(problem, problem_key, device, hash);
+  const auto device = device_record(backend);
+  const auto hash = backend.generator_hash(problem);
+  {
+    const std::lock_guard lock(mutex_);
+    warning_.clear();
+    try {
+      if (auto found = tuned(problem, problem_key, backend, device, hash)) {
+        choice = std::move(*found);
+      } else if (!choice.config.params.empty()) {
+        // Only what has parameters to tune is worth a miss (the reference backend has none).
+        record_miss(problem, problem_key, device, hash);
+      }
+    } catch (const std::exception& error) {
+      warn(error.what());
     }
-  } catch (const std::exception& error) {
-    warn(error.what());
+    choice.db_warning = warning_;  // this plan's, not an earlier one's
   }
-  choice.db_warning = warning_;
   apply_tile_config_override(choice);
   return choice;
 }
@@ -128,11 +131,9 @@ std::optional<ConfigChoice> TunedConfigProvider::tuned(const ir::Problem& proble
   }
   if (auto exact = reader_->winner(device, key, hash)) {
     ir::TileConfig config = config_of(*exact);
-    if (const auto why = backend.rejects(problem, config)) {
-      warn(fmt::format("the tuned configuration of {} does not fit it ({}); using the default", key, *why));
-      return std::nullopt;
-    }
-    return ConfigChoice{std::move(config), "tuned:exact", key, ""};
+    const auto why = backend.rejects(problem, config);
+    if (!why) return ConfigChoice{std::move(config), "tuned:exact", key, ""};
+    warn(fmt::format("the tuned configuration of {} does not fit it ({})", key, *why), "trying its key family");
   }
   // The nearest neighbour of the family whose configuration fits this problem.
   auto family = reader_->family_winners(device, ir::key_family(problem), hash);
@@ -140,6 +141,7 @@ std::optional<ConfigChoice> TunedConfigProvider::tuned(const ir::Problem& proble
     return bucket_distance(key, a.key) < bucket_distance(key, b.key);
   });
   for (const auto& neighbour : family) {
+    if (neighbour.key == key) continue;  // the exact winner, refused above
     ir::TileConfig config = config_of(neighbour);
     if (!backend.rejects(problem, config)) return ConfigChoice{std::move(config), "tuned:nearest", neighbour.key, ""};
   }
@@ -148,18 +150,26 @@ std::optional<ConfigChoice> TunedConfigProvider::tuned(const ir::Problem& proble
 
 void TunedConfigProvider::record_miss(const ir::Problem& problem, const std::string& key,
                                       const tuner::db::DeviceRecord& device, const std::string& hash) {
-  if (!writer_) {
-    std::error_code ignored;
-    std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ignored);
-    writer_.emplace(tuner::db::Database::open(path_));
+  // A miss is worth little next to plan creation's latency: while another process (mf-tune)
+  // holds the write lock, it is dropped rather than waited for.
+  tuner::db::OpenOptions quick;
+  quick.busy_timeout_ms = 50;
+  quick.busy_retries = 0;
+  try {
+    if (!writer_) {
+      std::error_code ignored;
+      std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ignored);
+      writer_.emplace(tuner::db::Database::open(path_, quick));
+    }
+    writer_->record_miss(device, {key, ir::key_family(problem), nlohmann::json(problem).dump()}, hash);
+  } catch (const tuner::db::Error& error) {
+    if (error.kind() != tuner::db::ErrorKind::kBusy) throw;
   }
-  writer_->record_miss(device, {key, ir::key_family(problem), nlohmann::json(problem).dump()}, hash);
 }
 
-void TunedConfigProvider::warn(const std::string& message) {
+void TunedConfigProvider::warn(const std::string& message, const char* consequence) {
   const std::string where = message.find(path_) == std::string::npos ? fmt::format("tuning database {}: ", path_) : "";
-  const std::string text = fmt::format("{}{}; plans use the generators' defaults", where, message);
-  if (text == warning_) return;
+  const std::string text = fmt::format("{}{}; {}", where, message, consequence);
   // Once per distinct problem, on stderr: a degraded tuning database is worth knowing of,
   // never worth failing for.
   static std::mutex printed_mutex;

@@ -45,12 +45,12 @@ class TunedConfigProvider final : public ConfigProvider {
                                     const tuner::db::DeviceRecord& device, const std::string& hash);
   void record_miss(const ir::Problem& problem, const std::string& key, const tuner::db::DeviceRecord& device,
                    const std::string& hash);
-  void warn(const std::string& message);
+  void warn(const std::string& message, const char* consequence = "plans use the generators' defaults");
 
   std::string path_;
   std::mutex mutex_;
   std::optional<tuner::db::Database> reader_, writer_;
-  std::string warning_;
+  std::string warning_;  // of the choice being made
 };
 
 // Applies $MFJIT_TILE_CONFIG to a choice (source "override" when it changes anything).

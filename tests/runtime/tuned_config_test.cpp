@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -133,6 +134,37 @@ TEST(TunedConfig, ANeighbourWhoseConfigurationDoesNotFitIsSkipped) {
   EXPECT_EQ(farther.source, "tuned:nearest");
   EXPECT_EQ(farther.config.at("warps"), 2);
   EXPECT_EQ(farther.tuned_from, ir::problem_key(triangle(64)));
+}
+
+// An exact winner the generator now refuses gives way to the family's nearest fitting one.
+TEST(TunedConfig, ARefusedExactWinnerFallsBackToTheFamily) {
+  const tuner::db::testing::ScratchDir dir;
+  const auto path = dir.file("tuning.db");
+  const StandInBackend backend;
+  tune(path, backend, triangle(768), 8);   // refused: warps = 8 past N = 512
+  tune(path, backend, triangle(2048), 4);  // another bucket of the family
+  TunedConfigProvider provider(path);
+  const ConfigChoice choice = choose(provider, backend, triangle(768));
+  EXPECT_EQ(choice.source, "tuned:nearest");
+  EXPECT_EQ(choice.config.at("warps"), 4);
+  EXPECT_EQ(choice.tuned_from, ir::problem_key(triangle(2048)));
+  EXPECT_THAT(choice.db_warning, HasSubstr("does not fit it"));
+  EXPECT_THAT(choice.db_warning, HasSubstr("trying its key family"));
+}
+
+// A warning belongs to the plan whose choice met the problem, not to every later one.
+TEST(TunedConfig, AWarningDoesNotOutliveItsCause) {
+  const tuner::db::testing::ScratchDir dir;
+  const auto path = dir.file("tuning.db");
+  const StandInBackend backend;
+  std::ofstream(path) << "not a database yet, but long enough to be read as a header of one\n";
+  TunedConfigProvider provider(path);
+  EXPECT_THAT(choose(provider, backend, triangle(384)).db_warning, HasSubstr("not a database"));
+  std::filesystem::remove(path);
+  tune(path, backend, triangle(384), 2);
+  const ConfigChoice later = choose(provider, backend, triangle(384));
+  EXPECT_EQ(later.source, "tuned:exact");
+  EXPECT_EQ(later.db_warning, "");
 }
 
 TEST(TunedConfig, ResultsOfOtherCodeOrAnotherDriverAreNeverUsed) {

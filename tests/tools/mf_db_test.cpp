@@ -71,6 +71,9 @@ TEST_F(MfDb, ShowsEveryTrialWithTheWinnerMarked) {
   EXPECT_THAT(run.out, HasSubstr("       15.00 us"));
   EXPECT_THAT(run.out, HasSubstr("wrong_result  {\"warps\":8}  it failed"));
   EXPECT_THAT(mf_db_run({"--db", path_, "show", "v1;k=zzz"}).out, HasSubstr("no trials of v1;k=zzz"));
+  // Trials of an interrupted run, before any winner: shown too.
+  Database(Database::open(path_)).record_trial(h200(), problem("v1;k=d"), ok_trial("{\"warps\":2}", 7.0));
+  EXPECT_THAT(mf_db_run({"--db", path_, "show", "v1;k=d"}).out, HasSubstr("        7.00 us"));
 }
 
 TEST_F(MfDb, ExportImportRoundTripsAndConflictsKeepTheFaster) {

@@ -132,10 +132,7 @@ int show(Database& db, const std::vector<std::string>& args, std::ostream& out) 
   const std::string& key = args[0];
   bool any = false;
   std::map<std::string, tuner::db::DeviceRecord> devices;
-  for (const auto& w : db.winners())
-    if (w.key == key) devices[short_device(w.device)] = w.device;
-  for (const auto& m : db.misses())
-    if (m.key == key) devices[short_device(m.device)] = m.device;
+  for (const auto& device : db.devices_with_trials(key)) devices[short_device(device)] = device;
   for (const auto& [name, device] : devices) {
     const auto trials = db.trials(device, key);
     out << name << "\n";

@@ -255,7 +255,10 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
         progress << fmt::format("\r  {} trials, {:.0f} s{}   ", done, elapsed, eta) << std::flush;
       };
       const tuner::TuneOutcome outcome = tuner::tune(*bench, db, target, tune);
-      if (tty) progress << "\r" << std::string(60, ' ') << "\r";
+      if (tty) {
+        const std::lock_guard lock(print);
+        progress << "\r" << std::string(60, ' ') << "\r";
+      }
       row.configurations = outcome.search.configurations;
       row.resumed = outcome.resumed;
       row.seconds = outcome.seconds;
@@ -316,16 +319,19 @@ int mf_tune(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     std::mutex print;
     std::vector<std::vector<Row>> results(devices.size());
     std::vector<std::string> failures(devices.size());
-    std::vector<std::thread> workers;
-    for (std::size_t w = 0; w < devices.size(); ++w)
-      workers.emplace_back([&, w] {
-        try {
-          results[w] = tune_device(o, devices[w], out, err, print);
-        } catch (const std::exception& e) {
-          failures[w] = e.what();
-        }
-      });
-    for (auto& worker : workers) worker.join();
+    {
+      std::vector<std::jthread> workers;  // one a device; joined when the block ends, also on a throw
+      for (std::size_t w = 0; w < devices.size(); ++w)
+        workers.emplace_back([&, w] {
+          try {
+            results[w] = tune_device(o, devices[w], out, err, print);
+          } catch (const std::exception& e) {
+            failures[w] = e.what();
+          } catch (...) {
+            failures[w] = "an exception that is not a std::exception";
+          }
+        });
+    }
     bool failed = false;
     for (std::size_t w = 0; w < devices.size(); ++w) {
       if (!failures[w].empty()) {

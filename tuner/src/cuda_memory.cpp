@@ -81,19 +81,19 @@ class CudaMemory final : public BenchMemory {
     check(d_.init(0), "cuInit");
     check(d_.device_get(&device_, ordinal), "cuDeviceGet");
     check(d_.retain(&context_, device_), "cuDevicePrimaryCtxRetain");
-    check(d_.set_current(context_), "cuCtxSetCurrent");
-    check(d_.event_create(&start_, CU_EVENT_DEFAULT), "cuEventCreate");
-    check(d_.event_create(&stop_, CU_EVENT_DEFAULT), "cuEventCreate");
-    // Twice the L2, so that a fill of it evicts every line of the inputs.
-    flush_bytes_ = std::size_t(std::max<std::int64_t>(l2_bytes, 1 << 20)) * 2;
-    flush_ = reinterpret_cast<CUdeviceptr>(allocate(flush_bytes_));
+    try {
+      check(d_.set_current(context_), "cuCtxSetCurrent");
+      check(d_.event_create(&start_, CU_EVENT_DEFAULT), "cuEventCreate");
+      check(d_.event_create(&stop_, CU_EVENT_DEFAULT), "cuEventCreate");
+      // Twice the L2, so that a fill of it evicts every line of the inputs.
+      flush_bytes_ = std::size_t(std::max<std::int64_t>(l2_bytes, 1 << 20)) * 2;
+      flush_ = reinterpret_cast<CUdeviceptr>(allocate(flush_bytes_));
+    } catch (...) {
+      free_all();  // the destructor does not run for a constructor that throws
+      throw;
+    }
   }
-  ~CudaMemory() override {
-    for (const auto& [address, bytes] : buffers_) d_.free(address);
-    d_.event_destroy(start_);
-    d_.event_destroy(stop_);
-    d_.release(device_);
-  }
+  ~CudaMemory() override { free_all(); }
 
   void* allocate(std::size_t bytes) override {
     CUdeviceptr address = 0;
@@ -127,6 +127,13 @@ class CudaMemory final : public BenchMemory {
   void synchronize() override { check(d_.synchronize(), "cuCtxSynchronize"); }
 
  private:
+  void free_all() {
+    for (const auto& [address, bytes] : buffers_) d_.free(address);
+    if (start_ != nullptr) d_.event_destroy(start_);
+    if (stop_ != nullptr) d_.event_destroy(stop_);
+    d_.release(device_);
+  }
+
   const Driver& d_;
   CUdevice device_ = 0;
   CUcontext context_ = nullptr;

@@ -85,7 +85,7 @@ class DescentStrategy final : public Strategy {
     for (const auto& [id, t] : time) best = std::min(best, t);
     fruitless_ = best < best_at_restart_ ? 0 : fruitless_ + 1;
     best_at_restart_ = std::min(best_at_restart_, best);
-    if (fruitless_ > kPatience) return {};
+    if (fruitless_ >= kPatience) return {};
     std::vector<ir::TileConfig> left;
     for (const auto& c : candidates_)
       if (!done.count(id_of(c))) left.push_back(c);
@@ -206,23 +206,26 @@ SearchResult run_search(Strategy& strategy, const MeasureBatch& measure, const B
     }
     order = ranked();
   }
-  // Ties — within `decision.tie` or both spreads, as for finalists — go to the first
-  // configuration in canonical order.
-  std::string winner = order[0].second;
-  for (const auto& [time, id] : order) {
-    const double tolerance =
-        std::max(decision.tie * order[0].first, spread[order[0].second].second + spread[id].second);
-    if (time <= order[0].first + tolerance && id < winner) winner = id;
+  // Among the finalists, those still within both spreads (or `decision.tie`) of the best
+  // are tied: the first in canonical order wins.
+  const std::string fastest = order[0].second;
+  std::map<std::string, double> time_of;
+  for (const auto& [time, id] : order) time_of[id] = time;
+  std::string winner = fastest;
+  for (const auto& id : finalists) {
+    const double tolerance = std::max(decision.tie * time_of[fastest], spread[fastest].second + spread[id].second);
+    if (time_of[id] <= time_of[fastest] + tolerance && id < winner) winner = id;
   }
   for (std::size_t i = result.trials.size(); i-- > 0;)
     if (result.trials[i].measurement.ok && id_of(result.trials[i].config) == winner) {
       result.best = i;
       break;
     }
-  const double winner_time = median_of(times[winner]);
+  // The margin: the fastest other configuration against the winner (negative when a tie
+  // went to a slightly slower one).
   for (const auto& [time, id] : order)
     if (id != winner) {
-      result.margin = time / winner_time - 1.0;
+      result.margin = time / time_of[winner] - 1.0;
       break;
     }
   return result;

@@ -24,28 +24,40 @@ struct CompileResult {
 };
 
 // Compiles a batch on `threads` workers, in batch order, while the caller takes results
-// as they become ready.
+// as they become ready. A compile's time limit counts from its own start.
 class CompilePool {
  public:
   CompilePool(const Bench& bench, const std::vector<ir::TileConfig>& batch, int threads)
-      : bench_(bench), batch_(batch), promises_(batch.size()) {
+      : bench_(bench), batch_(batch), promises_(batch.size()), started_(batch.size()) {
     for (auto& promise : promises_) futures_.push_back(promise.get_future());
     const int workers = std::max(1, std::min<int>(threads, int(batch.size())));
     for (int w = 0; w < workers; ++w) threads_.emplace_back([this] { work(); });
   }
-  ~CompilePool() {
-    for (auto& thread : threads_) thread.join();
-  }
+  // jthreads join here: a compile that overran its limit is waited for (NVRTC cannot be
+  // interrupted), but its trial is already recorded as a timeout.
   std::future<CompileResult>& result(std::size_t i) { return futures_[i]; }
+
+  // Waits for compile i; false when it ran longer than `limit_s` from its start.
+  bool wait(std::size_t i, double limit_s) {
+    for (;;) {
+      if (futures_[i].wait_for(std::chrono::milliseconds(20)) == std::future_status::ready) return true;
+      const auto begun = started_[i].load();
+      if (begun != Clock::time_point{} && std::chrono::duration<double>(Clock::now() - begun).count() > limit_s)
+        return false;
+    }
+  }
 
  private:
   void work() {
     for (std::size_t i = next_++; i < batch_.size(); i = next_++) {
+      started_[i] = Clock::now();
       CompileResult result;
       try {
         result.compiled = bench_.compile(batch_[i]);
       } catch (const std::exception& e) {
         result.error = e.what();
+      } catch (...) {
+        result.error = "the compile threw something that is not a std::exception";
       }
       promises_[i].set_value(std::move(result));
     }
@@ -55,8 +67,9 @@ class CompilePool {
   const std::vector<ir::TileConfig>& batch_;
   std::vector<std::promise<CompileResult>> promises_;
   std::vector<std::future<CompileResult>> futures_;
+  std::vector<std::atomic<Clock::time_point>> started_;
   std::atomic<std::size_t> next_{0};
-  std::vector<std::thread> threads_;
+  std::vector<std::jthread> threads_;  // last: joined before the promises go
 };
 
 db::TrialRecord trial_record(const TuneTarget& target, const ir::TileConfig& config, const Measurement& m,
@@ -90,7 +103,8 @@ TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const
   // Trials of earlier runs on this device and code: taken instead of measured again.
   std::map<std::string, Measurement> earlier;
   for (const auto& t : db.trials(target.device, target.problem.key)) {
-    if (!options.resume || t.generator_hash != target.generator_hash) continue;
+    // A timeout may have been the machine's load, not the configuration: measure it again.
+    if (!options.resume || t.generator_hash != target.generator_hash || t.status == db::TrialStatus::kTimeout) continue;
     Measurement m;
     if (t.timing) m = {true, t.timing->median_us, t.timing->min_us, t.timing->spread_us, t.timing->samples, ""};
     else m.failure = fmt::format("{}: {}", db::name_of(t.status), t.message);
@@ -122,12 +136,13 @@ TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const
         out[i] = earlier.at(id);
         trial_ids.push_back(0);
         ++outcome.resumed;
+        measured_here.insert(id);  // a finalist's re-measurement measures
       } else {
-        auto& future = pool.result(next_compiled++);
-        if (future.wait_for(std::chrono::duration<double>(options.compile_timeout_s)) != std::future_status::ready) {
+        const std::size_t slot = next_compiled++;
+        if (!pool.wait(slot, options.compile_timeout_s)) {
           out[i].failure = fmt::format("compiling took longer than {} s", options.compile_timeout_s);
           record(batch[i], out[i], db::TrialStatus::kTimeout);
-        } else if (CompileResult compiled = future.get(); !compiled.compiled) {
+        } else if (CompileResult compiled = pool.result(slot).get(); !compiled.compiled) {
           out[i].failure = compiled.error;
           record(batch[i], out[i], db::TrialStatus::kCompileError);
         } else {

@@ -183,11 +183,11 @@ Database Database::open(const std::string& path, const OpenOptions& options) {
     Statement(handle, "BEGIN").run();
     try {
       identified_version(handle, path, writable);
+      Statement(handle, "COMMIT").run();
     } catch (...) {
       sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
       throw;
     }
-    Statement(handle, "COMMIT").run();
   });
   if (!writable) return db;
 
@@ -418,6 +418,18 @@ std::vector<TrialRecord> Database::trials(const DeviceRecord& device, const std:
   query.bind(1, key).bind_device(2, device);
   std::vector<TrialRecord> out;
   while (query.step()) out.push_back(read_trial(query, 0));
+  return out;
+}
+
+std::vector<DeviceRecord> Database::devices_with_trials(const std::string& key) const {
+  Statement query(handle_, R"sql(
+SELECT DISTINCT d.vendor, d.name, d.arch, d.multiprocessors, d.l2_bytes, d.memory_bytes, d.driver_version,
+       d.toolkit_version
+FROM trials t JOIN problems p ON p.id = t.problem_id JOIN devices d ON d.id = t.device_id
+WHERE p.key = ? ORDER BY d.name, d.driver_version, d.toolkit_version)sql");
+  query.bind(1, key);
+  std::vector<DeviceRecord> out;
+  while (query.step()) out.push_back(read_device(query, 0));
   return out;
 }
 

@@ -100,6 +100,8 @@ class Database {
   // driver, toolkit or generator hash: never used, shown by `mf-db list --stale`.
   std::vector<WinnerRecord> stale_winners(const DeviceRecord& current, const std::string& generator_hash) const;
   std::vector<TrialRecord> trials(const DeviceRecord& device, const std::string& key) const;
+  // The devices that have trials of `key`.
+  std::vector<DeviceRecord> devices_with_trials(const std::string& key) const;
   std::vector<MissRecord> misses() const;
   std::int64_t trial_count() const;
 

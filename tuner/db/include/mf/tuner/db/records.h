@@ -52,7 +52,7 @@ struct TrialRecord {
 
 // How a winner was chosen.
 struct Provenance {
-  std::string strategy;    // "exhaustive", "random", "halving", "import"
+  std::string strategy;    // "exhaustive", "random", "descent" (an imported winner keeps its own)
   std::int64_t trials = 0; // trials the search measured
   double margin = 0.0;     // runner-up median / winner median − 1 (0 without a runner-up)
 };
