@@ -60,6 +60,7 @@ ir::TileConfig tuning_default_config(mf_context context, const ir::Problem& prob
 
 mf_plan tuning_plan(mf_context context, const ir::Problem& problem, const ir::TileConfig& config) {
   ir::validate(problem);
+  if (const auto why = backend_of(context).rejects(problem, config)) throw std::invalid_argument("config: " + *why);
   return create_plan_with(context_of(context), problem, config);
 }
 

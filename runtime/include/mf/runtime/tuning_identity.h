@@ -30,8 +30,9 @@ std::optional<std::string> tuning_unsupported(mf_context context, const ir::Prob
 compiler::ParameterSpace tuning_space(mf_context context, const ir::Problem& problem);
 ir::TileConfig tuning_default_config(mf_context context, const ir::Problem& problem);
 // A plan with exactly `config` (its description says config_source "tuner"); the tuning
-// database is neither read nor written. Thread-safe. Throws what plan creation reports
-// (std::exception with the message; a compile error names the log).
+// database is neither read nor written. Thread-safe. Throws std::invalid_argument for a
+// configuration outside the generator's space, else what plan creation reports (an
+// ir::Error for an invalid problem; a compile error names the log).
 mf_plan tuning_plan(mf_context context, const ir::Problem& problem, const ir::TileConfig& config);
 
 }  // namespace mf::runtime

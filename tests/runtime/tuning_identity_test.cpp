@@ -1,0 +1,74 @@
+// The runtime's C++ surface for the tuning tools (mf/runtime/tuning_identity.h) on the cpu
+// backend: what it reports, and what bad input gets.
+#include "mf/runtime/tuning_identity.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "mf/ir/error.h"
+#include "mf/ir/evo_attention.h"
+#include "mf/ir/layer_norm_linear.h"
+
+namespace mf::runtime {
+namespace {
+
+using ::testing::HasSubstr;
+
+class TuningIdentity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mf_context_options options;
+    mf_context_options_init(&options);
+    options.backend = MF_BACKEND_CPU;
+    ASSERT_EQ(mf_context_create(&options, &context_), MF_SUCCESS);
+  }
+  void TearDown() override { mf_context_destroy(context_); }
+  mf_context context_ = nullptr;
+  const ir::Problem problem_{ir::msa_row_attention(1, 2, 16, 2, 16), ir::Direction::forward()};
+};
+
+TEST_F(TuningIdentity, DescribesTheCpuBackend) {
+  const auto device = tuning_device(context_);
+  EXPECT_EQ(device.vendor, "cpu");
+  EXPECT_GT(device.multiprocessors, 0);
+  EXPECT_EQ(tuning_generator(context_, problem_), "reference");
+  EXPECT_EQ(tuning_generator_hash(context_, problem_), "reference/1");
+  EXPECT_FALSE(tuning_unsupported(context_, problem_));
+  EXPECT_EQ(tuning_space(context_, problem_).configs().size(), 1u);  // one empty configuration
+  EXPECT_TRUE(tuning_default_config(context_, problem_).params.empty());
+  EXPECT_FALSE(default_tuning_db_path().empty());
+
+  mf_plan plan = tuning_plan(context_, problem_, {});
+  char text[8192];
+  ASSERT_EQ(mf_plan_describe(plan, text, sizeof text, nullptr), MF_SUCCESS);
+  EXPECT_EQ(nlohmann::json::parse(text)["config_source"], "tuner");
+  mf_plan_destroy(plan);
+}
+
+TEST_F(TuningIdentity, BadInputThrowsWithTheReason) {
+  EXPECT_THROW(tuning_device(nullptr), std::invalid_argument);
+  EXPECT_THROW(tuning_generator_hash(nullptr, problem_), std::invalid_argument);
+  EXPECT_THROW(tuning_plan(nullptr, problem_, {}), std::invalid_argument);
+  ir::Problem invalid = problem_;
+  std::get<ir::EvoAttention>(invalid.op).k.shape[2] = 15;
+  try {
+    tuning_plan(context_, invalid, {});
+    ADD_FAILURE() << "an invalid problem was planned";
+  } catch (const ir::Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("k: has shape"));
+  }
+  // The reference backend takes no parameters: a configuration with some is refused.
+  try {
+    mf_plan plan = tuning_plan(context_, problem_, ir::TileConfig{}.set("warps", 4));
+    mf_plan_destroy(plan);
+    ADD_FAILURE() << "a configuration outside the space was planned";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("config: the reference backend takes no tile parameters, got warps=4"));
+  }
+}
+
+}  // namespace
+}  // namespace mf::runtime
