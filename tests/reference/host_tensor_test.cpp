@@ -83,6 +83,20 @@ TEST(HostTensor, ValuesAreInLogicalRowMajorOrder) {
   EXPECT_EQ(tensor.values(), (std::vector<double>{0, 1, 10, 11, 20, 21}));
 }
 
+// Against an exactly zero result the error is the largest absolute element instead.
+TEST(ResultError, RelativeUnlessTheExactResultIsZero) {
+  const ir::TensorDesc desc = ir::TensorDesc::contiguous(ir::DType::kF64, {3});
+  HostTensor ref(desc), out(desc);
+  out.set(std::vector<std::int64_t>{1}, -2e-4);
+  EXPECT_DOUBLE_EQ(result_error(out, ref), 2e-4);
+  out.set(std::vector<std::int64_t>{2}, std::nan(""));
+  EXPECT_EQ(result_error(out, ref), INFINITY);
+  ref.set(std::vector<std::int64_t>{0}, 2.0);
+  out.set(std::vector<std::int64_t>{2}, 0.0);
+  out.set(std::vector<std::int64_t>{0}, 2.0);
+  EXPECT_DOUBLE_EQ(result_error(out, ref), relative_error(out, ref));
+}
+
 TEST(RelativeError, NormsAndNonFiniteValues) {
   const std::vector<double> ref = {3.0, 4.0};
   EXPECT_DOUBLE_EQ(relative_error(std::vector<double>{3.0, 4.5}, ref), 0.1);

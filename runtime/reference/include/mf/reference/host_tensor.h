@@ -50,6 +50,11 @@ class HostTensor {
 double relative_error(const HostTensor& out, const HostTensor& ref);
 double relative_error(std::span<const double> out, std::span<const double> ref);
 
+// How far a computed result is from the exact one: relative_error, except where the exact
+// result is zero (a gradient that vanishes in exact arithmetic, e.g. dS at N = 1), whose
+// relative error does not exist: then the largest absolute element of `out` (NaN: +inf).
+double result_error(const HostTensor& out, const HostTensor& ref);
+
 // The largest relative_error a result in `dtype` may have (DESIGN.md §1.4): bf16 1e-2,
 // f16 2e-3, f32 1e-5, f64 1e-12; 0 for bool.
 double tolerance(ir::DType dtype);
