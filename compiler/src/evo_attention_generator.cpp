@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <tuple>
 
 #include "mf/compiler/binary_cache.h"
 #include "mf/ir/error.h"
@@ -15,7 +16,7 @@ namespace {
 using ir::EvoAttention;
 
 // Bumped whenever the generator's output changes for the same templates.
-constexpr const char* kGeneratorVersion = "evo_attention/1";
+constexpr const char* kGeneratorVersion = "evo_attention/2";
 
 constexpr int kFinalizeThreadsX = 32, kFinalizeThreadsY = 8, kElementwiseThreads = 256;
 
@@ -70,10 +71,12 @@ int forward_shared(const Sizes& z, int warps, int block_k, int stages) {
   const int block_q = 16 * warps;
   return block_q * (z.d + 8) * z.t + stages * key_stage_bytes(z, block_q, block_k);
 }
-int keys_shared(const Sizes& z, int key_warps, int block_q, int stages, bool fast_dq) {
+// The keys kernel: K and V tiles, then one region per query group (KeysGroupRegion).
+int keys_shared(const Sizes& z, int key_warps, int block_q, int groups, int stages, bool fast_dq) {
   const int block_k = 16 * key_warps;
-  return 2 * block_k * (z.d + 8) * z.t + (fast_dq ? block_k * (block_q + 8) * z.t : 0) +
-         stages * query_stage_bytes(z, block_q, block_k);
+  const int pipeline = stages * query_stage_bytes(z, block_q, block_k) + (fast_dq ? block_k * (block_q + 8) * z.t : 0);
+  const int partials = 2 * block_k * z.d * 4;
+  return 2 * block_k * (z.d + 8) * z.t + groups * std::max(pipeline, partials);
 }
 int queries_shared(const Sizes& z, int query_warps, int block_k, int stages) {
   const int block_q = 16 * query_warps;
@@ -98,6 +101,11 @@ int queries_registers(const Sizes& z, int block_k) {
 constexpr int kForwardRegisterBudget = 128;
 constexpr int kRegisterBudget = 160;
 
+// The registers a thread may use when min_blocks blocks of `threads` share a
+// multiprocessor's 64K; a cap far under the live accumulators can only spill.
+int register_cap(int threads, int min_blocks) { return std::min(255, 65536 / (threads * min_blocks)); }
+constexpr int kRegisterOverhead = 32;  // addresses, indices, loop state
+
 bool fast_dq(const EvoAttention& op, const ir::Direction& direction) {
   return !deterministic(op) && wants(direction, EvoAttention::kGradQ);
 }
@@ -111,28 +119,28 @@ bool needs_queries_kernel(const EvoAttention& op, const ir::Direction& direction
 
 // ---- source ------------------------------------------------------------------------
 std::string config_struct(const char* name, const EvoAttention& op, const ir::Direction& direction, int block_q,
-                          int block_k, int warps, int stages) {
+                          int block_k, int warps, int stages, int groups = 1) {
   const int mask_kind = op.mask_kind == ir::MaskKind::kNone ? 0 : op.mask_kind == ir::MaskKind::kBoolean ? 1 : 2;
   const char* mask_type = op.mask ? element_type(op.mask->dtype) : "mf::u8";
   const char* bias_type = op.bias ? element_type(op.bias->dtype) : element_type(op.q.dtype);
   return fmt::format(
       "struct {} {{\n"
       "  using T = {};\n  using BiasT = {};\n  using MaskT = {};\n"
-      "  static constexpr int kHeadDim = {}, kBlockQ = {}, kBlockK = {}, kWarps = {}, kStages = {};\n"
+      "  static constexpr int kHeadDim = {}, kBlockQ = {}, kBlockK = {}, kWarps = {}, kStages = {}, kGroups = {};\n"
       "  static constexpr int kMaskKind = {};\n"
       "  static constexpr bool kHasBias = {}, kWantDBias = {}, kDeterministic = {};\n}};\n",
       name, element_type(op.q.dtype), bias_type, mask_type, padded_head_dim(op), block_q, block_k, warps, stages,
-      mask_kind, op.bias ? "true" : "false", wants_dbias(op, direction) ? "true" : "false",
+      groups, mask_kind, op.bias ? "true" : "false", wants_dbias(op, direction) ? "true" : "false",
       deterministic(op) ? "true" : "false");
 }
 
-// The bound's minimum of one block per multiprocessor lifts ptxas's default register cap
-// (128 or 168 here), under which the fused kernels spill.
-std::string entry(const char* name, int threads, const char* body) {
+// The bound's minimum of blocks per multiprocessor sets ptxas's register cap: 1 lifts the
+// default cap (under which the fused kernels spill), more trade registers for occupancy.
+std::string entry(const char* name, int threads, const char* body, int min_blocks = 1) {
   return fmt::format(
-      "extern \"C\" __global__ void __launch_bounds__({}, 1) {}(const __grid_constant__ MfEvoParams p) {{\n"
+      "extern \"C\" __global__ void __launch_bounds__({}, {}) {}(const __grid_constant__ MfEvoParams p) {{\n"
       "  {}\n}}\n",
-      threads, name, body);
+      threads, min_blocks, name, body);
 }
 
 const std::string& template_text() {
@@ -175,11 +183,15 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
   const Sizes z = sizes_of(op);
   ParameterSpace space;
   if (direction.pass == ir::Pass::kForward) {
-    space.axes = {{"warps", {2, 4, 8}}, {"block_k", {32, 64, 128}}, {"stages", {2, 3}}};
+    space.axes = {{"warps", {2, 4, 8}}, {"block_k", {32, 64, 128}}, {"stages", {2, 3}}, {"min_blocks", {1, 2, 3, 4}}};
     space.reject = [z, target](const ir::TileConfig& c) -> std::optional<std::string> {
       const int warps = int(c.at("warps")), block_k = int(c.at("block_k")), stages = int(c.at("stages"));
+      const int min_blocks = int(c.at("min_blocks"));
       if (forward_registers(z, block_k) > kForwardRegisterBudget)
         return fmt::format("block_k = {} with head dim {} needs more registers than a thread has", block_k, z.d);
+      if (forward_registers(z, block_k) + kRegisterOverhead > register_cap(32 * warps, min_blocks))
+        return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_k = {}", min_blocks,
+                           register_cap(32 * warps, min_blocks), block_k);
       if (const int bytes = forward_shared(z, warps, block_k, stages); bytes > target.max_shared_per_block)
         return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes,
                            target.max_shared_per_block);
@@ -190,20 +202,30 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
   const bool fast = fast_dq(op, direction);
   space.axes = {{"key_warps", {2, 4}},
                 {"key_block_q", {16, 32, 64}},
+                {"key_groups", {1, 2, 4}},
                 {"query_warps", {2, 4}},
                 {"query_block_k", {16, 32, 64}},
+                {"query_min_blocks", {1, 2, 3}},
                 {"stages", {2, 3}}};
   space.reject = [z, target, fast](const ir::TileConfig& c) -> std::optional<std::string> {
     const int key_warps = int(c.at("key_warps")), key_block_q = int(c.at("key_block_q"));
+    const int key_groups = int(c.at("key_groups"));
     const int query_warps = int(c.at("query_warps")), query_block_k = int(c.at("query_block_k"));
+    const int query_min_blocks = int(c.at("query_min_blocks"));
     const int stages = int(c.at("stages"));
+    if (key_warps * key_groups > 8)
+      return fmt::format("key_warps = {} in {} groups is more than the 8 warps a keys block may have", key_warps,
+                         key_groups);
+    if (queries_registers(z, query_block_k) + kRegisterOverhead > register_cap(32 * query_warps, query_min_blocks))
+      return fmt::format("query_min_blocks = {} leaves {} registers a thread, too few for query_block_k = {}",
+                         query_min_blocks, register_cap(32 * query_warps, query_min_blocks), query_block_k);
     if (keys_registers(z, key_block_q) > kRegisterBudget)
       return fmt::format("key_block_q = {} with head dim {} needs more registers than a thread has", key_block_q,
                          z.d);
     if (queries_registers(z, query_block_k) > kRegisterBudget)
       return fmt::format("query_block_k = {} with head dim {} needs more registers than a thread has",
                          query_block_k, z.d);
-    const int bytes = std::max(keys_shared(z, key_warps, key_block_q, stages, fast),
+    const int bytes = std::max(keys_shared(z, key_warps, key_block_q, key_groups, stages, fast),
                                queries_shared(z, query_warps, query_block_k, stages));
     if (bytes > target.max_shared_per_block)
       return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes, target.max_shared_per_block);
@@ -218,17 +240,43 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
   // float operands take twice the fragment registers and three products each.
   const int d = padded_head_dim(op);
   const bool f32 = op.q.dtype == ir::DType::kF32;
+  const ParameterSpace candidates = space(op, direction, target);
   ir::TileConfig config;
   if (direction.pass == ir::Pass::kForward) {
-    config.set("warps", 4).set("block_k", d <= 64 && !f32 ? 64 : 32).set("stages", 2);
+    // Three blocks a multiprocessor at D <= 32 (the sweep of 2026-12-02: 0.441 -> 0.361 ms at
+    // triangle N = 384 on H200); wider heads need the registers min_blocks = 1 leaves them.
+    config.set("warps", 4)
+        .set("block_k", d <= 64 && !f32 ? 64 : 32)
+        .set("stages", 2)
+        .set("min_blocks", d <= 32 && !f32 ? 3 : 1);
   } else {
+    const int key_block_q = f32 || d > 64 ? 16 : d <= 32 ? 64 : 32;
     config.set("key_warps", 4)
-        .set("key_block_q", f32 || d > 64 ? 16 : d <= 32 ? 64 : 32)
+        .set("key_block_q", key_block_q)
+        .set("key_groups", 1)
         .set("query_warps", 4)
         .set("query_block_k", d <= 64 && !f32 ? 64 : 32)
+        .set("query_min_blocks", 1)
         .set("stages", 2);
+    // The keys kernel holds the dBias strip of its keys on chip where it fits, and as many
+    // warps as possible beside it: two query groups of 4 key warps, else of 2 key warps.
+    // Past D = 64 the dK and dV accumulators fill a thread's registers: one group.
+    if (d <= 64 && wants_dbias(op, direction)) {
+      const Sizes z = sizes_of(op);
+      const bool fast = fast_dq(op, direction);
+      for (const auto& [key_warps, groups, block_q] :
+           {std::tuple{4, 2, key_block_q}, std::tuple{4, 2, std::min(key_block_q, 32)}, std::tuple{2, 4, key_block_q},
+            std::tuple{2, 4, std::min(key_block_q, 32)}, std::tuple{2, 2, std::min(key_block_q, 32)}}) {
+        if (keys_shared(z, key_warps, block_q, groups, 2, fast) + strip_bytes(op, key_warps) <=
+            target.max_shared_per_block) {
+          config.set("key_warps", key_warps).set("key_groups", groups).set("key_block_q", block_q);
+          break;
+        }
+      }
+    } else if (d <= 64) {
+      config.set("key_groups", 2);
+    }
   }
-  const ParameterSpace candidates = space(op, direction, target);
   if (!candidates.reject || !candidates.reject(config)) return config;
   const auto valid = candidates.configs();
   if (valid.empty())
@@ -252,19 +300,22 @@ GeneratedSource EvoAttentionGenerator::generate(const EvoAttention& op, const ir
     const int warps = int(config.at("warps"));
     code += config_struct("MfForward", op, direction, 16 * warps, int(config.at("block_k")), warps,
                           int(config.at("stages")));
-    code += entry("mf_evo_forward", 32 * warps, "mf::evo_attention_forward<MfForward>(p);");
+    code += entry("mf_evo_forward", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
+                  int(config.at("min_blocks")));
   } else {
     const int key_warps = int(config.at("key_warps")), query_warps = int(config.at("query_warps"));
-    const int stages = int(config.at("stages"));
-    code += config_struct("MfKeys", op, direction, int(config.at("key_block_q")), 16 * key_warps, key_warps, stages);
+    const int key_groups = int(config.at("key_groups")), stages = int(config.at("stages"));
+    code += config_struct("MfKeys", op, direction, int(config.at("key_block_q")), 16 * key_warps,
+                          key_warps * key_groups, stages, key_groups);
     code += entry("mf_evo_row_delta", kElementwiseThreads, "mf::evo_attention_row_delta<MfKeys>(p);");
     if (needs_keys_kernel(op, direction))
-      code += entry("mf_evo_backward_keys", 32 * key_warps, "mf::evo_attention_backward_keys<MfKeys>(p);");
+      code += entry("mf_evo_backward_keys", 32 * key_warps * key_groups,
+                    "mf::evo_attention_backward_keys<MfKeys>(p);");
     if (needs_queries_kernel(op, direction)) {
       code += config_struct("MfQueries", op, direction, 16 * query_warps, int(config.at("query_block_k")),
                             query_warps, stages);
-      code += entry("mf_evo_backward_queries", 32 * query_warps,
-                    "mf::evo_attention_backward_queries<MfQueries>(p);");
+      code += entry("mf_evo_backward_queries", 32 * query_warps, "mf::evo_attention_backward_queries<MfQueries>(p);",
+                    int(config.at("query_min_blocks")));
     }
     if (wants_dbias(op, direction))
       code += entry("mf_evo_dbias_finalize", kFinalizeThreadsX * kFinalizeThreadsY,
@@ -327,9 +378,10 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
     plan.zero_dq_accum = true;
   }
   if (needs_keys_kernel(op, direction)) {
-    const int shared = keys_shared(z, key_warps, key_block_q, stages, fast_dq(op, direction));
+    const int key_groups = int(config.at("key_groups"));
+    const int shared = keys_shared(z, key_warps, key_block_q, key_groups, stages, fast_dq(op, direction));
     plan.dbias_in_shared = dbias && shared + strip_bytes(op, key_warps) <= target.max_shared_per_block;
-    plan.kernels.push_back({"mf_evo_backward_keys", 32 * key_warps, 1,
+    plan.kernels.push_back({"mf_evo_backward_keys", 32 * key_warps * key_groups, 1,
                             blocks_of(b * h * key_blocks * plan.groups, "the backward"),
                             shared + (plan.dbias_in_shared ? strip_bytes(op, key_warps) : 0)});
   }

@@ -42,8 +42,7 @@ __device__ __forceinline__ void evo_attention_row_delta(const MfEvoParams& p) {
 }
 
 // ---- 2. keys -------------------------------------------------------------------------
-// One query block of the keys kernel: Q, dO, the bias rows and the per-row LSE (base 2)
-// and Δ.
+// One query block of the keys kernel: Q, dO, the bias rows and the per-row LSE and Δ.
 template <class C>
 struct QueryStage {
   using T = typename C::T;
@@ -58,14 +57,14 @@ struct QueryStage {
   T* q;
   T* d_o;
   BiasT* bias;
-  float* lse_log2;
+  float* lse;  // natural log, +inf past the end of the sequence
   float* delta;
 
   __device__ __forceinline__ QueryStage(unsigned char* base)
       : q(reinterpret_cast<T*>(base)),
         d_o(reinterpret_cast<T*>(base + kSeqBytes)),
         bias(reinterpret_cast<BiasT*>(base + 2 * kSeqBytes)),
-        lse_log2(reinterpret_cast<float*>(base + 2 * kSeqBytes + kBiasBytes)),
+        lse(reinterpret_cast<float*>(base + 2 * kSeqBytes + kBiasBytes)),
         delta(reinterpret_cast<float*>(base + 2 * kSeqBytes + kBiasBytes + kRowBytes)) {}
 };
 
@@ -73,31 +72,38 @@ __device__ __forceinline__ i64 row_index(const MfEvoParams& p, int b, int s, int
   return ((i64(b) * p.rows + s) * p.heads + h) * p.seq_len;
 }
 
-template <class C>
+// Starts the copies of query block q0 into a stage; the kThreads threads numbered `thread`
+// take part. Every copy is asynchronous: LSE and Δ too, so no warp waits on them.
+template <class C, int kThreads>
 __device__ __forceinline__ void load_query_stage(const QueryStage<C>& st, const MfEvoParams& p, int b, int s, int h,
-                                                 int q0, int k0) {
+                                                 int q0, int k0, int thread) {
   using T = typename C::T;
-  constexpr int kThreads = 32 * C::kWarps;
   const int n = p.seq_len;
   copy_tile<T, C::kBlockQ, C::kHeadDim, kThreads>(st.q, QueryStage<C>::kLdSeq,
                                                   seq_slice<const T>(p.q, b, s, h) + q0 * p.q.stride_n,
-                                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok);
+                                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok,
+                                                  thread);
   copy_tile<T, C::kBlockQ, C::kHeadDim, kThreads>(st.d_o, QueryStage<C>::kLdSeq,
                                                   seq_slice<const T>(p.d_o, b, s, h) + q0 * p.d_o.stride_n,
                                                   p.d_o.stride_n, p.d_o.stride_d, n - q0, p.head_dim,
-                                                  p.d_o.vector_ok);
+                                                  p.d_o.vector_ok, thread);
   if constexpr (C::kHasBias) {
     using BiasT = typename C::BiasT;
     const BiasT* bias = pair_slice<const BiasT>(p.bias, b, s, h) + q0 * p.bias.stride_q + k0 * p.bias.stride_k;
     copy_tile<BiasT, C::kBlockQ, C::kBlockK, kThreads>(st.bias, QueryStage<C>::kLdBias, bias, p.bias.stride_q,
-                                                       p.bias.stride_k, n - q0, n - k0, p.bias.vector_ok);
+                                                       p.bias.stride_k, n - q0, n - k0, p.bias.vector_ok, thread);
   }
   const i64 rows = row_index(p, b, s, h);
-  for (int i = threadIdx.x; i < C::kBlockQ; i += kThreads) {
-    const int q = q0 + i;
-    // Rows past the end get LSE = +inf, so their probabilities are exactly zero.
-    st.lse_log2[i] = q < n ? p.lse[rows + q] * kLog2e : pos_inf();
-    st.delta[i] = q < n ? p.delta[rows + q] : 0.0f;
+  for (int i = thread; i < C::kBlockQ; i += kThreads) {
+    if (q0 + i < n) {
+      cp_async_4(st.lse + i, p.lse + rows + q0 + i);
+      cp_async_4(st.delta + i, p.delta + rows + q0 + i);
+    } else {
+      // Rows past the end get LSE = +inf, so their probabilities are exactly zero. The
+      // stage is not read before the barrier that follows its copies.
+      st.lse[i] = pos_inf();
+      st.delta[i] = 0.0f;
+    }
   }
 }
 
@@ -124,39 +130,64 @@ __device__ __forceinline__ void flush_dbias_strip(const MfEvoParams& p, const DB
   }
 }
 
+// Shared memory of one query group of the keys kernel: its stage ring and, in fast mode,
+// its dSᵀ tile; after the group's last query block of a row, its dK and dV partial sums.
+template <class C>
+struct KeysGroupRegion {
+  static constexpr int kKeyWarps = C::kWarps / C::kGroups;
+  static constexpr int kLdDs = C::kBlockQ + 8;
+  static constexpr int kDsBytes = C::kDeterministic ? 0 : C::kBlockK * kLdDs * int(sizeof(typename C::T));
+  static constexpr int kPipelineBytes = C::kStages * QueryStage<C>::kBytes + kDsBytes;
+  static constexpr int kPartialBytes = 2 * C::kBlockK * C::kHeadDim * int(sizeof(float));
+  static constexpr int kBytes = kPipelineBytes > kPartialBytes ? kPipelineBytes : kPartialBytes;
+};
+
+// Keys kernel: one block per (b, h, key block, group of rows s). Its kGroups query groups
+// of warps share the key block's K and V tiles and walk alternate query blocks, each with
+// a pipeline of its own (named barriers), so that a block holds several warps per
+// scheduler although the dBias strip takes most of the shared memory. Per row s, the
+// groups' dK and dV partial sums meet in shared memory and are added in a fixed order.
 template <class C>
 __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p) {
   using T = typename C::T;
   using Stage = QueryStage<C>;
+  using Region = KeysGroupRegion<C>;
+  constexpr int kGroups = C::kGroups, kKeyWarps = Region::kKeyWarps;
+  constexpr int kThreads = 32 * C::kWarps, kGroupThreads = 32 * kKeyWarps;
   constexpr int kD = C::kHeadDim, kBQ = C::kBlockQ, kBK = C::kBlockK;
   constexpr int kQueryTiles = kBQ / 8, kDimTiles = kD / 8;
-  constexpr int kLdSeq = Stage::kLdSeq, kLdDs = kBQ + 8;
-  static_assert(kBK == 16 * C::kWarps, "each warp owns 16 keys");
+  constexpr int kLdSeq = Stage::kLdSeq, kLdDs = Region::kLdDs;
+  static_assert(C::kWarps % kGroups == 0 && kBK == 16 * kKeyWarps, "each warp of a group owns 16 keys");
   static_assert(kD % 16 == 0 && kBQ % 16 == 0, "tiles are multiples of the 16-wide product");
 
   extern __shared__ __align__(128) unsigned char smem[];
   T* k_tile = reinterpret_cast<T*>(smem);
   T* v_tile = k_tile + kBK * kLdSeq;
-  T* ds_tile = v_tile + kBK * kLdSeq;  // dSᵀ [key][query], the A operand of dQ (fast mode)
-  unsigned char* stages = reinterpret_cast<unsigned char*>(ds_tile + (C::kDeterministic ? 0 : kBK * kLdDs));
-  unsigned char* strip_base = stages + C::kStages * Stage::kBytes;
+  const int group = threadIdx.x / kGroupThreads, thread = threadIdx.x % kGroupThreads;
+  unsigned char* region = reinterpret_cast<unsigned char*>(v_tile + kBK * kLdSeq) + group * Region::kBytes;
+  unsigned char* stages = region;
+  T* ds_tile = reinterpret_cast<T*>(region + C::kStages * Stage::kBytes);  // dSᵀ [key][query] (fast mode)
+  float* partials = reinterpret_cast<float*>(region);                      // [2][kBK][kD] after the loop
+  unsigned char* strip_base = reinterpret_cast<unsigned char*>(v_tile + kBK * kLdSeq) + kGroups * Region::kBytes;
 
   const int n = p.seq_len, key_blocks = (n + kBK - 1) / kBK, query_blocks = (n + kBQ - 1) / kBQ;
-  int index = blockIdx.x;  // groups vary fastest
-  const int group = index % p.groups;
+  int index = blockIdx.x;  // row groups vary fastest
+  const int row_group = index % p.groups;
   index /= p.groups;
   const int k0 = (index % key_blocks) * kBK;
   index /= key_blocks;
   const int h = index % p.heads, b = index / p.heads;
-  const int warp = threadIdx.x / 32, g = lane_id() / 4, t = lane_id() % 4;
-  const int s_begin = group * p.rows_per_group;
+  const int warp = (threadIdx.x / 32) % kKeyWarps, g = lane_id() / 4, t = lane_id() % 4;
+  const int s_begin = row_group * p.rows_per_group;
   const int s_end = min(p.rows, s_begin + p.rows_per_group);
+  // This group's query blocks: group, group + kGroups, ...
+  const int my_blocks = query_blocks > group ? (query_blocks - group + kGroups - 1) / kGroups : 0;
 
   constexpr bool kDBias = C::kHasBias && C::kWantDBias;
   float* partial = nullptr;
   DBiasStrip strip{nullptr, 0, false};
   if constexpr (kDBias) {
-    const int slot = p.partial_slots == 1 ? 0 : group;
+    const int slot = p.partial_slots == 1 ? 0 : row_group;
     partial = p.dbias_partial + ((i64(slot) * p.batch + b) * p.heads + h) * i64(n) * n;
     if (p.dbias_in_shared) strip = {reinterpret_cast<float*>(strip_base), (n + 31) / 32 * 32 + 8, false};
     else strip = {partial + k0 * i64(n), n, !C::kDeterministic};
@@ -164,30 +195,37 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
 
   for (int s = s_begin; s < s_end; ++s) {
     const bool first_row = s == s_begin;
-    copy_tile<T, kBK, kD, 32 * C::kWarps>(k_tile, kLdSeq, seq_slice<const T>(p.k, b, s, h) + k0 * p.k.stride_n,
-                                          p.k.stride_n, p.k.stride_d, n - k0, p.head_dim, p.k.vector_ok);
-    copy_tile<T, kBK, kD, 32 * C::kWarps>(v_tile, kLdSeq, seq_slice<const T>(p.v, b, s, h) + k0 * p.v.stride_n,
-                                          p.v.stride_n, p.v.stride_d, n - k0, p.head_dim, p.v.vector_ok);
+    copy_tile<T, kBK, kD, kThreads>(k_tile, kLdSeq, seq_slice<const T>(p.k, b, s, h) + k0 * p.k.stride_n,
+                                    p.k.stride_n, p.k.stride_d, n - k0, p.head_dim, p.k.vector_ok, threadIdx.x);
+    copy_tile<T, kBK, kD, kThreads>(v_tile, kLdSeq, seq_slice<const T>(p.v, b, s, h) + k0 * p.v.stride_n,
+                                    p.v.stride_n, p.v.stride_d, n - k0, p.head_dim, p.v.vector_ok, threadIdx.x);
     const float key_mask[2] = {mask_term_log2<C>(p, b, s, k0 + warp * 16 + g),
                                mask_term_log2<C>(p, b, s, k0 + warp * 16 + g + 8)};
 #pragma unroll
     for (int i = 0; i < C::kStages - 1; ++i) {
-      if (i < query_blocks) load_query_stage<C>(Stage(stages + i * Stage::kBytes), p, b, s, h, i * kBQ, k0);
+      if (i < my_blocks)
+        load_query_stage<C, kGroupThreads>(Stage(stages + i * Stage::kBytes), p, b, s, h, (group + i * kGroups) * kBQ,
+                                           k0, thread);
       cp_async_commit();
     }
+    // K and V (in the first commit) were copied by threads of every group.
+    cp_async_wait<C::kStages - 2>();
+    __syncthreads();
+
     FragC d_k[kDimTiles], d_v[kDimTiles];
 #pragma unroll
     for (int j = 0; j < kDimTiles; ++j) d_k[j] = d_v[j] = FragC{};
 
-    for (int qb = 0; qb < query_blocks; ++qb) {
-      const int q0 = qb * kBQ;
-      const int ahead = qb + C::kStages - 1;
-      if (ahead < query_blocks)
-        load_query_stage<C>(Stage(stages + (ahead % C::kStages) * Stage::kBytes), p, b, s, h, ahead * kBQ, k0);
+    for (int it = 0; it < my_blocks; ++it) {
+      const int q0 = (group + it * kGroups) * kBQ;
+      const int ahead = it + C::kStages - 1;
+      if (ahead < my_blocks)
+        load_query_stage<C, kGroupThreads>(Stage(stages + (ahead % C::kStages) * Stage::kBytes), p, b, s, h,
+                                           (group + ahead * kGroups) * kBQ, k0, thread);
       cp_async_commit();
       cp_async_wait<C::kStages - 1>();
-      __syncthreads();
-      const Stage st(stages + (qb % C::kStages) * Stage::kBytes);
+      group_sync<kGroupThreads>(group);
+      const Stage st(stages + (it % C::kStages) * Stage::kBytes);
 
       // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warp's 16 keys.
       FragC prob[kQueryTiles], d_s[kQueryTiles];
@@ -207,7 +245,7 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
           mma(d_s[j], v_frag, do_frag);
         }
       }
-      // Pᵀ = 2^(L − LSE), dSᵀ = Pᵀ ⊙ (dPᵀ − Δ).
+      // Pᵀ = 2^(L − LSE·log2 e), dSᵀ = Pᵀ ⊙ (dPᵀ − Δ).
 #pragma unroll
       for (int j = 0; j < kQueryTiles; ++j) {
 #pragma unroll
@@ -216,7 +254,7 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
           float bias = 0.0f;
           if constexpr (C::kHasBias) bias = to_float(st.bias[query * Stage::kLdBias + key]);
           const float logit = fmaf(prob[j].c[e], p.scale_log2, fmaf(bias, kLog2e, key_mask[e >> 1]));
-          prob[j].c[e] = exp2_approx(logit - st.lse_log2[query]);
+          prob[j].c[e] = exp2_approx(fmaf(-st.lse[query], kLog2e, logit));
           d_s[j].c[e] = prob[j].c[e] * (d_s[j].c[e] - st.delta[query]);
         }
       }
@@ -235,6 +273,7 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
         }
       }
       if constexpr (kDBias) {
+        // Groups own disjoint query columns of the strip.
 #pragma unroll
         for (int j = 0; j < kQueryTiles; ++j) {
           const int query = q0 + j * 8 + 2 * t;
@@ -263,9 +302,9 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
             for (int half = 0; half < 2; ++half)
               *reinterpret_cast<Pair<T>*>(ds_tile + (warp * 16 + g + half * 8) * kLdDs + j * 8 + 2 * t) =
                   make_pair<T>(d_s[j].c[2 * half], d_s[j].c[2 * half + 1]);
-          __syncthreads();
+          group_sync<kGroupThreads>(group);
           float* accum = p.dq_accum + row_index(p, b, s, h) * kD;
-          for (int rb = warp; rb < kBQ / 16; rb += C::kWarps) {
+          for (int rb = warp; rb < kBQ / 16; rb += kKeyWarps) {
             FragC d_q[kDimTiles];
 #pragma unroll
             for (int j = 0; j < kDimTiles; ++j) d_q[j] = FragC{};
@@ -293,30 +332,41 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
           }
         }
       }
-      __syncthreads();  // the stage and the dS tile are refilled next
+      group_sync<kGroupThreads>(group);  // the stage and the dS tile are refilled next
     }
     cp_async_wait<0>();
 
+    // The group's partial dK and dV go to its region (its stages are no longer read) ...
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      const int key = k0 + warp * 16 + g + half * 8;
-      if (key >= n) continue;
+      const int key = warp * 16 + g + half * 8;
 #pragma unroll
       for (int j = 0; j < kDimTiles; ++j) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int d = j * 8 + 2 * t + e;
-          if (d >= p.head_dim) continue;
-          if (p.d_k.data != nullptr)
-            seq_slice<T>(p.d_k, b, s, h)[key * p.d_k.stride_n + d * p.d_k.stride_d] =
-                from_float<T>(d_k[j].c[2 * half + e] * p.scale);
-          if (p.d_v.data != nullptr)
-            seq_slice<T>(p.d_v, b, s, h)[key * p.d_v.stride_n + d * p.d_v.stride_d] =
-                from_float<T>(d_v[j].c[2 * half + e]);
-        }
+        const int d = j * 8 + 2 * t;
+        *reinterpret_cast<float2*>(partials + key * kD + d) = make_float2(d_k[j].c[2 * half], d_k[j].c[2 * half + 1]);
+        *reinterpret_cast<float2*>(partials + (kBK + key) * kD + d) =
+            make_float2(d_v[j].c[2 * half], d_v[j].c[2 * half + 1]);
       }
     }
-    __syncthreads();  // K and V are reloaded for the next row
+    __syncthreads();
+    // ... and the block adds the groups' sums in group order and stores dK and dV.
+    const unsigned char* regions = reinterpret_cast<const unsigned char*>(v_tile + kBK * kLdSeq);
+    for (int i = threadIdx.x; i < kBK * kD; i += kThreads) {
+      const int key = i / kD, d = i % kD;
+      if (k0 + key >= n || d >= p.head_dim) continue;
+      float dk = 0.0f, dv = 0.0f;
+#pragma unroll
+      for (int other = 0; other < kGroups; ++other) {
+        const float* sums = reinterpret_cast<const float*>(regions + other * Region::kBytes);
+        dk += sums[i];
+        dv += sums[kBK * kD + i];
+      }
+      if (p.d_k.data != nullptr)
+        seq_slice<T>(p.d_k, b, s, h)[(k0 + key) * p.d_k.stride_n + d * p.d_k.stride_d] = from_float<T>(dk * p.scale);
+      if (p.d_v.data != nullptr)
+        seq_slice<T>(p.d_v, b, s, h)[(k0 + key) * p.d_v.stride_n + d * p.d_v.stride_d] = from_float<T>(dv);
+    }
+    __syncthreads();  // K, V and the regions are refilled for the next row
   }
   if constexpr (kDBias) {
     if (p.dbias_in_shared) flush_dbias_strip<C>(p, strip, partial, k0);
@@ -348,9 +398,9 @@ __device__ __forceinline__ void evo_attention_backward_queries(const MfEvoParams
   const int warp = threadIdx.x / 32, g = lane_id() / 4, t = lane_id() % 4;
 
   copy_tile<T, kBQ, kD, kThreads>(q_tile, Stage::kLdSeq, seq_slice<const T>(p.q, b, s, h) + q0 * p.q.stride_n,
-                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok);
+                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok, threadIdx.x);
   copy_tile<T, kBQ, kD, kThreads>(do_tile, Stage::kLdSeq, seq_slice<const T>(p.d_o, b, s, h) + q0 * p.d_o.stride_n,
-                                  p.d_o.stride_n, p.d_o.stride_d, n - q0, p.head_dim, p.d_o.vector_ok);
+                                  p.d_o.stride_n, p.d_o.stride_d, n - q0, p.head_dim, p.d_o.vector_ok, threadIdx.x);
 #pragma unroll
   for (int i = 0; i < C::kStages - 1; ++i) {
     if (i < key_blocks) load_key_stage<C>(Stage(stages + i * Stage::kBytes), p, b, s, h, q0, i * kBK);
@@ -371,8 +421,12 @@ __device__ __forceinline__ void evo_attention_backward_queries(const MfEvoParams
 
   for (int kb = 0; kb < key_blocks; ++kb) {
     const int ahead = kb + C::kStages - 1;
-    if (ahead < key_blocks)
-      load_key_stage<C>(Stage(stages + (ahead % C::kStages) * Stage::kBytes), p, b, s, h, q0, ahead * kBK);
+    const Stage next(stages + (ahead % C::kStages) * Stage::kBytes);
+    MaskFetch<C> next_mask;
+    if (ahead < key_blocks) {
+      load_key_tiles<C>(next, p, b, s, h, q0, ahead * kBK);
+      next_mask.fetch(p, b, s, ahead * kBK);
+    }
     cp_async_commit();
     cp_async_wait<C::kStages - 1>();
     __syncthreads();
@@ -420,6 +474,7 @@ __device__ __forceinline__ void evo_attention_backward_queries(const MfEvoParams
         mma(d_q[j], ds_frag, k_frag);
       }
     }
+    if (ahead < key_blocks) next_mask.store(next.mask);  // that stage is not read in this step
     __syncthreads();
   }
   cp_async_wait<0>();

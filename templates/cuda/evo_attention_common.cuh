@@ -76,27 +76,75 @@ struct KeyStage {
         mask(reinterpret_cast<float*>(base + 2 * kSeqBytes + kBiasBytes)) {}
 };
 
-// Starts loading key block k0 (K, V, the bias rows q0.. of this block, the mask) into a
-// stage. The K/V/bias copies are asynchronous where the host allowed vector copies.
+// Starts the asynchronous copies of key block k0 (K, V and the bias rows q0.. of this block)
+// into a stage; element by element where the host did not allow vector copies.
 template <class C>
-__device__ __forceinline__ void load_key_stage(const KeyStage<C>& st, const MfEvoParams& p, int b, int s, int h,
+__device__ __forceinline__ void load_key_tiles(const KeyStage<C>& st, const MfEvoParams& p, int b, int s, int h,
                                                int q0, int k0) {
   using T = typename C::T;
   constexpr int kThreads = 32 * C::kWarps;
-  const int n = p.seq_len;
+  const int n = p.seq_len, thread = threadIdx.x;
   copy_tile<T, C::kBlockK, C::kHeadDim, kThreads>(st.k, KeyStage<C>::kLdSeq,
                                                   seq_slice<const T>(p.k, b, s, h) + k0 * p.k.stride_n,
-                                                  p.k.stride_n, p.k.stride_d, n - k0, p.head_dim, p.k.vector_ok);
+                                                  p.k.stride_n, p.k.stride_d, n - k0, p.head_dim, p.k.vector_ok,
+                                                  thread);
   copy_tile<T, C::kBlockK, C::kHeadDim, kThreads>(st.v, KeyStage<C>::kLdSeq,
                                                   seq_slice<const T>(p.v, b, s, h) + k0 * p.v.stride_n,
-                                                  p.v.stride_n, p.v.stride_d, n - k0, p.head_dim, p.v.vector_ok);
+                                                  p.v.stride_n, p.v.stride_d, n - k0, p.head_dim, p.v.vector_ok,
+                                                  thread);
   if constexpr (C::kHasBias) {
     using BiasT = typename C::BiasT;
     const BiasT* bias = pair_slice<const BiasT>(p.bias, b, s, h) + q0 * p.bias.stride_q + k0 * p.bias.stride_k;
     copy_tile<BiasT, C::kBlockQ, C::kBlockK, kThreads>(st.bias, KeyStage<C>::kLdBias, bias, p.bias.stride_q,
-                                                       p.bias.stride_k, n - q0, n - k0, p.bias.vector_ok);
+                                                       p.bias.stride_k, n - q0, n - k0, p.bias.vector_ok, thread);
   }
-  for (int i = threadIdx.x; i < C::kBlockK; i += kThreads) st.mask[i] = mask_term_log2<C>(p, b, s, k0 + i);
+}
+
+// The mask terms of one key block travel through registers: fetched when the block's tiles
+// are requested, written to the stage one compute step later. A load used at once would
+// stall every warp at the next barrier for a full memory latency per key block.
+template <class C>
+struct MaskFetch {
+  static constexpr int kThreads = 32 * C::kWarps;
+  static constexpr int kPerThread = (C::kBlockK + kThreads - 1) / kThreads;
+  typename C::MaskT raw[kPerThread];
+  unsigned valid = 0;  // bit i: key threadIdx.x + i·kThreads of the block exists
+
+  __device__ __forceinline__ void fetch(const MfEvoParams& p, int b, int s, int k0) {
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int k = threadIdx.x + i * kThreads;
+      if (k >= C::kBlockK || k0 + k >= p.seq_len) continue;
+      valid |= 1u << i;
+      if constexpr (C::kMaskKind != 0)
+        raw[i] = static_cast<const typename C::MaskT*>(
+            p.mask)[b * p.mask_stride_b + s * p.mask_stride_s + (k0 + k) * p.mask_stride_k];
+    }
+  }
+  __device__ __forceinline__ void store(float* mask) const {
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int k = threadIdx.x + i * kThreads;
+      if (k >= C::kBlockK) continue;
+      float term = neg_inf();
+      if ((valid >> i) & 1u) {
+        if constexpr (C::kMaskKind == 0) term = 0.0f;
+        else if constexpr (C::kMaskKind == 1) term = raw[i] != 0 ? 0.0f : neg_inf();
+        else term = to_float(raw[i]) * kLog2e;
+      }
+      mask[k] = term;
+    }
+  }
+};
+
+// Key block k0 into a stage at once (the pipeline's prologue).
+template <class C>
+__device__ __forceinline__ void load_key_stage(const KeyStage<C>& st, const MfEvoParams& p, int b, int s, int h,
+                                               int q0, int k0) {
+  load_key_tiles<C>(st, p, b, s, h, q0, k0);
+  MaskFetch<C> mask;
+  mask.fetch(p, b, s, k0);
+  mask.store(st.mask);
 }
 
 }  // namespace mf

@@ -50,7 +50,7 @@ __device__ __forceinline__ void evo_attention_forward(const MfEvoParams& p) {
   const int key_blocks = (n + kBK - 1) / kBK;
 
   copy_tile<T, kBQ, kD, kThreads>(q_tile, Stage::kLdSeq, seq_slice<const T>(p.q, b, s, h) + q0 * p.q.stride_n,
-                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok);
+                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok, threadIdx.x);
 #pragma unroll
   for (int i = 0; i < C::kStages - 1; ++i) {
     if (i < key_blocks) load_key_stage<C>(Stage(stages + i * Stage::kBytes), p, b, s, h, q0, i * kBK);
@@ -64,8 +64,12 @@ __device__ __forceinline__ void evo_attention_forward(const MfEvoParams& p) {
 
   for (int kb = 0; kb < key_blocks; ++kb) {
     const int ahead = kb + C::kStages - 1;
-    if (ahead < key_blocks)
-      load_key_stage<C>(Stage(stages + (ahead % C::kStages) * Stage::kBytes), p, b, s, h, q0, ahead * kBK);
+    const Stage next(stages + (ahead % C::kStages) * Stage::kBytes);
+    MaskFetch<C> next_mask;
+    if (ahead < key_blocks) {
+      load_key_tiles<C>(next, p, b, s, h, q0, ahead * kBK);
+      next_mask.fetch(p, b, s, ahead * kBK);
+    }
     cp_async_commit();
     cp_async_wait<C::kStages - 1>();
     __syncthreads();
@@ -135,6 +139,7 @@ __device__ __forceinline__ void evo_attention_forward(const MfEvoParams& p) {
         mma(out[j], prob, v_frag);
       }
     }
+    if (ahead < key_blocks) next_mask.store(next.mask);  // that stage is not read in this step
     __syncthreads();  // the stage is refilled next
   }
   cp_async_wait<0>();

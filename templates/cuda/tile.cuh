@@ -233,9 +233,19 @@ __device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(dst)), "l"(src),
                "r"(src_bytes));
 }
+// A 4-byte copy (cached at all levels: rows of LSE and Δ are read by many blocks).
+__device__ __forceinline__ void cp_async_4(void* dst, const void* src) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(shared_address(dst)), "l"(src));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N> __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N));
+}
+
+// A barrier among the kThreads threads of one warp group (named barrier 1 + group; 0 is
+// __syncthreads), so that groups of a block run their pipelines independently.
+template <int kThreads> __device__ __forceinline__ void group_sync(int group) {
+  asm volatile("bar.sync %0, %1;" ::"r"(1 + group), "n"(kThreads) : "memory");
 }
 
 template <class T> __device__ __forceinline__ T zero_value() { T v; v.bits = 0; return v; }
@@ -244,17 +254,17 @@ template <> __device__ __forceinline__ float zero_value<float>() { return 0.0f; 
 // Copies a rows x cols tile (cols a multiple of 16 bytes of T) whose element (r, c) is at
 // src[r·row_stride + c·col_stride] into dst[r·ld + c]; elements with r >= valid_rows or
 // c >= valid_cols become zero. With `vector` (col_stride 1, 16-byte aligned rows) the copy
-// is asynchronous in 16-byte pieces; otherwise element by element. All threads of the block
-// take part.
+// is asynchronous in 16-byte pieces; otherwise element by element. The kThreads threads
+// numbered `thread` = 0 .. kThreads-1 take part.
 template <class T, int kRows, int kCols, int kThreads>
 __device__ __forceinline__ void copy_tile(T* dst, int ld, const T* src, i64 row_stride, i64 col_stride,
-                                          int valid_rows, int valid_cols, bool vector) {
+                                          int valid_rows, int valid_cols, bool vector, int thread) {
   constexpr int kPerVector = 16 / sizeof(T);
   static_assert(kCols % kPerVector == 0, "tile width must be a multiple of 16 bytes");
   if (vector) {
     constexpr int kVectors = kRows * kCols / kPerVector;
 #pragma unroll
-    for (int i = threadIdx.x; i < kVectors; i += kThreads) {
+    for (int i = thread; i < kVectors; i += kThreads) {
       const int r = i / (kCols / kPerVector), c = (i % (kCols / kPerVector)) * kPerVector;
       const int in_row = r < valid_rows ? valid_cols - c : 0;
       const int bytes = in_row <= 0 ? 0 : (in_row >= kPerVector ? 16 : in_row * int(sizeof(T)));
@@ -264,7 +274,7 @@ __device__ __forceinline__ void copy_tile(T* dst, int ld, const T* src, i64 row_
     }
   } else {
 #pragma unroll 4
-    for (int i = threadIdx.x; i < kRows * kCols; i += kThreads) {
+    for (int i = thread; i < kRows * kCols; i += kThreads) {
       const int r = i / kCols, c = i % kCols;
       dst[r * ld + c] = r < valid_rows && c < valid_cols ? src[r * row_stride + c * col_stride] : zero_value<T>();
     }

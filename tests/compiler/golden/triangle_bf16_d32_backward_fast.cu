@@ -1,16 +1,16 @@
-// evo_attention_backward_bf16_d32 [key_block_q=64,key_warps=4,query_block_k=64,query_warps=4,stages=2]
+// evo_attention_backward_bf16_d32 [key_block_q=64,key_groups=2,key_warps=4,query_block_k=64,query_min_blocks=1,query_warps=4,stages=2]
 struct MfKeys {
   using T = mf::bf16;
   using BiasT = mf::bf16;
   using MaskT = mf::u8;
-  static constexpr int kHeadDim = 32, kBlockQ = 64, kBlockK = 64, kWarps = 4, kStages = 2;
+  static constexpr int kHeadDim = 32, kBlockQ = 64, kBlockK = 64, kWarps = 8, kStages = 2, kGroups = 2;
   static constexpr int kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = false;
 };
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_row_delta(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_row_delta<MfKeys>(p);
 }
-extern "C" __global__ void __launch_bounds__(128, 1) mf_evo_backward_keys(const __grid_constant__ MfEvoParams p) {
+extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_keys<MfKeys>(p);
 }
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_dbias_finalize(const __grid_constant__ MfEvoParams p) {
