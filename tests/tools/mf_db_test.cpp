@@ -137,6 +137,77 @@ TEST_F(MfDb, PrunesFailedTrialsResolvedMissesAndStaleWinners) {
   EXPECT_EQ(Database::open(path_).winners().size(), 4u);  // k=a, k=b, k=c and the current cpu one
 }
 
+// verify on the cpu backend: a stale winner (older reference code) measured again becomes
+// a winner of the current code; a current one is measured again in place; a winner whose
+// configuration the current space does not hold fails with the reason.
+TEST_F(MfDb, VerifyMeasuresWinnersAgainUnderTheCurrentIdentity) {
+  mf_context context = nullptr;
+  mf_context_options options;
+  mf_context_options_init(&options);
+  options.backend = MF_BACKEND_CPU;
+  ASSERT_EQ(mf_context_create(&options, &context), MF_SUCCESS);
+  const auto cpu = runtime::tuning_device(context);
+  const ir::Problem p{ir::msa_row_attention(1, 2, 16, 4, 32), ir::Direction::forward()};
+  const ir::Problem q{ir::msa_row_attention(1, 3, 16, 4, 32), ir::Direction::forward()};
+  const std::string hash = runtime::tuning_generator_hash(context, p);
+  mf_context_destroy(context);
+  const tuner::db::ProblemRecord stale_problem{ir::problem_key(p), ir::key_family(p), nlohmann::json(p).dump()};
+  const tuner::db::ProblemRecord foreign_problem{ir::problem_key(q), ir::key_family(q), nlohmann::json(q).dump()};
+  {
+    Database db = Database::open(path_);
+    db.set_winner(db.record_trial(cpu, stale_problem, ok_trial("{}", 5.0, "reference/0")), {"exhaustive", 7, 0.0});
+    // Runners-up of its search: the fastest two are candidates, the slowest and the failed not.
+    db.record_trial(cpu, stale_problem, ok_trial("{\"warps\":2}", 6.0, "reference/0"));
+    db.record_trial(cpu, stale_problem, ok_trial("{\"warps\":8}", 9.0, "reference/0"));
+    db.record_trial(cpu, stale_problem, ok_trial("{\"warps\":16}", 7.0, "reference/0"));
+    db.record_trial(cpu, stale_problem, tuner::db::testing::failed_trial("{\"warps\":1}",
+                                                                         tuner::db::TrialStatus::kCompileError, "reference/0"));
+  }
+  EXPECT_EQ(mf_db_run({"--db", path_, "--backend", "cpu", "verify"}).out, "no winners to verify\n");
+  const Outcome alone = mf_db_run({"--db", path_, "--backend", "cpu", "verify", "--stale", "--runners-up", "0"});
+  EXPECT_THAT(alone.out, Not(HasSubstr("warps")));
+
+  Outcome run = mf_db_run({"--db", path_, "--backend", "cpu", "verify", "--stale", "--repeats", "2",
+                           "--runners-up", "2"});
+  EXPECT_EQ(run.status, 0) << run.err << run.out;
+  EXPECT_THAT(run.out, HasSubstr("was {} 5.00 us, now {} "));
+  EXPECT_THAT(run.out, HasSubstr("{\"warps\":2} is not in the current space"));
+  EXPECT_THAT(run.out, HasSubstr("{\"warps\":16} is not in the current space"));
+  EXPECT_THAT(run.out, Not(HasSubstr("{\"warps\":8}")));
+  EXPECT_THAT(run.out, Not(HasSubstr("{\"warps\":1}")));
+  EXPECT_THAT(run.out, HasSubstr("verified 1 of 1 winners"));
+  {
+    const Database db = Database::open(path_, {tuner::db::Mode::kReadOnly});
+    const auto verified = db.winner(cpu, stale_problem.key, hash);
+    ASSERT_TRUE(verified.has_value());
+    EXPECT_EQ(verified->provenance.strategy, "exhaustive+verify");
+    EXPECT_EQ(verified->trial.timing->samples, 2);
+    EXPECT_GT(verified->trial.timing->median_us, 0.0);
+    EXPECT_TRUE(db.winner(cpu, stale_problem.key, "reference/0").has_value());  // kept until prune --stale
+  }
+
+  // The current winner, measured in place: still one winner for it, with new samples.
+  run = mf_db_run({"--db", path_, "--backend", "cpu", "verify", "--repeats", "4"});
+  EXPECT_EQ(run.status, 0) << run.err << run.out;
+  EXPECT_THAT(run.out, HasSubstr("verified 1 of 1 winners"));
+  EXPECT_EQ(Database::open(path_).winner(cpu, stale_problem.key, hash)->trial.timing->samples, 4);
+
+  // A configuration the cpu generator's space does not hold (it has no parameters).
+  {
+    Database db = Database::open(path_);
+    db.set_winner(db.record_trial(cpu, foreign_problem, ok_trial("{\"warps\":4}", 5.0, hash)), {"descent", 3, 0.1});
+  }
+  run = mf_db_run({"--db", path_, "--backend", "cpu", "verify"});
+  EXPECT_EQ(run.status, 1);
+  EXPECT_THAT(run.out, HasSubstr("{\"warps\":4} is not in the current space"));
+  EXPECT_THAT(run.out, HasSubstr("FAILED: no candidate is in the current generator's space"));
+  EXPECT_THAT(run.out, HasSubstr("verified 1 of 2 winners"));
+
+  EXPECT_EQ(mf_db_run({"--db", path_, "verify", "--runners-up", "x"}).status, 2);
+  EXPECT_THAT(mf_db_run({"--db", path_, "verify", "--repeats", "0"}).err, HasSubstr("--repeats takes a whole number"));
+  EXPECT_THAT(mf_db_run({"--db", dir_.file("none.db"), "verify"}).err, HasSubstr("no tuning database"));
+}
+
 TEST_F(MfDb, BadInputGetsAReasonAndAStatus) {
   Outcome run = mf_db_run({"--db", path_});
   EXPECT_EQ(run.status, 2);

@@ -16,6 +16,7 @@
 #include "mf/ir/json.h"
 #include "mf/runtime/tuning_identity.h"
 #include "mf/tuner/db/database.h"
+#include "verify.h"
 #include "winner_json.h"
 
 namespace mf::tools {
@@ -42,6 +43,11 @@ commands:
                               remove failed trials; winners of this machine's device model
                               measured with another driver, toolkit or generator; misses
                               that have a winner now
+  verify [--stale] [--runners-up N] [--repeats N]
+                              measure the winners of this machine's device again (--stale:
+                              those list --stale shows), each beside its N fastest runners-up
+                              (default 3); the fastest that verifies is the winner of the
+                              current driver, toolkit and generator
 options:
   --backend auto|cpu|cuda     the device --stale compares with (default auto)
 )";
@@ -102,6 +108,46 @@ std::vector<WinnerRecord> stale(const Database& db, mf_context context) {
     if (!(w.device == device) || w.trial.generator_hash != hash) out.push_back(w);
   }
   return out;
+}
+
+// The winners of `db` that the runtime on `context`'s device uses as they are.
+std::vector<WinnerRecord> current(const Database& db, mf_context context) {
+  const auto device = runtime::tuning_device(context);
+  std::vector<WinnerRecord> out;
+  for (const auto& w : db.winners()) {
+    if (!(w.device == device)) continue;
+    try {
+      if (w.trial.generator_hash ==
+          runtime::tuning_generator_hash(context, nlohmann::json::parse(w.problem_json).get<ir::Problem>()))
+        out.push_back(w);
+    } catch (const std::exception&) {  // no generator for it any more: stale, not current
+    }
+  }
+  return out;
+}
+
+int verify(Database& db, const std::vector<std::string>& args, const std::string& backend, std::ostream& out) {
+  bool want_stale = false;
+  VerifyOptions options;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto count = [&](int low) {
+      if (i + 1 >= args.size()) throw Usage("verify: " + a + " needs a value");
+      const std::string& text = args[++i];
+      char* end = nullptr;
+      const long n = std::strtol(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || n < low || n > 1000)
+        throw Usage(fmt::format("verify: {} takes a whole number from {} to 1000, not '{}'", a, low, text));
+      return int(n);
+    };
+    if (a == "--stale") want_stale = true;
+    else if (a == "--runners-up") options.runners_up = count(0);
+    else if (a == "--repeats") options.repeats = count(1);
+    else throw Usage("verify: unknown argument " + a);
+  }
+  const Context context(backend);
+  return verify_winners(db, context.handle, want_stale ? stale(db, context.handle) : current(db, context.handle),
+                        options, out);
 }
 
 int list(Database& db, const std::vector<std::string>& args, const std::string& backend, std::ostream& out) {
@@ -258,10 +304,10 @@ int mf_db(const std::vector<std::string>& all_args, std::ostream& out, std::ostr
       }
     }
     if (command.empty()) throw Usage("no command");
-    const bool writes = command == "import" || command == "merge" || command == "prune";
+    const bool writes = command == "import" || command == "merge" || command == "prune" || command == "verify";
     const bool known = writes || command == "list" || command == "show" || command == "export" || command == "diff";
     if (!known) throw Usage("unknown command " + command);
-    if (!writes && !std::filesystem::exists(path))
+    if ((!writes || command == "verify") && !std::filesystem::exists(path))
       throw std::runtime_error(fmt::format("no tuning database at {} yet (mf-tune creates it; --db names another)", path));
     Database db = Database::open(path, {writes ? tuner::db::Mode::kReadWrite : tuner::db::Mode::kReadOnly});
     if (command == "list") return list(db, args, backend, out);
@@ -270,6 +316,7 @@ int mf_db(const std::vector<std::string>& all_args, std::ostream& out, std::ostr
     if (command == "import") return import_file(db, args, out);
     if (command == "diff") return diff(db, args, out);
     if (command == "prune") return prune(db, args, backend, out);
+    if (command == "verify") return verify(db, args, backend, out);
     // merge
     if (args.size() != 1) throw Usage("merge: give the other database");
     const Database other = Database::open(args[0], {tuner::db::Mode::kReadOnly});

@@ -154,6 +154,11 @@ std::unique_ptr<Strategy> make_strategy(StrategyKind kind, std::vector<ir::TileC
   return nullptr;
 }
 
+std::unique_ptr<Strategy> make_list_strategy(std::string name, std::vector<ir::TileConfig> configs) {
+  const std::size_t batch = configs.size();
+  return std::make_unique<OrderedStrategy>(std::move(name), std::move(configs), batch);
+}
+
 SearchResult run_search(Strategy& strategy, const MeasureBatch& measure, const Budget& budget,
                         const Decision& decision) {
   SearchResult result;

@@ -170,7 +170,9 @@ TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const
     return out;
   };
 
-  auto strategy = make_strategy(options.strategy, bench.space().configs(), bench.default_config(), options.seed);
+  auto strategy = options.only.empty()
+                      ? make_strategy(options.strategy, bench.space().configs(), bench.default_config(), options.seed)
+                      : make_list_strategy(options.only_name, options.only);
   outcome.search = run_search(*strategy, measure, options.budget);
   if (outcome.search.best) {
     std::size_t best = *outcome.search.best;

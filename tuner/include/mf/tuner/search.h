@@ -46,6 +46,10 @@ const char* name_of(StrategyKind kind);
 std::unique_ptr<Strategy> make_strategy(StrategyKind kind, std::vector<ir::TileConfig> candidates,
                                         const ir::TileConfig& start, std::uint64_t seed);
 
+// Measures exactly `configs`, in their order, and nothing else: re-verification of stored
+// winners and their runners-up (mf-db verify), named `name` in the winner's provenance.
+std::unique_ptr<Strategy> make_list_strategy(std::string name, std::vector<ir::TileConfig> configs);
+
 struct Budget {
   std::int64_t trials = 0;  // most configurations to measure; 0 = no limit
   double seconds = 0.0;     // no new batch after this long; 0 = no limit

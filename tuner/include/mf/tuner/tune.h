@@ -47,6 +47,10 @@ struct TuneOptions {
   int repeats = 20;
   double compile_timeout_s = 120.0;  // a compile slower than this counts as a timeout
   bool resume = true;  // take earlier trials of this device and code instead of measuring again
+  // Not empty: measure exactly these configurations (verifying stored winners) instead of
+  // the strategy's search of the space; the winner's provenance names `only_name`.
+  std::vector<ir::TileConfig> only;
+  std::string only_name = "verify";
   // Called after each measured configuration: (measured so far, planned batch total).
   std::function<void(const Trial&, std::size_t done)> progress;
 };
