@@ -19,6 +19,9 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <future>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -191,6 +194,57 @@ void BinaryCache::store(const std::string& key, const std::vector<char>& binary)
   // writers of one key each replace the file with identical content.
   if (!write_file(temporary, binary) || ::rename(temporary.c_str(), path.c_str()) != 0)
     ::unlink(temporary.c_str());
+}
+
+namespace {
+
+// The builds under way in this process, by directory and key.
+struct Builds {
+  std::mutex mutex;
+  std::map<std::string, std::shared_future<std::vector<char>>> running;
+};
+Builds& builds() {
+  static Builds instance;
+  return instance;
+}
+
+}  // namespace
+
+std::vector<char> BinaryCache::load_or_build(const std::string& key,
+                                             const std::function<std::vector<char>()>& build) const {
+  if (auto binary = load(key)) return std::move(*binary);
+  Builds& all = builds();
+  const std::string id = directory_ + '\n' + key;
+  std::promise<std::vector<char>> promise;
+  std::shared_future<std::vector<char>> running;
+  bool mine = false;
+  {
+    const std::lock_guard lock(all.mutex);
+    auto [it, fresh] = all.running.try_emplace(id);
+    if (fresh) it->second = promise.get_future().share();
+    running = it->second;
+    mine = fresh;
+  }
+  if (!mine) return running.get();
+  auto finish = [&] {
+    const std::lock_guard lock(all.mutex);
+    all.running.erase(id);
+  };
+  try {
+    // A build that finished between the load above and the lookup has stored it already.
+    std::vector<char> binary = load(key).value_or(std::vector<char>{});
+    if (binary.empty()) {
+      binary = build();
+      store(key, binary);
+    }
+    promise.set_value(binary);
+    finish();
+    return binary;
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+    finish();
+    throw;
+  }
 }
 
 std::string cache_key(std::initializer_list<std::string_view> parts) {

@@ -286,45 +286,70 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
   return valid.front();
 }
 
-GeneratedSource EvoAttentionGenerator::generate(const EvoAttention& op, const ir::Direction& direction,
-                                                const ir::TileConfig& config) {
+std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention& op, const ir::Direction& direction,
+                                                             const ir::TileConfig& config) {
   check_supported(op, direction);
   require_valid(op, direction, config);
-  GeneratedSource out;
-  const bool forward = direction.pass == ir::Pass::kForward;
-  out.name = fmt::format("evo_attention_{}_{}_d{}", forward ? "forward" : "backward", ir::name_of(op.q.dtype),
-                         op.head_dim());
-  std::string& code = out.instantiation;
-  code = fmt::format("// {} [{}]\n", out.name, ir::to_string(config));
-  if (forward) {
+  const std::string problem = fmt::format("{}_d{}", ir::name_of(op.q.dtype), op.head_dim());
+  std::vector<GeneratedSource> modules;
+  // A module's instantiation holds only the parameters of its own kernels, so that
+  // configurations which share a kernel share its source, and so its cached binary.
+  auto add = [&](const char* role, const ir::TileConfig& params, std::string code, std::vector<std::string> entries) {
+    GeneratedSource module;
+    module.name = fmt::format("evo_attention_{}_{}", role, problem);
+    module.instantiation = fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) + code;
+    module.text = template_text() + "// ---- generated ----\n" + module.instantiation;
+    module.entries = std::move(entries);
+    modules.push_back(std::move(module));
+  };
+  auto only = [&config](std::initializer_list<const char*> names) {
+    ir::TileConfig part;
+    for (const char* name : names) part.set(name, config.at(name));
+    return part;
+  };
+  if (direction.pass == ir::Pass::kForward) {
     const int warps = int(config.at("warps"));
-    code += config_struct("MfForward", op, direction, 16 * warps, int(config.at("block_k")), warps,
-                          int(config.at("stages")));
-    code += entry("mf_evo_forward", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
-                  int(config.at("min_blocks")));
-  } else {
-    const int key_warps = int(config.at("key_warps")), query_warps = int(config.at("query_warps"));
-    const int key_groups = int(config.at("key_groups")), stages = int(config.at("stages"));
-    code += config_struct("MfKeys", op, direction, int(config.at("key_block_q")), 16 * key_warps,
-                          key_warps * key_groups, stages, key_groups);
-    code += entry("mf_evo_row_delta", kElementwiseThreads, "mf::evo_attention_row_delta<MfKeys>(p);");
-    if (needs_keys_kernel(op, direction))
-      code += entry("mf_evo_backward_keys", 32 * key_warps * key_groups,
-                    "mf::evo_attention_backward_keys<MfKeys>(p);");
-    if (needs_queries_kernel(op, direction)) {
-      code += config_struct("MfQueries", op, direction, 16 * query_warps, int(config.at("query_block_k")),
-                            query_warps, stages);
-      code += entry("mf_evo_backward_queries", 32 * query_warps, "mf::evo_attention_backward_queries<MfQueries>(p);",
-                    int(config.at("query_min_blocks")));
-    }
-    if (wants_dbias(op, direction))
-      code += entry("mf_evo_dbias_finalize", kFinalizeThreadsX * kFinalizeThreadsY,
-                    "mf::evo_attention_dbias_finalize<MfKeys>(p);");
-    if (fast_dq(op, direction))
-      code += entry("mf_evo_dq_convert", kElementwiseThreads, "mf::evo_attention_dq_convert<MfKeys>(p);");
+    add("forward", config,
+        config_struct("MfForward", op, direction, 16 * warps, int(config.at("block_k")), warps,
+                      int(config.at("stages"))) +
+            entry("mf_evo_forward", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
+                  int(config.at("min_blocks"))),
+        {"mf_evo_forward"});
+    return modules;
   }
-  out.text = template_text() + "// ---- generated ----\n" + code;
-  return out;
+  const int stages = int(config.at("stages"));
+  // Δ, the dBias finalize and the fast-mode dQ conversion read no tile parameter.
+  std::string rows = config_struct("MfRows", op, direction, 16, 16, 1, 1) +
+                     entry("mf_evo_row_delta", kElementwiseThreads, "mf::evo_attention_row_delta<MfRows>(p);");
+  std::vector<std::string> row_entries{"mf_evo_row_delta"};
+  if (wants_dbias(op, direction)) {
+    rows += entry("mf_evo_dbias_finalize", kFinalizeThreadsX * kFinalizeThreadsY,
+                  "mf::evo_attention_dbias_finalize<MfRows>(p);");
+    row_entries.push_back("mf_evo_dbias_finalize");
+  }
+  if (fast_dq(op, direction)) {
+    rows += entry("mf_evo_dq_convert", kElementwiseThreads, "mf::evo_attention_dq_convert<MfRows>(p);");
+    row_entries.push_back("mf_evo_dq_convert");
+  }
+  add("backward_rows", {}, std::move(rows), std::move(row_entries));
+  if (needs_keys_kernel(op, direction)) {
+    const int key_warps = int(config.at("key_warps")), key_groups = int(config.at("key_groups"));
+    add("backward_keys", only({"key_block_q", "key_groups", "key_warps", "stages"}),
+        config_struct("MfKeys", op, direction, int(config.at("key_block_q")), 16 * key_warps,
+                      key_warps * key_groups, stages, key_groups) +
+            entry("mf_evo_backward_keys", 32 * key_warps * key_groups, "mf::evo_attention_backward_keys<MfKeys>(p);"),
+        {"mf_evo_backward_keys"});
+  }
+  if (needs_queries_kernel(op, direction)) {
+    const int query_warps = int(config.at("query_warps"));
+    add("backward_queries", only({"query_block_k", "query_min_blocks", "query_warps", "stages"}),
+        config_struct("MfQueries", op, direction, 16 * query_warps, int(config.at("query_block_k")), query_warps,
+                      stages) +
+            entry("mf_evo_backward_queries", 32 * query_warps, "mf::evo_attention_backward_queries<MfQueries>(p);",
+                  int(config.at("query_min_blocks"))),
+        {"mf_evo_backward_queries"});
+  }
+  return modules;
 }
 
 EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op, const ir::Direction& direction,

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <future>
 #include <mutex>
 
 #include "cuda_driver.h"
@@ -55,16 +56,14 @@ compiler::Target target_of(int ordinal) {
   return target;
 }
 
-// The cubin for `source`, from the binary cache or compiled with NVRTC (and then cached).
+// The cubin for `source`, from the binary cache or compiled with NVRTC (and then cached;
+// concurrent plans of one module compile it once).
 std::vector<char> compiled(const compiler::GeneratedSource& source, const std::string& arch,
                            const compiler::BinaryCache& cache) {
   const compiler::Nvrtc& nvrtc = compiler::Nvrtc::instance();
   if (!nvrtc.available()) fail(MF_ERROR_BACKEND_UNAVAILABLE, "cuda backend cannot compile: " + nvrtc.unavailable_reason());
-  const std::string key = compiler::cache_key({"nvrtc", nvrtc.version(), arch, source.text});
-  if (auto binary = cache.load(key)) return std::move(*binary);
-  std::vector<char> cubin = nvrtc.compile(source.text, source.name, arch).cubin;
-  cache.store(key, cubin);
-  return cubin;
+  return cache.load_or_build(compiler::cache_key({"nvrtc", nvrtc.version(), arch, source.text}),
+                             [&] { return nvrtc.compile(source.text, source.name, arch).cubin; });
 }
 
 class CudaBackend final : public Backend {
@@ -102,10 +101,17 @@ class CudaBackend final : public Backend {
   std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig& config) override {
     const ir::EvoAttention& op = evo_attention_of(problem);
     auto plan = EvoAttentionGenerator::launch_plan(op, problem.direction, config, target_);
-    const auto source = EvoAttentionGenerator::generate(op, problem.direction, config);
-    const std::vector<char> cubin = compiled(source, target_.arch, cache_);
-    auto module = std::make_unique<CudaModule>(primary_context(), cubin);
-    return make_cuda_evo_attention(op, problem.direction, std::move(plan), context_, std::move(module));
+    // The modules compile at once (NVRTC is thread-safe), then load in order.
+    std::vector<compiler::GeneratedSource> sources = EvoAttentionGenerator::generate(op, problem.direction, config);
+    std::vector<std::future<std::vector<char>>> cubins;
+    for (const auto& source : sources)
+      cubins.push_back(std::async(std::launch::async, [&source, this] { return compiled(source, target_.arch, cache_); }));
+    std::vector<LoadedModule> modules;
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      const std::vector<char> cubin = cubins[i].get();
+      modules.push_back({std::make_shared<const CudaModule>(primary_context(), cubin), std::move(sources[i].entries)});
+    }
+    return make_cuda_evo_attention(op, problem.direction, std::move(plan), context_, std::move(modules));
   }
 
  private:

@@ -1,7 +1,10 @@
 #include "cuda_evo_attention.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "cuda_driver.h"
 #include "status.h"
@@ -66,9 +69,9 @@ struct LaunchedKernel {
 class CudaEvoAttention final : public Executable {
  public:
   CudaEvoAttention(const ir::EvoAttention& op, const ir::Direction& direction, compiler::EvoAttentionLaunchPlan plan,
-                   std::shared_ptr<const CudaPrimaryContext> context, std::unique_ptr<CudaModule> module)
-      : op_(op), direction_(direction), plan_(std::move(plan)), context_(std::move(context)), module_(std::move(module)) {
-    for (const auto& launch : plan_.kernels) kernels_.push_back({module_->kernel(launch.entry, launch.shared_bytes), launch});
+                   std::shared_ptr<const CudaPrimaryContext> context, std::vector<LoadedModule> modules)
+      : op_(op), direction_(direction), plan_(std::move(plan)), context_(std::move(context)), modules_(std::move(modules)) {
+    for (const auto& launch : plan_.kernels) kernels_.push_back({module_of(launch.entry).kernel(launch.entry, launch.shared_bytes), launch});
   }
 
   std::size_t workspace_size() const override { return plan_.workspace_bytes; }
@@ -91,6 +94,12 @@ class CudaEvoAttention final : public Executable {
   }
 
  private:
+  const CudaModule& module_of(const std::string& entry) const {
+    for (const auto& loaded : modules_)
+      if (std::find(loaded.entries.begin(), loaded.entries.end(), entry) != loaded.entries.end()) return *loaded.module;
+    fail(MF_ERROR_INTERNAL, fmt::format("the generated modules of the plan define no kernel {}", entry));
+  }
+
   MfEvoParams parameters(const mf_evo_attention_args& a, void* workspace) const {
     const bool backward = direction_.pass == ir::Pass::kBackward;
     MfEvoParams p{};
@@ -134,7 +143,7 @@ class CudaEvoAttention final : public Executable {
   ir::Direction direction_;
   compiler::EvoAttentionLaunchPlan plan_;
   std::shared_ptr<const CudaPrimaryContext> context_;
-  std::unique_ptr<CudaModule> module_;
+  std::vector<LoadedModule> modules_;
   std::vector<LaunchedKernel> kernels_;
 };
 
@@ -143,8 +152,8 @@ class CudaEvoAttention final : public Executable {
 std::unique_ptr<Executable> make_cuda_evo_attention(const ir::EvoAttention& op, const ir::Direction& direction,
                                                     compiler::EvoAttentionLaunchPlan plan,
                                                     std::shared_ptr<const CudaPrimaryContext> context,
-                                                    std::unique_ptr<CudaModule> module) {
-  return std::make_unique<CudaEvoAttention>(op, direction, std::move(plan), std::move(context), std::move(module));
+                                                    std::vector<LoadedModule> modules) {
+  return std::make_unique<CudaEvoAttention>(op, direction, std::move(plan), std::move(context), std::move(modules));
 }
 
 }  // namespace mf::runtime

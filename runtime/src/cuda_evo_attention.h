@@ -1,9 +1,11 @@
-// EvoAttention on the cuda backend: a module from the template generator and the launch
-// plan that goes with it; execution fills the kernels' parameter block from the caller's
+// EvoAttention on the cuda backend: the modules of the template generator and the launch
+// plan that goes with them; execution fills the kernels' parameter block from the caller's
 // pointers and launches the plan's kernels in order on the caller's stream.
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "backend.h"
 #include "cuda_module.h"
@@ -11,9 +13,15 @@
 
 namespace mf::runtime {
 
+// A loaded module and the entry points it defines.
+struct LoadedModule {
+  std::shared_ptr<const CudaModule> module;
+  std::vector<std::string> entries;
+};
+
 std::unique_ptr<Executable> make_cuda_evo_attention(const ir::EvoAttention& op, const ir::Direction& direction,
                                                     compiler::EvoAttentionLaunchPlan plan,
                                                     std::shared_ptr<const CudaPrimaryContext> context,
-                                                    std::unique_ptr<CudaModule> module);
+                                                    std::vector<LoadedModule> modules);
 
 }  // namespace mf::runtime

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -169,6 +171,66 @@ TEST_F(BinaryCacheTest, ConcurrentWritersAndReadersOfOneKey) {
     EXPECT_EQ(wrong[t], 0) << "thread " << t;
   }
   EXPECT_EQ(std::distance(fs::directory_iterator(file_of(key).parent_path()), fs::directory_iterator()), 1);
+}
+
+// Callers that ask for one key at once share one build, which the cache then serves; with
+// the cache disabled they still share the build that is under way.
+TEST_F(BinaryCacheTest, ConcurrentBuildsOfOneKeyBuildOnce) {
+  for (const std::string& directory : {(root_ / "cache").string(), std::string()}) {
+    SCOPED_TRACE(directory.empty() ? "cache disabled" : "cache on disk");
+    const BinaryCache cache(directory);
+    const std::string key = cache_key({"single flight", directory});
+    std::atomic<int> builds{0};
+    std::atomic<bool> go{false};
+    std::vector<std::vector<char>> results(8);
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < results.size(); ++t)
+      threads.emplace_back([&, t] {
+        while (!go) std::this_thread::yield();
+        results[t] = cache.load_or_build(key, [&] {
+          ++builds;
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the others arrive meanwhile
+          return pattern(4096, 8);
+        });
+      });
+    go = true;
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(builds, 1);
+    for (const auto& result : results) EXPECT_EQ(result, pattern(4096, 8));
+    if (!directory.empty()) {
+      EXPECT_EQ(cache.load(key), pattern(4096, 8));
+      EXPECT_EQ(cache.load_or_build(key, [&]() -> std::vector<char> { throw std::logic_error("built again"); }),
+                pattern(4096, 8));
+    }
+  }
+}
+
+// A build that throws reaches every caller that waited on it; the next call builds again.
+TEST_F(BinaryCacheTest, AFailedBuildThrowsToItsWaitersAndIsNotRemembered) {
+  const BinaryCache cache((root_ / "cache").string());
+  const std::string key = cache_key({"failing build"});
+  std::atomic<int> builds{0}, failures{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      while (!go) std::this_thread::yield();
+      try {
+        cache.load_or_build(key, [&]() -> std::vector<char> {
+          ++builds;
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          throw std::runtime_error("compile error: expected ';'");
+        });
+      } catch (const std::runtime_error& e) {
+        if (std::string(e.what()) == "compile error: expected ';'") ++failures;
+      }
+    });
+  go = true;
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(builds, 1);
+  EXPECT_EQ(failures, 4);
+  EXPECT_FALSE(cache.load(key));
+  EXPECT_EQ(cache.load_or_build(key, [] { return pattern(64, 9); }), pattern(64, 9));
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <set>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -44,11 +46,19 @@ const Target kHopper{"sm_90a", 132, 227 * 1024};
 
 struct Job {
   std::string label;
-  EvoAttention op;
-  ir::Direction direction;
-  ir::TileConfig config;
+  GeneratedSource module;
   std::string arch;
+  DType dtype = DType::kBF16;
+  std::int64_t head_dim = 0;
 };
+
+// Jobs for every module of `config`, one per architecture.
+void add_jobs(std::vector<Job>& jobs, const std::string& label, const EvoAttention& op, const ir::Direction& direction,
+              const ir::TileConfig& config, std::initializer_list<const char*> archs) {
+  for (auto& module : EvoAttentionGenerator::generate(op, direction, config))
+    for (const char* arch : archs)
+      jobs.push_back({fmt::format("{} [{}]", label, ir::to_string(config)), module, arch, op.q.dtype, op.head_dim()});
+}
 
 // Compiles every job on all cores; returns one line per failure (and fills resources).
 std::vector<std::string> compile_all(const std::vector<Job>& jobs, std::vector<std::vector<KernelResources>>* resources) {
@@ -60,12 +70,11 @@ std::vector<std::string> compile_all(const std::vector<Job>& jobs, std::vector<s
     for (std::size_t i = next++; i < jobs.size(); i = next++) {
       const Job& job = jobs[i];
       try {
-        const auto source = EvoAttentionGenerator::generate(job.op, job.direction, job.config);
-        const auto binary = Nvrtc::instance().compile(source.text, source.name, job.arch);
+        const auto binary = Nvrtc::instance().compile(job.module.text, job.module.name, job.arch);
         if (resources) (*resources)[i] = parse_ptxas_report(binary.log);
       } catch (const std::exception& error) {
         const std::lock_guard lock(mutex);
-        failures.push_back(fmt::format("{} [{}] {}: {}", job.label, ir::to_string(job.config), job.arch, error.what()));
+        failures.push_back(fmt::format("{} {} {}: {}", job.label, job.module.name, job.arch, error.what()));
       }
     }
   };
@@ -82,57 +91,13 @@ class EvoAttentionGeneratorCompile : public ::testing::Test {
   }
 };
 
-// The configurations that instantiate every kernel of the space once. A backward source
-// holds a keys kernel (key_* and stages) and a queries kernel (query_* and stages) whose
-// parameters are independent, so pairing each keys variant with some queries variant
-// compiles every instantiation without compiling their product.
-std::vector<ir::TileConfig> covering_configs(const ParameterSpace& space) {
-  const auto all = space.configs();
-  auto part_of = [](const ir::TileConfig& c, const char* prefix) {
-    ir::TileConfig part;
-    for (const auto& [name, value] : c.params)
-      if (name.rfind(prefix, 0) == 0 || name == "stages") part.set(name, value);
-    return part;
-  };
-  if (all.empty() || !all.front().get("key_warps")) return all;
-  std::vector<ir::TileConfig> keys, queries;
-  for (const auto& c : all) {
-    for (auto [list, prefix] : {std::pair{&keys, "key_"}, std::pair{&queries, "query_"}}) {
-      const auto part = part_of(c, prefix);
-      if (std::find(list->begin(), list->end(), part) == list->end()) list->push_back(part);
-    }
-  }
-  std::vector<ir::TileConfig> covering;
-  for (std::size_t i = 0; i < std::max(keys.size(), queries.size()); ++i) {
-    // Walk the queries variants of the same stages as the keys variant.
-    const ir::TileConfig& key_part = keys[i % keys.size()];
-    std::vector<const ir::TileConfig*> same_stages;
-    for (const auto& q : queries)
-      if (q.at("stages") == key_part.at("stages")) same_stages.push_back(&q);
-    ir::TileConfig config = key_part;
-    for (const auto& [name, value] : same_stages[i % same_stages.size()]->params) config.set(name, value);
-    covering.push_back(config);
-  }
-  // Queries variants not reached by the walk above.
-  for (const auto& q : queries) {
-    const bool reached = std::any_of(covering.begin(), covering.end(), [&](const ir::TileConfig& c) {
-      return part_of(c, "query_") == q;
-    });
-    if (reached) continue;
-    for (const auto& k : keys)
-      if (k.at("stages") == q.at("stages")) {
-        ir::TileConfig config = k;
-        for (const auto& [name, value] : q.params) config.set(name, value);
-        covering.push_back(config);
-        break;
-      }
-  }
-  return covering;
-}
-
-// Every kernel of the space, forward and both backward modes, on both targets.
+// Every kernel of the space, forward and both backward modes, on both targets: each
+// distinct module once (configurations share the modules of the kernels they have in
+// common, so the backward's 540 configurations need a few dozen).
 TEST_F(EvoAttentionGeneratorCompile, EveryConfigurationCompilesForAmpereAndHopper) {
   std::vector<Job> jobs;
+  std::set<std::string> seen;
+  std::size_t configurations = 0;
   const std::vector<std::pair<std::string, EvoAttention>> problems = {
       {"triangle bf16 deterministic", triangle(DType::kBF16, 32)},
       {"triangle bf16 fast", triangle(DType::kBF16, 32, ir::MaskKind::kBoolean, std::nullopt, ir::DBiasMode::kFast)},
@@ -140,16 +105,60 @@ TEST_F(EvoAttentionGeneratorCompile, EveryConfigurationCompilesForAmpereAndHoppe
   for (const auto& [label, op] : problems)
     for (const auto& direction : {ir::Direction::forward(), ir::Direction::backward(kAll)}) {
       if (direction.pass == ir::Pass::kForward && label.find("fast") != std::string::npos) continue;
-      const ParameterSpace space = EvoAttentionGenerator::space(op, direction, kHopper);
-      for (const auto& config : covering_configs(space)) {
-        ASSERT_FALSE(space.reject && space.reject(config)) << ir::to_string(config) << ": " << *space.reject(config);
-        for (const char* arch : {"sm_80", "sm_90a"}) jobs.push_back({label, op, direction, config, arch});
+      for (const auto& config : EvoAttentionGenerator::space(op, direction, kHopper).configs()) {
+        ++configurations;
+        for (auto& module : EvoAttentionGenerator::generate(op, direction, config))
+          if (seen.insert(module.instantiation).second)
+            for (const char* arch : {"sm_80", "sm_90a"})
+              jobs.push_back({label, module, arch, op.q.dtype, op.head_dim()});
       }
     }
-  std::printf("compiling %zu sources\n", jobs.size());
+  std::printf("compiling %zu modules of %zu configurations\n", jobs.size(), configurations);
   ASSERT_GT(jobs.size(), 100u);
   const auto failures = compile_all(jobs, nullptr);
   EXPECT_TRUE(failures.empty()) << failures.size() << " of " << jobs.size() << " failed, first: " << failures.front();
+}
+
+// Configurations share the modules of the kernels they have in common: the keys module
+// does not depend on query_* parameters, the queries module not on key_* ones, the row
+// kernels' module on none.
+TEST(EvoAttentionGeneratorSource, ConfigurationsShareTheModulesOfTheirCommonKernels) {
+  const EvoAttention op = triangle(DType::kBF16, 32);
+  const auto direction = ir::Direction::backward(kAll);
+  const auto space = EvoAttentionGenerator::space(op, direction, kHopper);
+  std::map<std::string, std::set<std::string>> by_role;
+  for (const auto& config : space.configs())
+    for (const auto& module : EvoAttentionGenerator::generate(op, direction, config))
+      by_role[module.name].insert(module.instantiation);
+  ASSERT_EQ(by_role.size(), 3u);
+  EXPECT_EQ(by_role.at("evo_attention_backward_rows_bf16_d32").size(), 1u);
+  std::set<ir::TileConfig, bool (*)(const ir::TileConfig&, const ir::TileConfig&)> keys(
+      [](const ir::TileConfig& a, const ir::TileConfig& b) { return ir::to_string(a) < ir::to_string(b); });
+  auto queries = keys;
+  for (const auto& config : space.configs()) {
+    ir::TileConfig k, q;
+    for (const auto& [name, value] : config.params) {
+      if (name.rfind("key_", 0) == 0 || name == "stages") k.set(name, value);
+      if (name.rfind("query_", 0) == 0 || name == "stages") q.set(name, value);
+    }
+    keys.insert(k);
+    queries.insert(q);
+  }
+  EXPECT_EQ(by_role.at("evo_attention_backward_keys_bf16_d32").size(), keys.size());
+  EXPECT_EQ(by_role.at("evo_attention_backward_queries_bf16_d32").size(), queries.size());
+  EXPECT_LT(keys.size() + queries.size() + 1, space.configs().size() / 4);
+  // Each entry point of a plan is defined by exactly one of its modules.
+  const auto config = EvoAttentionGenerator::default_config(op, direction, kHopper);
+  const auto modules = EvoAttentionGenerator::generate(op, direction, config);
+  for (const auto& launch : EvoAttentionGenerator::launch_plan(op, direction, config, kHopper).kernels) {
+    int defining = 0;
+    for (const auto& module : modules) {
+      const bool listed = std::count(module.entries.begin(), module.entries.end(), launch.entry) == 1;
+      EXPECT_EQ(listed, module.instantiation.find(" " + launch.entry + "(") != std::string::npos) << launch.entry;
+      defining += listed ? 1 : 0;
+    }
+    EXPECT_EQ(defining, 1) << launch.entry;
+  }
 }
 
 // The default configuration of every dtype, head dim and variant compiles without spills.
@@ -161,9 +170,10 @@ TEST_F(EvoAttentionGeneratorCompile, DefaultConfigurationsDoNotSpill) {
         for (ir::DBiasMode mode : {ir::DBiasMode::kDeterministic, ir::DBiasMode::kFast}) {
           if (direction.pass == ir::Pass::kForward && mode == ir::DBiasMode::kFast) continue;
           const EvoAttention op = triangle(dtype, head_dim, ir::MaskKind::kAdditive, DType::kF32, mode);
-          jobs.push_back({fmt::format("{} d{} {}", ir::name_of(dtype), head_dim,
-                                      mode == ir::DBiasMode::kFast ? "fast" : "deterministic"),
-                          op, direction, EvoAttentionGenerator::default_config(op, direction, kHopper), "sm_90a"});
+          add_jobs(jobs,
+                   fmt::format("{} d{} {}", ir::name_of(dtype), head_dim,
+                               mode == ir::DBiasMode::kFast ? "fast" : "deterministic"),
+                   op, direction, EvoAttentionGenerator::default_config(op, direction, kHopper), {"sm_90a"});
         }
   std::vector<std::vector<KernelResources>> resources;
   const auto failures = compile_all(jobs, &resources);
@@ -173,7 +183,7 @@ TEST_F(EvoAttentionGeneratorCompile, DefaultConfigurationsDoNotSpill) {
     for (const auto& kernel : resources[i]) {
       // Known exception: the f32 key-block kernel at D >= 64 holds 2·D/2 float accumulators
       // next to three-pass tf32 operands and spills a little (f32 is the accuracy path).
-      const bool known = jobs[i].op.q.dtype == DType::kF32 && jobs[i].op.head_dim() >= 64 &&
+      const bool known = jobs[i].dtype == DType::kF32 && jobs[i].head_dim >= 64 &&
                          kernel.function == "mf_evo_backward_keys";
       const int allowed = known ? 512 : 0;
       EXPECT_LE(kernel.spill_store_bytes, allowed) << jobs[i].label << " " << kernel.function << " spills";
@@ -219,10 +229,13 @@ TEST(EvoAttentionGeneratorSource, MatchesGoldenFiles) {
   for (const auto& sample : samples) {
     SCOPED_TRACE(sample.name);
     const auto config = EvoAttentionGenerator::default_config(sample.op, sample.direction, kHopper);
-    const auto source = EvoAttentionGenerator::generate(sample.op, sample.direction, config);
-    expect_golden(sample.name, source.instantiation);
-    EXPECT_THAT(source.text, HasSubstr(source.instantiation));
-    EXPECT_THAT(source.text, HasSubstr("templates/cuda/tile.cuh"));
+    std::string instantiations;
+    for (const auto& module : EvoAttentionGenerator::generate(sample.op, sample.direction, config)) {
+      instantiations += module.instantiation;
+      EXPECT_THAT(module.text, HasSubstr(module.instantiation));
+      EXPECT_THAT(module.text, HasSubstr("templates/cuda/tile.cuh"));
+    }
+    expect_golden(sample.name, instantiations);
   }
 }
 

@@ -8,6 +8,7 @@
 // processes: a file appears under its final name only when complete (rename).
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -24,6 +25,11 @@ class BinaryCache {
   // throws std::invalid_argument (a key becomes a file name).
   std::optional<std::vector<char>> load(const std::string& key) const;
   void store(const std::string& key, const std::vector<char>& binary) const;
+  // The binary under `key`: loaded, else made by `build` and stored. Callers of one process
+  // that ask for one key at once share a single build (a tuner's parallel compiles of
+  // configurations with a module in common compile it once); a build that throws throws
+  // to each caller that waited on it, and the next call builds again.
+  std::vector<char> load_or_build(const std::string& key, const std::function<std::vector<char>()>& build) const;
 
   const std::string& directory() const { return directory_; }
 

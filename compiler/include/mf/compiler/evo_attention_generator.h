@@ -1,8 +1,9 @@
 // The template generator for EvoAttention: IR + TileConfig + target → CUDA C++ for NVRTC,
 // its parameter space, and the launch geometry and workspace of the kernels it writes.
 //
-// Parameters — forward: warps (16 query rows each), block_k, stages.
-// Backward: key_warps (16 keys each), key_block_q, query_warps, query_block_k, stages.
+// Parameters — forward: warps (16 query rows each), block_k, stages, min_blocks.
+// Backward: key_warps (16 keys each), key_block_q, key_groups, query_warps, query_block_k,
+// query_min_blocks, stages. min_blocks: the __launch_bounds__ minimum of blocks per SM.
 #pragma once
 
 #include <cstddef>
@@ -38,10 +39,12 @@ struct EvoAttentionLaunchPlan {
   bool dbias_in_shared = false;
 };
 
+// One module (translation unit) of generated kernels.
 struct GeneratedSource {
   std::string name;           // a name for logs: "evo_attention_forward_bf16_d32"
   std::string instantiation;  // what the generator writes: configuration and entry points
   std::string text;           // the translation unit: templates + instantiation
+  std::vector<std::string> entries;  // the extern "C" kernels it defines
 };
 
 class EvoAttentionGenerator {
@@ -55,8 +58,13 @@ class EvoAttentionGenerator {
   static ParameterSpace space(const ir::EvoAttention& op, const ir::Direction& direction, const Target& target);
   static ir::TileConfig default_config(const ir::EvoAttention& op, const ir::Direction& direction,
                                        const Target& target);
-  static GeneratedSource generate(const ir::EvoAttention& op, const ir::Direction& direction,
-                                  const ir::TileConfig& config);
+  // The modules of a plan: the forward's one; the backward's row kernels (Δ, dBias
+  // finalize, dQ convert: no tile parameter), keys kernel and queries kernel apart, each
+  // holding only its own parameters, so that the configurations of a search share the
+  // binaries of the kernels they have in common (triangle D = 32: 540 backward
+  // configurations, 67 modules).
+  static std::vector<GeneratedSource> generate(const ir::EvoAttention& op, const ir::Direction& direction,
+                                               const ir::TileConfig& config);
   static EvoAttentionLaunchPlan launch_plan(const ir::EvoAttention& op, const ir::Direction& direction,
                                             const ir::TileConfig& config, const Target& target);
   // Identifies the generator's output for the binary cache and the tuning database: a
