@@ -8,7 +8,8 @@
 
 #include "mf/compiler/binary_cache.h"
 #include "mf/ir/error.h"
-#include "mf/templates/templates.h"
+#include "cuda_source.h"
+#include "template_text.h"
 
 namespace mf::compiler {
 namespace {
@@ -20,24 +21,7 @@ constexpr const char* kGeneratorVersion = "evo_attention/2";
 
 constexpr int kFinalizeThreadsX = 32, kFinalizeThreadsY = 8, kElementwiseThreads = 256;
 
-int round_up(std::int64_t value, std::int64_t multiple) {
-  return static_cast<int>((value + multiple - 1) / multiple * multiple);
-}
-
 int padded_head_dim(const EvoAttention& op) { return round_up(op.head_dim(), 16); }
-
-const char* element_type(ir::DType dtype) {
-  switch (dtype) {
-    case ir::DType::kBF16: return "mf::bf16";
-    case ir::DType::kF16: return "mf::f16";
-    case ir::DType::kF32: return "float";
-    case ir::DType::kBool: return "mf::u8";
-    case ir::DType::kF64: break;
-  }
-  ir::fail(ir::ErrorKind::kUnsupported, "the template generator has no kernels for f64 tensors");
-}
-
-int element_bytes(ir::DType dtype) { return static_cast<int>(ir::size_of(dtype)); }
 
 bool wants_dbias(const EvoAttention& op, const ir::Direction& direction) {
   return op.bias.has_value() && direction.pass == ir::Pass::kBackward && direction.wants(EvoAttention::kGradBias);
@@ -101,9 +85,6 @@ int queries_registers(const Sizes& z, int block_k) {
 constexpr int kForwardRegisterBudget = 128;
 constexpr int kRegisterBudget = 160;
 
-// The registers a thread may use when min_blocks blocks of `threads` share a
-// multiprocessor's 64K; a cap far under the live accumulators can only spill.
-int register_cap(int threads, int min_blocks) { return std::min(255, 65536 / (threads * min_blocks)); }
 constexpr int kRegisterOverhead = 32;  // addresses, indices, loop state
 
 bool fast_dq(const EvoAttention& op, const ir::Direction& direction) {
@@ -134,25 +115,11 @@ std::string config_struct(const char* name, const EvoAttention& op, const ir::Di
       deterministic(op) ? "true" : "false");
 }
 
-// The bound's minimum of blocks per multiprocessor sets ptxas's register cap: 1 lifts the
-// default cap (under which the fused kernels spill), more trade registers for occupancy.
-std::string entry(const char* name, int threads, const char* body, int min_blocks = 1) {
-  return fmt::format(
-      "extern \"C\" __global__ void __launch_bounds__({}, {}) {}(const __grid_constant__ MfEvoParams p) {{\n"
-      "  {}\n}}\n",
-      threads, min_blocks, name, body);
-}
 
-const std::string& template_text() {
-  static const std::string text = [] {
-    std::string all;
-    for (const auto& file : templates::sources()) {
-      all += fmt::format("// ---- templates/{} ----\n", file.path);
-      all += file.text;
-      all += '\n';
-    }
-    return all;
-  }();
+const std::string& evo_template_text() {
+  static const std::string text =
+      template_text({"cuda/evo_attention_params.h", "cuda/tile.cuh", "cuda/evo_attention_common.cuh",
+                     "cuda/evo_attention_forward.cuh", "cuda/evo_attention_backward.cuh"});
   return text;
 }
 
@@ -298,7 +265,7 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     GeneratedSource module;
     module.name = fmt::format("evo_attention_{}_{}", role, problem);
     module.instantiation = fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) + code;
-    module.text = template_text() + "// ---- generated ----\n" + module.instantiation;
+    module.text = evo_template_text() + "// ---- generated ----\n" + module.instantiation;
     module.entries = std::move(entries);
     modules.push_back(std::move(module));
   };
@@ -312,7 +279,7 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     add("forward", config,
         config_struct("MfForward", op, direction, 16 * warps, int(config.at("block_k")), warps,
                       int(config.at("stages"))) +
-            entry("mf_evo_forward", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
+            entry("mf_evo_forward", "MfEvoParams", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
                   int(config.at("min_blocks"))),
         {"mf_evo_forward"});
     return modules;
@@ -320,15 +287,15 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
   const int stages = int(config.at("stages"));
   // Δ, the dBias finalize and the fast-mode dQ conversion read no tile parameter.
   std::string rows = config_struct("MfRows", op, direction, 16, 16, 1, 1) +
-                     entry("mf_evo_row_delta", kElementwiseThreads, "mf::evo_attention_row_delta<MfRows>(p);");
+                     entry("mf_evo_row_delta", "MfEvoParams", kElementwiseThreads, "mf::evo_attention_row_delta<MfRows>(p);");
   std::vector<std::string> row_entries{"mf_evo_row_delta"};
   if (wants_dbias(op, direction)) {
-    rows += entry("mf_evo_dbias_finalize", kFinalizeThreadsX * kFinalizeThreadsY,
+    rows += entry("mf_evo_dbias_finalize", "MfEvoParams", kFinalizeThreadsX * kFinalizeThreadsY,
                   "mf::evo_attention_dbias_finalize<MfRows>(p);");
     row_entries.push_back("mf_evo_dbias_finalize");
   }
   if (fast_dq(op, direction)) {
-    rows += entry("mf_evo_dq_convert", kElementwiseThreads, "mf::evo_attention_dq_convert<MfRows>(p);");
+    rows += entry("mf_evo_dq_convert", "MfEvoParams", kElementwiseThreads, "mf::evo_attention_dq_convert<MfRows>(p);");
     row_entries.push_back("mf_evo_dq_convert");
   }
   add("backward_rows", {}, std::move(rows), std::move(row_entries));
@@ -337,7 +304,7 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     add("backward_keys", only({"key_block_q", "key_groups", "key_warps", "stages"}),
         config_struct("MfKeys", op, direction, int(config.at("key_block_q")), 16 * key_warps,
                       key_warps * key_groups, stages, key_groups) +
-            entry("mf_evo_backward_keys", 32 * key_warps * key_groups, "mf::evo_attention_backward_keys<MfKeys>(p);"),
+            entry("mf_evo_backward_keys", "MfEvoParams", 32 * key_warps * key_groups, "mf::evo_attention_backward_keys<MfKeys>(p);"),
         {"mf_evo_backward_keys"});
   }
   if (needs_queries_kernel(op, direction)) {
@@ -345,7 +312,7 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     add("backward_queries", only({"query_block_k", "query_min_blocks", "query_warps", "stages"}),
         config_struct("MfQueries", op, direction, 16 * query_warps, int(config.at("query_block_k")), query_warps,
                       stages) +
-            entry("mf_evo_backward_queries", 32 * query_warps, "mf::evo_attention_backward_queries<MfQueries>(p);",
+            entry("mf_evo_backward_queries", "MfEvoParams", 32 * query_warps, "mf::evo_attention_backward_queries<MfQueries>(p);",
                   int(config.at("query_min_blocks"))),
         {"mf_evo_backward_queries"});
   }
@@ -438,7 +405,7 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
 }
 
 const std::string& EvoAttentionGenerator::source_hash() {
-  static const std::string hash = cache_key({kGeneratorVersion, template_text()});
+  static const std::string hash = cache_key({kGeneratorVersion, evo_template_text()});
   return hash;
 }
 

@@ -35,11 +35,17 @@ const CudaDriver& available_driver() {
 
 using compiler::EvoAttentionGenerator;
 
-const ir::EvoAttention& evo_attention_of(const ir::Problem& problem) {
-  if (const auto* op = std::get_if<ir::EvoAttention>(&problem.op)) return *op;
+[[noreturn]] void no_generator(const ir::Problem& problem) {
   fail(MF_ERROR_UNSUPPORTED, fmt::format("the cuda backend has no kernel generator for {} yet; "
                                          "create the context with MF_BACKEND_CPU to run on the host",
                                          ir::op_name(problem.op)));
+}
+
+// Calls `on(generator, op)` with the template generator of the problem's operator.
+template <class On>
+decltype(auto) with_generator(const ir::Problem& problem, On&& on) {
+  if (const auto* op = std::get_if<ir::EvoAttention>(&problem.op)) return on(EvoAttentionGenerator{}, *op);
+  no_generator(problem);
 }
 
 compiler::Target target_of(int ordinal) {
@@ -75,34 +81,48 @@ class CudaBackend final : public Backend {
   const mf_device_info& device() const override { return device_; }
 
   std::string generator_for(const ir::Problem& problem) const override {
-    EvoAttentionGenerator::check_supported(evo_attention_of(problem), problem.direction);
-    return EvoAttentionGenerator::kName;
+    return with_generator(problem, [&](auto generator, const auto& op) -> std::string {
+      generator.check_supported(op, problem.direction);
+      return generator.kName;
+    });
   }
 
   ir::TileConfig default_config(const ir::Problem& problem) const override {
-    return EvoAttentionGenerator::default_config(evo_attention_of(problem), problem.direction, target_);
+    return with_generator(problem, [&](auto generator, const auto& op) {
+      return generator.default_config(op, problem.direction, target_);
+    });
   }
 
   compiler::ParameterSpace space(const ir::Problem& problem) const override {
-    return EvoAttentionGenerator::space(evo_attention_of(problem), problem.direction, target_);
+    return with_generator(problem, [&](auto generator, const auto& op) {
+      return generator.space(op, problem.direction, target_);
+    });
   }
 
   std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const override {
     try {
-      EvoAttentionGenerator::space(evo_attention_of(problem), problem.direction, target_).check(config);
+      space(problem).check(config);
       return std::nullopt;
     } catch (const ir::Error& error) {
       return error.what();
     }
   }
-  std::string generator_hash(const ir::Problem&) const override { return EvoAttentionGenerator::source_hash(); }
+  std::string generator_hash(const ir::Problem& problem) const override {
+    return with_generator(problem, [](auto generator, const auto&) { return generator.source_hash(); });
+  }
   std::string toolkit_version() const override { return "nvrtc " + compiler::Nvrtc::instance().version(); }
 
   std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig& config) override {
-    const ir::EvoAttention& op = evo_attention_of(problem);
-    auto plan = EvoAttentionGenerator::launch_plan(op, problem.direction, config, target_);
-    // The modules compile at once (NVRTC is thread-safe), then load in order.
-    std::vector<compiler::GeneratedSource> sources = EvoAttentionGenerator::generate(op, problem.direction, config);
+    return with_generator(problem, [&](auto generator, const auto& op) -> std::unique_ptr<Executable> {
+      auto plan = generator.launch_plan(op, problem.direction, config, target_);
+      std::vector<LoadedModule> modules = loaded(generator.generate(op, problem.direction, config));
+      return make_cuda_evo_attention(op, problem.direction, std::move(plan), context_, std::move(modules));
+    });
+  }
+
+ private:
+  // The modules compile at once (NVRTC is thread-safe), then load in order.
+  std::vector<LoadedModule> loaded(std::vector<compiler::GeneratedSource> sources) {
     std::vector<std::future<std::vector<char>>> cubins;
     for (const auto& source : sources)
       cubins.push_back(std::async(std::launch::async, [&source, this] { return compiled(source, target_.arch, cache_); }));
@@ -111,10 +131,9 @@ class CudaBackend final : public Backend {
       const std::vector<char> cubin = cubins[i].get();
       modules.push_back({std::make_shared<const CudaModule>(primary_context(), cubin), std::move(sources[i].entries)});
     }
-    return make_cuda_evo_attention(op, problem.direction, std::move(plan), context_, std::move(modules));
+    return modules;
   }
 
- private:
   // Retained on first use: plans need it, device queries do not. Plans may be created
   // from several threads at once.
   const CudaPrimaryContext& primary_context() {

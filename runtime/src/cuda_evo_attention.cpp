@@ -1,12 +1,10 @@
 #include "cuda_evo_attention.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "cuda_driver.h"
+#include "kernel_strides.h"
 #include "status.h"
 
 namespace mf::runtime {
@@ -16,23 +14,6 @@ namespace {
 #include "cuda/evo_attention_params.h"
 
 using ir::TensorDesc;
-
-// A dimension of extent 1 is read at index 0 only when its stride is 0: the kernels index
-// broadcast dimensions with the full-size loop variable.
-long long stride_of(const TensorDesc& desc, int dim) {
-  return desc.shape[dim] == 1 ? 0 : desc.strides[dim];
-}
-
-// 16-byte copies need every row start on a 16-byte boundary and unit stride along rows.
-bool vector_ok(const TensorDesc& desc, const void* data) {
-  const int last = desc.rank() - 1;
-  const auto bytes = static_cast<long long>(ir::size_of(desc.dtype));
-  if (reinterpret_cast<std::uintptr_t>(data) % 16 != 0) return false;
-  if (desc.shape[last] > 1 && desc.strides[last] != 1) return false;
-  for (int dim = 0; dim < last; ++dim)
-    if ((stride_of(desc, dim) * bytes) % 16 != 0) return false;
-  return true;
-}
 
 // Q, K, V, O and their gradients: [B, S, N, H, D].
 MfSeqTensor seq_tensor(const std::optional<TensorDesc>& desc, const void* data) {
@@ -71,7 +52,7 @@ class CudaEvoAttention final : public Executable {
   CudaEvoAttention(const ir::EvoAttention& op, const ir::Direction& direction, compiler::EvoAttentionLaunchPlan plan,
                    std::shared_ptr<const CudaPrimaryContext> context, std::vector<LoadedModule> modules)
       : op_(op), direction_(direction), plan_(std::move(plan)), context_(std::move(context)), modules_(std::move(modules)) {
-    for (const auto& launch : plan_.kernels) kernels_.push_back({module_of(launch.entry).kernel(launch.entry, launch.shared_bytes), launch});
+    for (const auto& launch : plan_.kernels) kernels_.push_back({module_defining(modules_, launch.entry).kernel(launch.entry, launch.shared_bytes), launch});
   }
 
   std::size_t workspace_size() const override { return plan_.workspace_bytes; }
@@ -94,12 +75,6 @@ class CudaEvoAttention final : public Executable {
   }
 
  private:
-  const CudaModule& module_of(const std::string& entry) const {
-    for (const auto& loaded : modules_)
-      if (std::find(loaded.entries.begin(), loaded.entries.end(), entry) != loaded.entries.end()) return *loaded.module;
-    fail(MF_ERROR_INTERNAL, fmt::format("the generated modules of the plan define no kernel {}", entry));
-  }
-
   MfEvoParams parameters(const mf_evo_attention_args& a, void* workspace) const {
     const bool backward = direction_.pass == ir::Pass::kBackward;
     MfEvoParams p{};

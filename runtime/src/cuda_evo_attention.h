@@ -4,7 +4,6 @@
 #pragma once
 
 #include <memory>
-#include <string>
 #include <vector>
 
 #include "backend.h"
@@ -12,12 +11,6 @@
 #include "mf/compiler/evo_attention_generator.h"
 
 namespace mf::runtime {
-
-// A loaded module and the entry points it defines.
-struct LoadedModule {
-  std::shared_ptr<const CudaModule> module;
-  std::vector<std::string> entries;
-};
 
 std::unique_ptr<Executable> make_cuda_evo_attention(const ir::EvoAttention& op, const ir::Direction& direction,
                                                     compiler::EvoAttentionLaunchPlan plan,

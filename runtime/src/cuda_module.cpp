@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "cuda_driver.h"
 #include "status.h"
 
@@ -68,6 +70,12 @@ CudaKernel CudaModule::kernel(const std::string& name, int shared_bytes) const {
   check_cuda("cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)",
              run.func_set_attribute(kernel.function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared_bytes));
   return kernel;
+}
+
+const CudaModule& module_defining(const std::vector<LoadedModule>& modules, const std::string& entry) {
+  for (const auto& loaded : modules)
+    if (std::find(loaded.entries.begin(), loaded.entries.end(), entry) != loaded.entries.end()) return *loaded.module;
+  fail(MF_ERROR_INTERNAL, fmt::format("the generated modules of the plan define no kernel {}", entry));
 }
 
 void launch(const CudaKernel& kernel, std::int64_t blocks, int threads_x, int threads_y, int shared_bytes,

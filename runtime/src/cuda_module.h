@@ -6,6 +6,7 @@
 #include <cuda.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,14 @@ class CudaModule {
   CUcontext context_;
   CUmodule module_ = nullptr;
 };
+
+// A loaded module and the entry points it defines: a plan's kernels may come from several.
+struct LoadedModule {
+  std::shared_ptr<const CudaModule> module;
+  std::vector<std::string> entries;
+};
+// The module of `modules` that defines `entry`; MF_ERROR_INTERNAL when none does.
+const CudaModule& module_defining(const std::vector<LoadedModule>& modules, const std::string& entry);
 
 // Launches on `stream` with the kernel's single by-value parameter block.
 void launch(const CudaKernel& kernel, std::int64_t blocks, int threads_x, int threads_y, int shared_bytes,

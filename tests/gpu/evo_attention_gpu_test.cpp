@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "mf/bridge/binding.h"
-#include "gpu/device_memory.h"
+#include "gpu/gpu_fixture.h"
 #include "mf/bridge/capi.h"
 #include "mf/ir/tensor_list.h"
 #include "mf/reference/host_tensor.h"
@@ -28,6 +28,9 @@ namespace {
 using ir::DType;
 using ir::EvoAttention;
 using ir::MaskKind;
+using gpu::DeviceTensors;
+using gpu::download;
+using gpu::upload;
 
 enum class Layout { kSingle, kTriangleStart, kTriangleEnd, kMsaRow, kMsaColumn };
 enum class BiasKind { kNone, kSame, kF32 };
@@ -89,38 +92,7 @@ EvoAttention make_op(const Case& c) {
   return op;
 }
 
-class EvoAttentionGpu : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    mf_context_options options;
-    mf_context_options_init(&options);
-    options.backend = MF_BACKEND_CUDA;
-    if (mf_context_create(&options, &cuda_) != MF_SUCCESS) {
-      skip_reason_ = mf_last_error();
-      return;
-    }
-    options.backend = MF_BACKEND_CPU;
-    ASSERT_EQ(mf_context_create(&options, &cpu_), MF_SUCCESS) << mf_last_error();
-    device_ = std::make_unique<gpu::DeviceMemory>();
-  }
-  static void TearDownTestSuite() {
-    if (cuda_ != nullptr) mf_context_destroy(cuda_);
-    if (cpu_ != nullptr) mf_context_destroy(cpu_);
-    cuda_ = cpu_ = nullptr;
-    device_.reset();
-  }
-  void SetUp() override {
-    if (cuda_ == nullptr) GTEST_SKIP() << "no cuda device: " << skip_reason_;
-  }
-
-  static mf_context cuda_, cpu_;
-  static std::string skip_reason_;
-  static std::unique_ptr<gpu::DeviceMemory> device_;
-};
-mf_context EvoAttentionGpu::cuda_ = nullptr;
-mf_context EvoAttentionGpu::cpu_ = nullptr;
-std::string EvoAttentionGpu::skip_reason_;
-std::unique_ptr<gpu::DeviceMemory> EvoAttentionGpu::device_;
+class EvoAttentionGpu : public gpu::GpuTest {};
 
 struct Plans {
   mf_plan forward = nullptr, backward = nullptr;
@@ -143,32 +115,6 @@ std::vector<Plans> create_plans(mf_context context, const std::vector<ir::Proble
   for (unsigned t = 0; t < std::max(2u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(worker);
   for (auto& thread : threads) thread.join();
   return plans;
-}
-
-// The device copy of a bound problem: one buffer per tensor.
-struct DeviceTensors {
-  gpu::DeviceMemory& memory;
-  std::map<std::string, gpu::DeviceBuffer, std::less<>> buffers;
-  bridge::AnyPointer operator[](std::string_view name) const {
-    auto found = buffers.find(name);
-    return {found == buffers.end() ? nullptr : reinterpret_cast<void*>(found->second.address)};
-  }
-};
-
-DeviceTensors upload(gpu::DeviceMemory& memory, const bridge::BoundProblem& bound) {
-  DeviceTensors device{memory, {}};
-  for (const auto& [name, host] : bound.tensors) {
-    auto buffer = memory.allocate(host.bytes());
-    memory.upload(buffer, host.data(), host.bytes());
-    device.buffers.emplace(name, std::move(buffer));
-  }
-  return device;
-}
-
-void download(gpu::DeviceMemory& memory, const DeviceTensors& device, bridge::BoundProblem& bound,
-              std::string_view name) {
-  auto& host = bound.tensors.at(std::string(name));
-  memory.download(host.data(), device.buffers.at(std::string(name)), host.bytes());
 }
 
 mf_status execute(mf_context context, mf_plan plan, const ir::Problem& problem, DeviceTensors& tensors,

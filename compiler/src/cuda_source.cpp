@@ -1,0 +1,37 @@
+#include "cuda_source.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "mf/ir/error.h"
+
+namespace mf::compiler {
+
+int round_up(std::int64_t value, std::int64_t multiple) {
+  return static_cast<int>((value + multiple - 1) / multiple * multiple);
+}
+
+const char* element_type(ir::DType dtype) {
+  switch (dtype) {
+    case ir::DType::kBF16: return "mf::bf16";
+    case ir::DType::kF16: return "mf::f16";
+    case ir::DType::kF32: return "float";
+    case ir::DType::kBool: return "mf::u8";
+    case ir::DType::kF64: break;
+  }
+  ir::fail(ir::ErrorKind::kUnsupported, "the template generator has no kernels for f64 tensors");
+}
+
+int element_bytes(ir::DType dtype) { return static_cast<int>(ir::size_of(dtype)); }
+
+int register_cap(int threads, int min_blocks) { return std::min(255, 65536 / (threads * min_blocks)); }
+
+std::string entry(const char* name, const char* params_type, int threads, const char* body, int min_blocks) {
+  return fmt::format(
+      "extern \"C\" __global__ void __launch_bounds__({}, {}) {}(const __grid_constant__ {} p) {{\n"
+      "  {}\n}}\n",
+      threads, min_blocks, name, params_type, body);
+}
+
+}  // namespace mf::compiler
