@@ -8,6 +8,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
+#include <utility>
 
 #include "mf/ir/evo_attention.h"
 #include "mf/ir/json.h"
@@ -35,6 +37,18 @@ Outcome mf_db_run(std::vector<std::string> args) {
   std::ostringstream out, err;
   const int status = mf_db(args, out, err);
   return {status, out.str(), err.str()};
+}
+
+// This machine's cpu device as the tuning database keys it, and the reference code's hash.
+std::pair<tuner::db::DeviceRecord, std::string> cpu_identity(const ir::Problem& problem) {
+  mf_context context = nullptr;
+  mf_context_options options;
+  mf_context_options_init(&options);
+  options.backend = MF_BACKEND_CPU;
+  if (mf_context_create(&options, &context) != MF_SUCCESS) throw std::runtime_error(mf_last_error());
+  auto identity = std::pair{runtime::tuning_device(context), runtime::tuning_generator_hash(context, problem)};
+  mf_context_destroy(context);
+  return identity;
 }
 
 class MfDb : public ::testing::Test {
@@ -114,15 +128,8 @@ TEST_F(MfDb, PrunesFailedTrialsResolvedMissesAndStaleWinners) {
   EXPECT_THAT(mf_db_run({"--db", path_, "prune", "--misses"}).out, HasSubstr("removed 1 misses"));
 
   // Winners for this machine's cpu: one of the current reference code, one of older code.
-  mf_context context = nullptr;
-  mf_context_options options;
-  mf_context_options_init(&options);
-  options.backend = MF_BACKEND_CPU;
-  ASSERT_EQ(mf_context_create(&options, &context), MF_SUCCESS);
-  const auto cpu = runtime::tuning_device(context);
   const ir::Problem p{ir::msa_row_attention(1, 2, 16, 4, 32), ir::Direction::forward()};
-  const std::string hash = runtime::tuning_generator_hash(context, p);
-  mf_context_destroy(context);
+  const auto [cpu, hash] = cpu_identity(p);
   {
     Database db = Database::open(path_);
     const tuner::db::ProblemRecord record{ir::problem_key(p), ir::key_family(p), nlohmann::json(p).dump()};
@@ -141,16 +148,9 @@ TEST_F(MfDb, PrunesFailedTrialsResolvedMissesAndStaleWinners) {
 // a winner of the current code; a current one is measured again in place; a winner whose
 // configuration the current space does not hold fails with the reason.
 TEST_F(MfDb, VerifyMeasuresWinnersAgainUnderTheCurrentIdentity) {
-  mf_context context = nullptr;
-  mf_context_options options;
-  mf_context_options_init(&options);
-  options.backend = MF_BACKEND_CPU;
-  ASSERT_EQ(mf_context_create(&options, &context), MF_SUCCESS);
-  const auto cpu = runtime::tuning_device(context);
   const ir::Problem p{ir::msa_row_attention(1, 2, 16, 4, 32), ir::Direction::forward()};
   const ir::Problem q{ir::msa_row_attention(1, 3, 16, 4, 32), ir::Direction::forward()};
-  const std::string hash = runtime::tuning_generator_hash(context, p);
-  mf_context_destroy(context);
+  const auto [cpu, hash] = cpu_identity(p);
   const tuner::db::ProblemRecord stale_problem{ir::problem_key(p), ir::key_family(p), nlohmann::json(p).dump()};
   const tuner::db::ProblemRecord foreign_problem{ir::problem_key(q), ir::key_family(q), nlohmann::json(q).dump()};
   {
