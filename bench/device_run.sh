@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # One lease's work on a GPU machine, from the repository root, with build/release carried:
 # the gpu tests, then the benchmark, logs and JSON under $OUT (or ./out). Usage:
-#   bench/device_run.sh [tests ARGS...] [bench ARGS...] [sweep ARGS...] [breakdown ARGS...]
+#   bench/device_run.sh [tests ARGS...] [bench ARGS...] [sweep ARGS...] [breakdown ARGS...] [profile ARGS...]
+# profile: Nsight Compute (hardware counters; --clock-control none leaves the clocks alone)
+# over one forward+backward of kernel_breakdown.py ARGS, and the SASS of every kernel the
+# run compiled (from the binary cache), for counting instructions per score.
 # Sections run in the order given; each section's arguments run up to the next section name.
 set -uo pipefail
 out=${OUT:-out}
@@ -12,7 +15,7 @@ status=0
 while [ $# -gt 0 ]; do
   section=$1; shift
   args=()
-  while [ $# -gt 0 ] && [[ ! $1 =~ ^(tests|bench|breakdown|sweep)$ ]]; do args+=("$1"); shift; done
+  while [ $# -gt 0 ] && [[ ! $1 =~ ^(tests|bench|breakdown|sweep|profile)$ ]]; do args+=("$1"); shift; done
   case $section in
     tests)
       build/release/tests/mf_gpu_tests --gtest_brief=0 "${args[@]}" 2>&1 | tee "$out/gpu_tests.log" \
@@ -26,6 +29,16 @@ while [ $# -gt 0 ]; do
     breakdown)
       PYTHONUNBUFFERED=1 python3 bench/kernel_breakdown.py --json "$out/breakdown.json" "${args[@]}" 2>&1 \
         | tee "$out/breakdown.log" || status=1 ;;
+    profile)
+      cache=$(mktemp -d)
+      MFJIT_CACHE_DIR=$cache ncu --clock-control none -k regex:'mf_evo_(forward|backward_keys|backward_queries)' \
+        --launch-skip 3 --launch-count 3 --section SpeedOfLight --section MemoryWorkloadAnalysis \
+        --section ComputeWorkloadAnalysis --section Occupancy --section LaunchStats --section WarpStateStats \
+        --section SchedulerStats --section InstructionStats \
+        python3 bench/kernel_breakdown.py --reps 1 "${args[@]}" > "$out/ncu.txt" 2>&1 || status=1
+      grep -E 'mf_evo|Duration|Throughput|Achieved Occupancy|Registers Per|Warp Cycles Per Issued|No Eligible|Issued Warp' \
+        "$out/ncu.txt" | head -80
+      for f in $(find "$cache" -type f -path "*kernels*"); do echo "== $f"; tail -c +53 "$f" > "$f.cubin" && cuobjdump --dump-sass "$f.cubin"; done > "$out/sass.txt" 2>&1 ;;
   esac
 done
 exit $status

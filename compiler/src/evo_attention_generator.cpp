@@ -17,7 +17,7 @@ namespace {
 using ir::EvoAttention;
 
 // Bumped whenever the generator's output changes for the same templates.
-constexpr const char* kGeneratorVersion = "evo_attention/2";
+constexpr const char* kGeneratorVersion = "evo_attention/3";
 
 constexpr int kFinalizeThreadsX = 32, kFinalizeThreadsY = 8, kElementwiseThreads = 256;
 
@@ -34,6 +34,21 @@ bool wants(const ir::Direction& direction, std::uint32_t gradient) {
 // dBias is summed over S on chip when the gradient has extent 1 along S.
 bool dbias_summed_over_rows(const EvoAttention& op) { return op.d_bias && op.d_bias->shape[1] == 1; }
 
+// Several rows s can share one block (and its bias tiles) only when the bias is the same
+// for every s: broadcast along S, or absent.
+bool bias_shared_by_rows(const EvoAttention& op) { return !op.bias || op.bias->shape[1] == 1; }
+
+std::optional<std::string> rows_refusal(const char* name, int rows, bool shared_bias) {
+  if (rows > 1 && !shared_bias)
+    return fmt::format("{} = {} needs a bias shared by every row s (extent 1 along S)", name, rows);
+  return std::nullopt;
+}
+
+// Rows s share a block where the bias allows it and the accumulators of two rows fit.
+int pair_rows(const EvoAttention& op, int padded_head_dim, bool f32) {
+  return bias_shared_by_rows(op) && op.rows() > 1 && padded_head_dim <= 32 && !f32 ? 2 : 1;
+}
+
 // ---- shared memory of each kernel (mirrors the layouts in the templates) ---------------
 struct Sizes {
   int d;        // padded head dim
@@ -45,15 +60,16 @@ Sizes sizes_of(const EvoAttention& op) {
   return {padded_head_dim(op), element_bytes(op.q.dtype), op.bias ? element_bytes(op.bias->dtype) : 0};
 }
 
-int key_stage_bytes(const Sizes& z, int block_q, int block_k) {
-  return 2 * block_k * (z.d + 8) * z.t + (z.bias ? block_q * (block_k + 8) * z.bias : 0) + block_k * 4;
+// KeyStage: K, V and mask terms of each row s, one bias tile.
+int key_stage_bytes(const Sizes& z, int rows, int block_q, int block_k) {
+  return rows * (2 * block_k * (z.d + 8) * z.t + block_k * 4) + (z.bias ? block_q * (block_k + 8) * z.bias : 0);
 }
 int query_stage_bytes(const Sizes& z, int block_q, int block_k) {
   return 2 * block_q * (z.d + 8) * z.t + (z.bias ? block_q * (block_k + 8) * z.bias : 0) + 2 * block_q * 4;
 }
-int forward_shared(const Sizes& z, int warps, int block_k, int stages) {
+int forward_shared(const Sizes& z, int rows, int warps, int block_k, int stages) {
   const int block_q = 16 * warps;
-  return block_q * (z.d + 8) * z.t + stages * key_stage_bytes(z, block_q, block_k);
+  return rows * block_q * (z.d + 8) * z.t + stages * key_stage_bytes(z, rows, block_q, block_k);
 }
 // The keys kernel: K and V tiles, then one region per query group (KeysGroupRegion).
 int keys_shared(const Sizes& z, int key_warps, int block_q, int groups, int stages, bool fast_dq) {
@@ -62,9 +78,9 @@ int keys_shared(const Sizes& z, int key_warps, int block_q, int groups, int stag
   const int partials = 2 * block_k * z.d * 4;
   return 2 * block_k * (z.d + 8) * z.t + groups * std::max(pipeline, partials);
 }
-int queries_shared(const Sizes& z, int query_warps, int block_k, int stages) {
+int queries_shared(const Sizes& z, int rows, int query_warps, int block_k, int stages) {
   const int block_q = 16 * query_warps;
-  return 2 * block_q * (z.d + 8) * z.t + stages * key_stage_bytes(z, block_q, block_k);
+  return 2 * rows * block_q * (z.d + 8) * z.t + stages * key_stage_bytes(z, rows, block_q, block_k);
 }
 int strip_bytes(const EvoAttention& op, int key_warps) {
   return 16 * key_warps * (round_up(op.seq_len(), 32) + 8) * 4;
@@ -73,13 +89,14 @@ int strip_bytes(const EvoAttention& op, int key_warps) {
 // Registers the accumulators and fragments of one thread hold, as 32-bit words: a guard
 // against configurations that can only spill.
 int pair_words(const Sizes& z) { return z.t == 4 ? 2 : 1; }
-// Accumulators plus the operand fragments in flight.
-int forward_registers(const Sizes& z, int block_k) {
-  return 4 * (block_k / 8) + 4 * (z.d / 8) + 4 * pair_words(z);
+// Accumulators, the bias fragments shared by the rows s, and the operand fragments in
+// flight. The forward's output has one more tile: the row sums.
+int forward_registers(const Sizes& z, int rows, int block_k) {
+  return 4 * (block_k / 8) * (z.bias ? 2 : 1) + rows * 4 * (z.d / 8 + 1) + 4 * pair_words(z);
 }
 int keys_registers(const Sizes& z, int block_q) { return 2 * 4 * (block_q / 8) + 2 * 4 * (z.d / 8); }
-int queries_registers(const Sizes& z, int block_k) {
-  return 2 * 4 * (block_k / 8) + 4 * (z.d / 8) + 2 * 4 * pair_words(z);
+int queries_registers(const Sizes& z, int rows, int block_k) {
+  return 4 * (block_k / 8) * (z.bias ? 3 : 2) + rows * 4 * (z.d / 8) + 2 * 4 * pair_words(z);
 }
 // Budgets from the ptxas reports: past them the default tiles spill.
 constexpr int kForwardRegisterBudget = 128;
@@ -100,7 +117,7 @@ bool needs_queries_kernel(const EvoAttention& op, const ir::Direction& direction
 
 // ---- source ------------------------------------------------------------------------
 std::string config_struct(const char* name, const EvoAttention& op, const ir::Direction& direction, int block_q,
-                          int block_k, int warps, int stages, int groups = 1) {
+                          int block_k, int warps, int stages, int groups = 1, int rows_per_block = 1) {
   const int mask_kind = op.mask_kind == ir::MaskKind::kNone ? 0 : op.mask_kind == ir::MaskKind::kBoolean ? 1 : 2;
   const char* mask_type = op.mask ? element_type(op.mask->dtype) : "mf::u8";
   const char* bias_type = op.bias ? element_type(op.bias->dtype) : element_type(op.q.dtype);
@@ -108,10 +125,10 @@ std::string config_struct(const char* name, const EvoAttention& op, const ir::Di
       "struct {} {{\n"
       "  using T = {};\n  using BiasT = {};\n  using MaskT = {};\n"
       "  static constexpr int kHeadDim = {}, kBlockQ = {}, kBlockK = {}, kWarps = {}, kStages = {}, kGroups = {};\n"
-      "  static constexpr int kMaskKind = {};\n"
+      "  static constexpr int kRowsPerBlock = {}, kMaskKind = {};\n"
       "  static constexpr bool kHasBias = {}, kWantDBias = {}, kDeterministic = {};\n}};\n",
       name, element_type(op.q.dtype), bias_type, mask_type, padded_head_dim(op), block_q, block_k, warps, stages,
-      groups, mask_kind, op.bias ? "true" : "false", wants_dbias(op, direction) ? "true" : "false",
+      groups, rows_per_block, mask_kind, op.bias ? "true" : "false", wants_dbias(op, direction) ? "true" : "false",
       deterministic(op) ? "true" : "false");
 }
 
@@ -148,18 +165,26 @@ void EvoAttentionGenerator::check_supported(const EvoAttention& op, const ir::Di
 ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Direction& direction,
                                             const Target& target) {
   const Sizes z = sizes_of(op);
+  const bool shared_bias = bias_shared_by_rows(op);
   ParameterSpace space;
   if (direction.pass == ir::Pass::kForward) {
-    space.axes = {{"warps", {2, 4, 8}}, {"block_k", {32, 64, 128}}, {"stages", {2, 3}}, {"min_blocks", {1, 2, 3, 4}}};
-    space.reject = [z, target](const ir::TileConfig& c) -> std::optional<std::string> {
+    space.axes = {{"warps", {2, 4, 8}},
+                  {"block_k", {32, 64, 128}},
+                  {"stages", {2, 3}},
+                  {"min_blocks", {1, 2, 3, 4}},
+                  {"rows_per_block", {1, 2}}};
+    space.reject = [z, target, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
       const int warps = int(c.at("warps")), block_k = int(c.at("block_k")), stages = int(c.at("stages"));
-      const int min_blocks = int(c.at("min_blocks"));
-      if (forward_registers(z, block_k) > kForwardRegisterBudget)
-        return fmt::format("block_k = {} with head dim {} needs more registers than a thread has", block_k, z.d);
-      if (forward_registers(z, block_k) + kRegisterOverhead > register_cap(32 * warps, min_blocks))
-        return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_k = {}", min_blocks,
-                           register_cap(32 * warps, min_blocks), block_k);
-      if (const int bytes = forward_shared(z, warps, block_k, stages); bytes > target.max_shared_per_block)
+      const int min_blocks = int(c.at("min_blocks")), rows = int(c.at("rows_per_block"));
+      if (auto refusal = rows_refusal("rows_per_block", rows, shared_bias)) return refusal;
+      const int registers = forward_registers(z, rows, block_k);
+      if (registers > kForwardRegisterBudget)
+        return fmt::format("block_k = {} with head dim {} and {} rows a block needs more registers than a thread has",
+                           block_k, z.d, rows);
+      if (registers + kRegisterOverhead > register_cap(32 * warps, min_blocks))
+        return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_k = {} and {} rows a block",
+                           min_blocks, register_cap(32 * warps, min_blocks), block_k, rows);
+      if (const int bytes = forward_shared(z, rows, warps, block_k, stages); bytes > target.max_shared_per_block)
         return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes,
                            target.max_shared_per_block);
       return std::nullopt;
@@ -170,30 +195,35 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
   space.axes = {{"key_warps", {2, 4}},
                 {"key_block_q", {16, 32, 64}},
                 {"key_groups", {1, 2, 4}},
-                {"query_warps", {2, 4}},
+                {"query_warps", {2, 4, 8}},
                 {"query_block_k", {16, 32, 64}},
                 {"query_min_blocks", {1, 2, 3}},
+                {"query_rows_per_block", {1, 2}},
                 {"stages", {2, 3}}};
-  space.reject = [z, target, fast](const ir::TileConfig& c) -> std::optional<std::string> {
+  space.reject = [z, target, fast, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
     const int key_warps = int(c.at("key_warps")), key_block_q = int(c.at("key_block_q"));
     const int key_groups = int(c.at("key_groups"));
     const int query_warps = int(c.at("query_warps")), query_block_k = int(c.at("query_block_k"));
     const int query_min_blocks = int(c.at("query_min_blocks"));
+    const int query_rows = int(c.at("query_rows_per_block"));
     const int stages = int(c.at("stages"));
+    if (auto refusal = rows_refusal("query_rows_per_block", query_rows, shared_bias)) return refusal;
     if (key_warps * key_groups > 8)
       return fmt::format("key_warps = {} in {} groups is more than the 8 warps a keys block may have", key_warps,
                          key_groups);
-    if (queries_registers(z, query_block_k) + kRegisterOverhead > register_cap(32 * query_warps, query_min_blocks))
-      return fmt::format("query_min_blocks = {} leaves {} registers a thread, too few for query_block_k = {}",
-                         query_min_blocks, register_cap(32 * query_warps, query_min_blocks), query_block_k);
+    if (queries_registers(z, query_rows, query_block_k) + kRegisterOverhead >
+        register_cap(32 * query_warps, query_min_blocks))
+      return fmt::format(
+          "query_min_blocks = {} leaves {} registers a thread, too few for query_block_k = {} and {} rows a block",
+          query_min_blocks, register_cap(32 * query_warps, query_min_blocks), query_block_k, query_rows);
     if (keys_registers(z, key_block_q) > kRegisterBudget)
       return fmt::format("key_block_q = {} with head dim {} needs more registers than a thread has", key_block_q,
                          z.d);
-    if (queries_registers(z, query_block_k) > kRegisterBudget)
-      return fmt::format("query_block_k = {} with head dim {} needs more registers than a thread has",
-                         query_block_k, z.d);
+    if (queries_registers(z, query_rows, query_block_k) > kRegisterBudget)
+      return fmt::format("query_block_k = {} with head dim {} and {} rows a block needs more registers than a thread has",
+                         query_block_k, z.d, query_rows);
     const int bytes = std::max(keys_shared(z, key_warps, key_block_q, key_groups, stages, fast),
-                               queries_shared(z, query_warps, query_block_k, stages));
+                               queries_shared(z, query_rows, query_warps, query_block_k, stages));
     if (bytes > target.max_shared_per_block)
       return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes, target.max_shared_per_block);
     return std::nullopt;
@@ -209,21 +239,26 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
   const bool f32 = op.q.dtype == ir::DType::kF32;
   const ParameterSpace candidates = space(op, direction, target);
   ir::TileConfig config;
+  const int rows = pair_rows(op, d, f32);
   if (direction.pass == ir::Pass::kForward) {
-    // Three blocks a multiprocessor at D <= 32 (the sweep of 2026-12-02: 0.441 -> 0.361 ms at
-    // triangle N = 384 on H200); wider heads need the registers min_blocks = 1 leaves them.
-    config.set("warps", 4)
-        .set("block_k", d <= 64 && !f32 ? 64 : 32)
+    // At D <= 32: 8 warps (128 query rows: K and V read from L2 once per 128 rows) and two
+    // blocks a multiprocessor; two rows s a block (the bias read once per two rows) leave
+    // registers for 32-key blocks. Wider heads need the registers min_blocks = 1 leaves.
+    const bool narrow = d <= 32 && !f32;
+    config.set("warps", narrow ? 8 : 4)
+        .set("block_k", rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32)
         .set("stages", 2)
-        .set("min_blocks", d <= 32 && !f32 ? 3 : 1);
+        .set("min_blocks", narrow ? 2 : 1)
+        .set("rows_per_block", rows);
   } else {
     const int key_block_q = f32 || d > 64 ? 16 : d <= 32 ? 64 : 32;
     config.set("key_warps", 4)
         .set("key_block_q", key_block_q)
         .set("key_groups", 1)
-        .set("query_warps", 4)
-        .set("query_block_k", d <= 64 && !f32 ? 64 : 32)
-        .set("query_min_blocks", 1)
+        .set("query_warps", rows == 2 ? 8 : 4)
+        .set("query_block_k", rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32)
+        .set("query_min_blocks", rows == 2 ? 2 : 1)
+        .set("query_rows_per_block", rows)
         .set("stages", 2);
     // The keys kernel holds the dBias strip of its keys on chip where it fits, and as many
     // warps as possible beside it: two query groups of 4 key warps, else of 2 key warps.
@@ -278,7 +313,7 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     const int warps = int(config.at("warps"));
     add("forward", config,
         config_struct("MfForward", op, direction, 16 * warps, int(config.at("block_k")), warps,
-                      int(config.at("stages"))) +
+                      int(config.at("stages")), 1, int(config.at("rows_per_block"))) +
             entry("mf_evo_forward", "MfEvoParams", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
                   int(config.at("min_blocks"))),
         {"mf_evo_forward"});
@@ -309,9 +344,9 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
   }
   if (needs_queries_kernel(op, direction)) {
     const int query_warps = int(config.at("query_warps"));
-    add("backward_queries", only({"query_block_k", "query_min_blocks", "query_warps", "stages"}),
+    add("backward_queries", only({"query_block_k", "query_min_blocks", "query_rows_per_block", "query_warps", "stages"}),
         config_struct("MfQueries", op, direction, 16 * query_warps, int(config.at("query_block_k")), query_warps,
-                      stages) +
+                      stages, 1, int(config.at("query_rows_per_block"))) +
             entry("mf_evo_backward_queries", "MfEvoParams", 32 * query_warps, "mf::evo_attention_backward_queries<MfQueries>(p);",
                   int(config.at("query_min_blocks"))),
         {"mf_evo_backward_queries"});
@@ -334,10 +369,11 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
   EvoAttentionLaunchPlan plan;
   const int stages = int(config.at("stages"));
   if (direction.pass == ir::Pass::kForward) {
-    const int warps = int(config.at("warps"));
+    const int warps = int(config.at("warps")), rows = int(config.at("rows_per_block"));
     plan.kernels.push_back({"mf_evo_forward", 32 * warps, 1,
-                            blocks_of(b * s * h * ((n + 16 * warps - 1) / (16 * warps)), "the forward"),
-                            forward_shared(z, warps, int(config.at("block_k")), stages)});
+                            blocks_of(b * ((s + rows - 1) / rows) * h * ((n + 16 * warps - 1) / (16 * warps)),
+                                      "the forward"),
+                            forward_shared(z, rows, warps, int(config.at("block_k")), stages)});
     return plan;
   }
 
@@ -383,10 +419,12 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
     plan.zero_dbias_partial = !deterministic(op);
   }
   if (needs_queries_kernel(op, direction)) {
-    const int query_warps = int(config.at("query_warps"));
-    plan.kernels.push_back({"mf_evo_backward_queries", 32 * query_warps, 1,
-                            blocks_of(b * s * h * ((n + 16 * query_warps - 1) / (16 * query_warps)), "dQ"),
-                            queries_shared(z, query_warps, int(config.at("query_block_k")), stages)});
+    const int query_warps = int(config.at("query_warps")), query_rows = int(config.at("query_rows_per_block"));
+    plan.kernels.push_back(
+        {"mf_evo_backward_queries", 32 * query_warps, 1,
+         blocks_of(b * ((s + query_rows - 1) / query_rows) * h * ((n + 16 * query_warps - 1) / (16 * query_warps)),
+                   "dQ"),
+         queries_shared(z, query_rows, query_warps, int(config.at("query_block_k")), stages)});
   }
   if (dbias) {
     const auto& shape = op.d_bias->shape;

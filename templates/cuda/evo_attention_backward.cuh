@@ -374,123 +374,126 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
 }
 
 // ---- 3. queries (deterministic dQ) -----------------------------------------------------
+// One block per query block of kRowsPerBlock rows s that share the bias (the forward's
+// pipeline and layout): per key block it recomputes P and dP for each s and adds
+// dQ += dS·K, then stores c·dQ. x = Q·Kᵀ + (bias + maskterm)/c, so P = 2^(x·c·log2 e − LSE·log2 e).
 template <class C>
 __device__ __forceinline__ void evo_attention_backward_queries(const MfEvoParams& p) {
   using T = typename C::T;
   using Stage = KeyStage<C>;
-  constexpr int kD = C::kHeadDim, kBQ = C::kBlockQ, kBK = C::kBlockK;
-  constexpr int kThreads = 32 * C::kWarps;
+  constexpr int kRows = C::kRowsPerBlock, kD = C::kHeadDim, kBQ = C::kBlockQ, kBK = C::kBlockK;
+  constexpr int kThreads = 32 * C::kWarps, kLd = Stage::kLdSeq;
   constexpr int kKeyTiles = kBK / 8, kDimTiles = kD / 8;
   static_assert(kBQ == 16 * C::kWarps, "each warp owns 16 query rows");
 
   extern __shared__ __align__(128) unsigned char smem[];
-  T* q_tile = reinterpret_cast<T*>(smem);
-  T* do_tile = q_tile + kBQ * Stage::kLdSeq;
-  unsigned char* stages = reinterpret_cast<unsigned char*>(do_tile + kBQ * Stage::kLdSeq);
+  T* q_tiles = reinterpret_cast<T*>(smem);       // [kRows][kBQ][kLd]
+  T* do_tiles = q_tiles + kRows * kBQ * kLd;     // [kRows][kBQ][kLd]
+  unsigned char* stages = reinterpret_cast<unsigned char*>(do_tiles + kRows * kBQ * kLd);
 
-  const int n = p.seq_len, query_tiles = (n + kBQ - 1) / kBQ, key_blocks = (n + kBK - 1) / kBK;
-  int index = blockIdx.x;
-  const int s = index % p.rows;
-  index /= p.rows;
-  const int q0 = (index % query_tiles) * kBQ;
-  index /= query_tiles;
-  const int h = index % p.heads, b = index / p.heads;
-  const int warp = threadIdx.x / 32, g = lane_id() / 4, t = lane_id() % 4;
+  const RowBlock rb = row_block<C>(p);
+  const int n = p.seq_len, key_blocks = (n + kBK - 1) / kBK;
+  const int row0 = threadIdx.x / 32 * 16, g = lane_id() / 4;
+  const float factor = 1.0f / p.scale;
+  const KeyLoader<C> loader(p, rb);
 
-  copy_tile<T, kBQ, kD, kThreads>(q_tile, Stage::kLdSeq, seq_slice<const T>(p.q, b, s, h) + q0 * p.q.stride_n,
-                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok, threadIdx.x);
-  copy_tile<T, kBQ, kD, kThreads>(do_tile, Stage::kLdSeq, seq_slice<const T>(p.d_o, b, s, h) + q0 * p.d_o.stride_n,
-                                  p.d_o.stride_n, p.d_o.stride_d, n - q0, p.head_dim, p.d_o.vector_ok, threadIdx.x);
 #pragma unroll
-  for (int i = 0; i < C::kStages - 1; ++i) {
-    if (i < key_blocks) load_key_stage<C>(Stage(stages + i * Stage::kBytes), p, b, s, h, q0, i * kBK);
+  for (int r = 0; r < kRows; ++r) {
+    if (r >= rb.rows) break;
+    const int s = rb.s0 + r;
+    copy_tile<T, kBQ, kD, kThreads>(q_tiles + r * kBQ * kLd, kLd, seq_slice<const T>(p.q, rb.b, s, rb.h) + rb.q0 * p.q.stride_n,
+                                    p.q.stride_n, p.q.stride_d, n - rb.q0, p.head_dim, p.q.vector_ok, threadIdx.x);
+    copy_tile<T, kBQ, kD, kThreads>(do_tiles + r * kBQ * kLd, kLd,
+                                    seq_slice<const T>(p.d_o, rb.b, s, rb.h) + rb.q0 * p.d_o.stride_n, p.d_o.stride_n,
+                                    p.d_o.stride_d, n - rb.q0, p.head_dim, p.d_o.vector_ok, threadIdx.x);
+  }
+  unsigned masked_stages = 0;  // bit i: this thread wrote a mask term other than 0 into stage i
+#pragma unroll
+  for (int i = 0; i + 1 < C::kStages; ++i) {
+    if (i < key_blocks) {
+      const Stage st(stages + i * Stage::kBytes);
+      loader.load(st, p, rb, i * kBK);
+      MaskFetch<C> mask;
+      mask.fetch(p, rb, i * kBK);
+      if (mask.store(st, factor)) masked_stages |= 1u << i;
+    }
     cp_async_commit();
   }
-  float lse_log2[2], delta[2];
-  const i64 rows = row_index(p, b, s, h);
+  // LSE (base 2) and Δ of the lane's two rows of each s; +inf past the end gives P = 0.
+  float lse_log2[kRows][2], delta[kRows][2];
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int q = q0 + warp * 16 + g + half * 8;
-    lse_log2[half] = q < n ? p.lse[rows + q] * kLog2e : pos_inf();
-    delta[half] = q < n ? p.delta[rows + q] : 0.0f;
-  }
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int q = rb.q0 + row0 + g + half * 8;
+      const bool exists = r < rb.rows && q < n;
+      const i64 at = row_index(p, rb.b, min(rb.s0 + r, p.rows - 1), rb.h) + q;
+      lse_log2[r][half] = exists ? p.lse[at] * kLog2e : pos_inf();
+      delta[r][half] = exists ? p.delta[at] : 0.0f;
+    }
 
-  FragC d_q[kDimTiles];
+  FragC d_q[kRows][kDimTiles];
 #pragma unroll
-  for (int j = 0; j < kDimTiles; ++j) d_q[j] = FragC{};
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int j = 0; j < kDimTiles; ++j) d_q[r][j] = FragC{};
 
   for (int kb = 0; kb < key_blocks; ++kb) {
-    const int ahead = kb + C::kStages - 1;
+    const int ahead = kb + C::kStages - 1, slot = kb % C::kStages;
     const Stage next(stages + (ahead % C::kStages) * Stage::kBytes);
     MaskFetch<C> next_mask;
     if (ahead < key_blocks) {
-      load_key_tiles<C>(next, p, b, s, h, q0, ahead * kBK);
-      next_mask.fetch(p, b, s, ahead * kBK);
+      loader.load(next, p, rb, ahead * kBK);
+      next_mask.fetch(p, rb, ahead * kBK);
     }
     cp_async_commit();
     cp_async_wait<C::kStages - 1>();
-    __syncthreads();
-    const Stage st(stages + (kb % C::kStages) * Stage::kBytes);
-    FragC prob[kKeyTiles], d_s[kKeyTiles];
+    const bool masked = __syncthreads_or((masked_stages >> slot) & 1u) != 0;
+    masked_stages &= ~(1u << slot);
+    const Stage st(stages + slot * Stage::kBytes);
+
+    FragC bias[kKeyTiles], zero[kKeyTiles];
+    load_bias_fragments<C>(bias, st, row0, factor);
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) prob[j] = d_s[j] = FragC{};
+    for (int j = 0; j < kKeyTiles; ++j) zero[j] = FragC{};
 #pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      FragA<T> q_frag, do_frag;
-      load_a(q_frag, q_tile, Stage::kLdSeq, warp * 16, kk * 16);
-      load_a(do_frag, do_tile, Stage::kLdSeq, warp * 16, kk * 16);
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= rb.rows) break;
+      FragC prob[kKeyTiles], d_s[kKeyTiles];
+      key_block_logits<C>(prob, bias, q_tiles + r * kBQ * kLd, st.k(r), st.mask(r), row0, masked);
+      product_abt<C>(d_s, zero, do_tiles + r * kBQ * kLd, st.v(r), row0);  // dP = dO·Vᵀ
+      // P = 2^(x·c·log2 e − LSE·log2 e), dS = P ⊙ (dP − Δ).
 #pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j) {
-        FragB<T> k_frag, v_frag;
-        load_b(k_frag, st.k, Stage::kLdSeq, j * 8, kk * 16);
-        load_b(v_frag, st.v, Stage::kLdSeq, j * 8, kk * 16);
-        mma(prob[j], q_frag, k_frag);
-        mma(d_s[j], do_frag, v_frag);
-      }
-    }
+      for (int j = 0; j < kKeyTiles; ++j)
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-      const int col = j * 8 + 2 * t;
+        for (int e = 0; e < 4; ++e) {
+          prob[j].c[e] = exp2_approx(fmaf(prob[j].c[e], p.scale_log2, -lse_log2[r][e >> 1]));
+          d_s[j].c[e] = prob[j].c[e] * (d_s[j].c[e] - delta[r][e >> 1]);
+        }
+      // dQ += dS·K.
 #pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        float b0 = 0.0f, b1 = 0.0f;
-        if constexpr (C::kHasBias) read_two(st.bias + (warp * 16 + g + half * 8) * Stage::kLdBias + col, b0, b1);
-        const float bias[2] = {b0, b1};
+      for (int kk = 0; kk < kBK / 16; ++kk) {
+        const FragA<T> ds_frag = a_from_c<T>(d_s[2 * kk], d_s[2 * kk + 1]);
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float& x = prob[j].c[2 * half + e];
-          x = exp2_approx(fmaf(x, p.scale_log2, fmaf(bias[e], kLog2e, st.mask[col + e])) - lse_log2[half]);
-          d_s[j].c[2 * half + e] = x * (d_s[j].c[2 * half + e] - delta[half]);
+        for (int j = 0; j < kDimTiles; j += 2) {
+          FragB<T> k0, k1;
+          load_b_t2(k0, k1, st.k(r), kLd, kk * 16, j * 8);
+          mma(d_q[r][j], ds_frag, k0);
+          mma(d_q[r][j + 1], ds_frag, k1);
         }
       }
     }
-#pragma unroll
-    for (int kk = 0; kk < kBK / 16; ++kk) {
-      const FragA<T> ds_frag = a_from_c<T>(d_s[2 * kk], d_s[2 * kk + 1]);
-#pragma unroll
-      for (int j = 0; j < kDimTiles; ++j) {
-        FragB<T> k_frag;
-        load_b_t(k_frag, st.k, Stage::kLdSeq, kk * 16, j * 8);
-        mma(d_q[j], ds_frag, k_frag);
-      }
-    }
-    if (ahead < key_blocks) next_mask.store(next.mask);  // that stage is not read in this step
-    __syncthreads();
+    if (ahead < key_blocks && next_mask.store(next, factor)) masked_stages |= 1u << (ahead % C::kStages);
+    __syncthreads();  // the stage is refilled next
   }
   cp_async_wait<0>();
 
-  T* out = seq_slice<T>(p.d_q, b, s, h);
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int q = q0 + warp * 16 + g + half * 8;
-    if (q >= n) continue;
-#pragma unroll
-    for (int j = 0; j < kDimTiles; ++j)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int d = j * 8 + 2 * t + e;
-        if (d < p.head_dim) out[q * p.d_q.stride_n + d * p.d_q.stride_d] = from_float<T>(d_q[j].c[2 * half + e] * p.scale);
-      }
+  for (int r = 0; r < kRows; ++r) {
+    if (r >= rb.rows) break;
+    // c·dQ through the warp's own rows of the Q tile, nothing reads any more.
+    const float scale[2] = {p.scale, p.scale};
+    store_rows<C>(p.d_q, p, d_q[r], scale, q_tiles + (r * kBQ + row0) * kLd, rb.b, rb.s0 + r, rb.h, rb.q0 + row0);
   }
 }
 

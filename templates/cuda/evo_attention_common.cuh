@@ -1,9 +1,15 @@
-// What the EvoAttention kernels share: element addressing of the strided tensors, the key
-// mask and bias terms of the logits, and the shared-memory stage that holds one key block.
+// What the EvoAttention kernels share: element addressing of the strided tensors, where a
+// block works, and the pipeline that streams key blocks (K, V, bias and key mask) through
+// shared memory for the forward and the queries kernel.
 //
 // A kernel configuration C provides: T (Q/K/V/O element), BiasT, MaskT (u8 for boolean,
 // a float type for additive), kHeadDim (D padded to a multiple of 16), kBlockQ, kBlockK,
-// kWarps, kStages, kHasBias, kMaskKind (0 none, 1 boolean, 2 additive).
+// kWarps, kStages, kGroups, kRowsPerBlock, kHasBias, kMaskKind (0 none, 1 boolean,
+// 2 additive).
+//
+// Logits are carried in "x units": x = Q·Kᵀ + (bias + maskterm)·f, where f is a factor the
+// kernel chooses (1/c, or 1/|c| in the forward), so that the bias can start the product's
+// accumulator and L = x/f is one multiply away, folded into the exponential's FMA.
 #pragma once
 
 namespace mf {
@@ -37,6 +43,21 @@ __device__ __forceinline__ void read_two(const f16* p, float& a, float& b) {
   b = to_float(p[1]);
 }
 
+// A pair of 16-bit elements, as floats.
+__device__ __forceinline__ void unpack(const Pair<bf16>& w, float& a, float& b) {
+  a = __uint_as_float(w.r << 16);
+  b = __uint_as_float(w.r & 0xffff0000u);
+}
+__device__ __forceinline__ void unpack(const Pair<f16>& w, float& a, float& b) {
+  asm("{.reg .f16 lo, hi;\n mov.b32 {lo, hi}, %2;\n cvt.f32.f16 %0, lo;\n cvt.f32.f16 %1, hi;}"
+      : "=f"(a), "=f"(b)
+      : "r"(w.r));
+}
+__device__ __forceinline__ void unpack(const Pair<float>& w, float& a, float& b) {
+  a = w.x;
+  b = w.y;
+}
+
 // The mask term of key k in base 2: 0 for kept keys, −inf for dropped ones and for keys
 // past the end of the sequence, the additive value · log2(e) otherwise.
 template <class C>
@@ -52,99 +73,291 @@ __device__ __forceinline__ float mask_term_log2(const MfEvoParams& p, int b, int
   }
 }
 
-// Element strides of one stage (K, V, bias, key mask) and its size in bytes.
+// ---- Where a block of the forward or queries kernel works --------------------------------
+// One query block of kRowsPerBlock consecutive rows s of one (b, h); `rows` of them exist
+// (fewer in the last group when S is not a multiple).
+struct RowBlock {
+  int b, s0, rows, h, q0;
+};
+
+template <class C>
+__device__ __forceinline__ RowBlock row_block(const MfEvoParams& p) {
+  constexpr int kRows = C::kRowsPerBlock;
+  const int query_tiles = (p.seq_len + C::kBlockQ - 1) / C::kBlockQ;
+  const int row_groups = (p.rows + kRows - 1) / kRows;
+  int index = blockIdx.x;  // rows s vary fastest: neighbouring blocks read the same bias tiles
+  RowBlock rb;
+  rb.s0 = index % row_groups * kRows;
+  index /= row_groups;
+  rb.q0 = index % query_tiles * C::kBlockQ;
+  index /= query_tiles;
+  rb.h = index % p.heads;
+  rb.b = index / p.heads;
+  rb.rows = min(kRows, p.rows - rb.s0);
+  return rb;
+}
+
+// ---- One key block in shared memory ----------------------------------------------------
+// K and V of each of the block's rows s, the bias tile they share (the bias is the same for
+// every s of a block: the generator allows kRowsPerBlock > 1 only then) and the mask terms
+// of each row in x units. V rows are padded with a column of ones at kHeadDim, so that the
+// product P·V also yields the row sums of P.
 template <class C>
 struct KeyStage {
   using T = typename C::T;
   using BiasT = typename C::BiasT;
+  static constexpr int kRows = C::kRowsPerBlock;
   static constexpr int kLdSeq = C::kHeadDim + 8;  // padding puts ldmatrix rows in distinct banks
   static constexpr int kLdBias = C::kBlockK + 8;
   static constexpr int kSeqBytes = C::kBlockK * kLdSeq * int(sizeof(T));
   static constexpr int kBiasBytes = C::kHasBias ? C::kBlockQ * kLdBias * int(sizeof(BiasT)) : 0;
   static constexpr int kMaskBytes = C::kBlockK * int(sizeof(float));
-  static constexpr int kBytes = 2 * kSeqBytes + kBiasBytes + kMaskBytes;
+  static constexpr int kBytes = kRows * (2 * kSeqBytes + kMaskBytes) + kBiasBytes;
+  static_assert(kSeqBytes % 16 == 0 && kBiasBytes % 16 == 0 && kMaskBytes % 16 == 0, "16-byte aligned tiles");
 
-  T* k;
-  T* v;
-  BiasT* bias;
-  float* mask;
+  unsigned char* base;
 
-  __device__ __forceinline__ KeyStage(unsigned char* base)
-      : k(reinterpret_cast<T*>(base)),
-        v(reinterpret_cast<T*>(base + kSeqBytes)),
-        bias(reinterpret_cast<BiasT*>(base + 2 * kSeqBytes)),
-        mask(reinterpret_cast<float*>(base + 2 * kSeqBytes + kBiasBytes)) {}
+  __device__ __forceinline__ explicit KeyStage(unsigned char* stage) : base(stage) {}
+  __device__ __forceinline__ T* k(int r) const { return reinterpret_cast<T*>(base + r * kSeqBytes); }
+  __device__ __forceinline__ T* v(int r) const { return reinterpret_cast<T*>(base + (kRows + r) * kSeqBytes); }
+  __device__ __forceinline__ BiasT* bias() const { return reinterpret_cast<BiasT*>(base + 2 * kRows * kSeqBytes); }
+  __device__ __forceinline__ float* mask(int r) const {
+    return reinterpret_cast<float*>(base + 2 * kRows * kSeqBytes + kBiasBytes + r * kMaskBytes);
+  }
+
+  // The padding columns of V: 1 at kHeadDim, 0 after it. No copy writes them, so once per
+  // kernel is enough; the kThreads threads of the block take part.
+  template <int kThreads>
+  __device__ __forceinline__ void pad_values() const {
+    constexpr int kPad = kLdSeq - C::kHeadDim;
+    for (int i = threadIdx.x; i < kRows * C::kBlockK * kPad; i += kThreads) {
+      const int row = i / kPad, col = i % kPad;
+      v(0)[row * kLdSeq + C::kHeadDim + col] = col == 0 ? one_value<T>() : zero_value<T>();
+    }
+  }
 };
 
-// Starts the asynchronous copies of key block k0 (K, V and the bias rows q0.. of this block)
-// into a stage; element by element where the host did not allow vector copies.
-template <class C>
-__device__ __forceinline__ void load_key_tiles(const KeyStage<C>& st, const MfEvoParams& p, int b, int s, int h,
-                                               int q0, int k0) {
-  using T = typename C::T;
-  constexpr int kThreads = 32 * C::kWarps;
-  const int n = p.seq_len, thread = threadIdx.x;
-  copy_tile<T, C::kBlockK, C::kHeadDim, kThreads>(st.k, KeyStage<C>::kLdSeq,
-                                                  seq_slice<const T>(p.k, b, s, h) + k0 * p.k.stride_n,
-                                                  p.k.stride_n, p.k.stride_d, n - k0, p.head_dim, p.k.vector_ok,
-                                                  thread);
-  copy_tile<T, C::kBlockK, C::kHeadDim, kThreads>(st.v, KeyStage<C>::kLdSeq,
-                                                  seq_slice<const T>(p.v, b, s, h) + k0 * p.v.stride_n,
-                                                  p.v.stride_n, p.v.stride_d, n - k0, p.head_dim, p.v.vector_ok,
-                                                  thread);
-  if constexpr (C::kHasBias) {
-    using BiasT = typename C::BiasT;
-    const BiasT* bias = pair_slice<const BiasT>(p.bias, b, s, h) + q0 * p.bias.stride_q + k0 * p.bias.stride_k;
-    copy_tile<BiasT, C::kBlockQ, C::kBlockK, kThreads>(st.bias, KeyStage<C>::kLdBias, bias, p.bias.stride_q,
-                                                       p.bias.stride_k, n - q0, n - k0, p.bias.vector_ok, thread);
-  }
-}
-
 // The mask terms of one key block travel through registers: fetched when the block's tiles
-// are requested, written to the stage one compute step later. A load used at once would
-// stall every warp at the next barrier for a full memory latency per key block.
+// are requested, written to the stage one compute step later, so that no warp waits on
+// them at a barrier.
 template <class C>
 struct MaskFetch {
   static constexpr int kThreads = 32 * C::kWarps;
-  static constexpr int kPerThread = (C::kBlockK + kThreads - 1) / kThreads;
+  static constexpr int kTerms = C::kRowsPerBlock * C::kBlockK;
+  static constexpr int kPerThread = (kTerms + kThreads - 1) / kThreads;
   typename C::MaskT raw[kPerThread];
-  unsigned valid = 0;  // bit i: key threadIdx.x + i·kThreads of the block exists
+  unsigned valid = 0;  // bit i: term threadIdx.x + i·kThreads belongs to a row and key that exist
 
-  __device__ __forceinline__ void fetch(const MfEvoParams& p, int b, int s, int k0) {
+  __device__ __forceinline__ void fetch(const MfEvoParams& p, const RowBlock& rb, int k0) {
+    valid = 0;
 #pragma unroll
     for (int i = 0; i < kPerThread; ++i) {
-      const int k = threadIdx.x + i * kThreads;
-      if (k >= C::kBlockK || k0 + k >= p.seq_len) continue;
+      const int term = threadIdx.x + i * kThreads, r = term / C::kBlockK, k = term % C::kBlockK;
+      if (term >= kTerms || r >= rb.rows || k0 + k >= p.seq_len) continue;
       valid |= 1u << i;
       if constexpr (C::kMaskKind != 0)
         raw[i] = static_cast<const typename C::MaskT*>(
-            p.mask)[b * p.mask_stride_b + s * p.mask_stride_s + (k0 + k) * p.mask_stride_k];
+            p.mask)[rb.b * p.mask_stride_b + (rb.s0 + r) * p.mask_stride_s + (k0 + k) * p.mask_stride_k];
     }
   }
-  __device__ __forceinline__ void store(float* mask) const {
+  // Writes the terms in x units (times `factor`) and tells whether any of
+  // this thread's is not 0, so that blocks whose keys are all kept skip the mask.
+  __device__ __forceinline__ bool store(const KeyStage<C>& st, float factor) const {
+    bool any = false;
 #pragma unroll
     for (int i = 0; i < kPerThread; ++i) {
-      const int k = threadIdx.x + i * kThreads;
-      if (k >= C::kBlockK) continue;
-      float term = neg_inf();
+      const int term = threadIdx.x + i * kThreads;
+      if (term >= kTerms) continue;
+      float value = neg_inf();  // the term itself; −inf·factor is +inf for a negative factor
       if ((valid >> i) & 1u) {
-        if constexpr (C::kMaskKind == 0) term = 0.0f;
-        else if constexpr (C::kMaskKind == 1) term = raw[i] != 0 ? 0.0f : neg_inf();
-        else term = to_float(raw[i]) * kLog2e;
+        if constexpr (C::kMaskKind == 0) value = 0.0f;
+        else if constexpr (C::kMaskKind == 1) value = raw[i] != 0 ? 0.0f : neg_inf();
+        else value = to_float(raw[i]);
       }
-      mask[k] = term;
+      value *= factor;
+      st.mask(term / C::kBlockK)[term % C::kBlockK] = value;
+      any |= value != 0.0f;
+    }
+    return any;
+  }
+};
+
+// Streams key blocks into stages: each thread's share of the copies is fixed when the
+// block starts, so that a key block costs an address add and a cp.async per 16 bytes.
+// Tensors the host could not vectorise (an inner stride other than 1, or misalignment)
+// are copied element by element.
+template <class C>
+struct KeyLoader {
+  using T = typename C::T;
+  using BiasT = typename C::BiasT;
+  using Stage = KeyStage<C>;
+  static constexpr int kThreads = 32 * C::kWarps, kRows = C::kRowsPerBlock;
+  using SeqPieces = TilePieces<T, C::kBlockK, C::kHeadDim, kThreads>;
+  using BiasPieces = TilePieces<BiasT, C::kBlockQ, C::kBlockK, kThreads>;
+
+  SeqPieces seq;
+  BiasPieces bias_pieces;
+  const T* k[kRows];
+  const T* v[kRows];
+  const BiasT* bias;  // row q0, key 0 of the block's bias slice
+
+  __device__ __forceinline__ KeyLoader(const MfEvoParams& p, const RowBlock& rb)
+      : seq(threadIdx.x), bias_pieces(threadIdx.x) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int s = min(rb.s0 + r, p.rows - 1);
+      k[r] = seq_slice<const T>(p.k, rb.b, s, rb.h);
+      v[r] = seq_slice<const T>(p.v, rb.b, s, rb.h);
+    }
+    bias = nullptr;
+    if constexpr (C::kHasBias) bias = pair_slice<const BiasT>(p.bias, rb.b, rb.s0, rb.h) + rb.q0 * p.bias.stride_q;
+  }
+
+  __device__ __forceinline__ void copy_seq(T* dst, const T* slice, const MfSeqTensor& x, const MfEvoParams& p,
+                                           int k0) const {
+    const int valid = p.seq_len - k0;
+    if (!x.vector_ok) {
+      copy_tile<T, C::kBlockK, C::kHeadDim, kThreads>(dst, Stage::kLdSeq, slice + k0 * x.stride_n, x.stride_n,
+                                                      x.stride_d, valid, p.head_dim, false, threadIdx.x);
+    } else if (valid >= C::kBlockK && p.head_dim == C::kHeadDim) {
+      seq.copy(dst, Stage::kLdSeq, slice + k0 * x.stride_n, x.stride_n);
+    } else {
+      seq.copy_edge(dst, Stage::kLdSeq, slice + k0 * x.stride_n, x.stride_n, valid, p.head_dim);
+    }
+  }
+
+  // Starts the copies of key block k0 into a stage.
+  __device__ __forceinline__ void load(const Stage& st, const MfEvoParams& p, const RowBlock& rb, int k0) const {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= rb.rows) break;
+      copy_seq(st.k(r), k[r], p.k, p, k0);
+      copy_seq(st.v(r), v[r], p.v, p, k0);
+    }
+    if constexpr (C::kHasBias) {
+      const int valid_q = p.seq_len - rb.q0, valid_k = p.seq_len - k0;
+      const BiasT* src = bias + k0 * p.bias.stride_k;
+      if (!p.bias.vector_ok)
+        copy_tile<BiasT, C::kBlockQ, C::kBlockK, kThreads>(st.bias(), Stage::kLdBias, src, p.bias.stride_q,
+                                                           p.bias.stride_k, valid_q, valid_k, false, threadIdx.x);
+      else if (valid_q >= C::kBlockQ && valid_k >= C::kBlockK)
+        bias_pieces.copy(st.bias(), Stage::kLdBias, src, p.bias.stride_q);
+      else
+        bias_pieces.copy_edge(st.bias(), Stage::kLdBias, src, p.bias.stride_q, valid_q, valid_k);
     }
   }
 };
 
-// Key block k0 into a stage at once (the pipeline's prologue).
+// The bias of a warp's 16 query rows in one key block, in the accumulator layout of the
+// logits and multiplied by `factor` (x units): ldmatrix hands each lane exactly the pairs
+// its logits need. Zero without a bias.
 template <class C>
-__device__ __forceinline__ void load_key_stage(const KeyStage<C>& st, const MfEvoParams& p, int b, int s, int h,
-                                               int q0, int k0) {
-  load_key_tiles<C>(st, p, b, s, h, q0, k0);
-  MaskFetch<C> mask;
-  mask.fetch(p, b, s, k0);
-  mask.store(st.mask);
+__device__ __forceinline__ void load_bias_fragments(FragC (&bias)[C::kBlockK / 8], const KeyStage<C>& st, int row0,
+                                                    float factor) {
+#pragma unroll
+  for (int j = 0; j < C::kBlockK / 16; ++j) {
+    if constexpr (C::kHasBias) {
+      FragA<typename C::BiasT> pairs;
+      load_a(pairs, st.bias(), KeyStage<C>::kLdBias, row0, j * 16);
+      // A's pairs 0..3 are (row g, cols 2t..), (g+8, 2t..), (g, 8+2t..), (g+8, 8+2t..):
+      // the C fragments of key tiles 2j and 2j+1.
+      unpack(pairs.p[0], bias[2 * j].c[0], bias[2 * j].c[1]);
+      unpack(pairs.p[1], bias[2 * j].c[2], bias[2 * j].c[3]);
+      unpack(pairs.p[2], bias[2 * j + 1].c[0], bias[2 * j + 1].c[1]);
+      unpack(pairs.p[3], bias[2 * j + 1].c[2], bias[2 * j + 1].c[3]);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        bias[2 * j].c[e] *= factor;
+        bias[2 * j + 1].c[e] *= factor;
+      }
+    } else {
+      bias[2 * j] = bias[2 * j + 1] = FragC{};
+    }
+  }
+}
+
+// init + A·Bᵀ for a warp's 16 rows of A (rows row0.. of a_tile) against the kBlockK rows
+// of b_tile, over the head dimension: the accumulator starts from `init` without a copy.
+template <class C>
+__device__ __forceinline__ void product_abt(FragC (&acc)[C::kBlockK / 8], const FragC (&init)[C::kBlockK / 8],
+                                            const typename C::T* a_tile, const typename C::T* b_tile, int row0) {
+  using T = typename C::T;
+  constexpr int kLd = KeyStage<C>::kLdSeq;
+#pragma unroll
+  for (int kk = 0; kk < C::kHeadDim / 16; ++kk) {
+    FragA<T> a_frag;
+    load_a(a_frag, a_tile, kLd, row0, kk * 16);
+#pragma unroll
+    for (int j = 0; j < C::kBlockK / 8; j += 2) {
+      FragB<T> b0, b1;
+      load_b2(b0, b1, b_tile, kLd, j * 8, kk * 16);
+      if (kk == 0) {
+        mma(acc[j], a_frag, b0, init[j]);
+        mma(acc[j + 1], a_frag, b1, init[j + 1]);
+      } else {
+        mma(acc[j], a_frag, b0);
+        mma(acc[j + 1], a_frag, b1);
+      }
+    }
+  }
+}
+
+// Logits of a warp's 16 query rows against a key block in x units: Q·Kᵀ started from the
+// bias fragments, plus the mask terms where the block has any.
+template <class C>
+__device__ __forceinline__ void key_block_logits(FragC (&x)[C::kBlockK / 8], const FragC (&bias)[C::kBlockK / 8],
+                                                 const typename C::T* q_tile, const typename C::T* k_tile,
+                                                 const float* mask, int row0, bool masked) {
+  product_abt<C>(x, bias, q_tile, k_tile, row0);
+  if (masked) {
+    const int t = lane_id() % 4;
+#pragma unroll
+    for (int j = 0; j < C::kBlockK / 8; ++j) {
+      float m0, m1;
+      read_two(mask + j * 8 + 2 * t, m0, m1);
+      x[j].c[0] += m0;
+      x[j].c[1] += m1;
+      x[j].c[2] += m0;
+      x[j].c[3] += m1;
+    }
+  }
+}
+
+// Writes a warp's 16 rows of a sequence tensor from the first kHeadDim/8 accumulator tiles,
+// row g + 8·half times row_scale[half]. The rows go through `staging` (16 rows of kLdSeq,
+// the warp's own and no longer read), so that global stores are 16 bytes wide where the
+// layout allows.
+template <class C, int kTiles>
+__device__ __forceinline__ void store_rows(const MfSeqTensor& x, const MfEvoParams& p, const FragC (&acc)[kTiles],
+                                           const float (&row_scale)[2], typename C::T* staging, int b, int s, int h,
+                                           int q_first) {
+  using T = typename C::T;
+  constexpr int kD = C::kHeadDim, kLd = KeyStage<C>::kLdSeq;
+  static_assert(kTiles >= kD / 8, "the accumulator covers the head dimension");
+  const int g = lane_id() / 4, t = lane_id() % 4, n = p.seq_len;
+#pragma unroll
+  for (int half = 0; half < 2; ++half)
+#pragma unroll
+    for (int j = 0; j < kD / 8; ++j)
+      *reinterpret_cast<Pair<T>*>(staging + (g + half * 8) * kLd + j * 8 + 2 * t) =
+          make_pair<T>(acc[j].c[2 * half] * row_scale[half], acc[j].c[2 * half + 1] * row_scale[half]);
+  __syncwarp();
+  T* out = seq_slice<T>(x, b, s, h);
+  if (x.vector_ok && p.head_dim == kD) {
+    constexpr int kPerPiece = 16 / int(sizeof(T)), kPiecesPerRow = kD / kPerPiece;
+#pragma unroll
+    for (int i = lane_id(); i < 16 * kPiecesPerRow; i += 32) {
+      const int r = i / kPiecesPerRow, c = i % kPiecesPerRow * kPerPiece;
+      if (q_first + r < n)
+        *reinterpret_cast<uint4*>(out + (q_first + r) * x.stride_n + c) =
+            *reinterpret_cast<const uint4*>(staging + r * kLd + c);
+    }
+  } else {
+    for (int i = lane_id(); i < 16 * kD; i += 32) {
+      const int r = i / kD, d = i % kD;
+      if (q_first + r < n && d < p.head_dim) out[(q_first + r) * x.stride_n + d * x.stride_d] = staging[r * kLd + d];
+    }
+  }
 }
 
 }  // namespace mf

@@ -1,167 +1,205 @@
-// EvoAttention forward: one block computes kBlockQ query rows of one (b, s, h), each warp
-// 16 of them, streaming key blocks through a kStages-deep shared-memory pipeline.
-//   L = c·QKᵀ + bias + maskterm (in base 2),  O = softmax(L)·V,  LSE = log Σ exp L
-// The softmax is online: a running row maximum m and sum l, with the output rescaled
-// when m grows. Rows whose keys are all dropped give O = 0 and LSE = +inf.
+// EvoAttention forward. One block computes kBlockQ query rows of kRowsPerBlock rows s of
+// one (b, h) that share the bias, so each bias tile is read and converted once for all of
+// them; each warp owns 16 query rows of every s. Key blocks stream through a
+// kStages-deep shared-memory pipeline (evo_attention_common.cuh).
+//   x = Q·Kᵀ + (bias + maskterm)/|c|  (Q negated when c < 0, so that L = |c|·x)
+//   O = softmax(L)·V,  LSE = log Σ exp L
+// The softmax is online with a lazily raised base: exponentials are taken against a base
+// m that is raised only when a row's logits pass it by more than 2^8, so the output is
+// rarely rescaled and P ≤ 2^8. The row sums come out of the P·V product (V's column of
+// ones). Rows whose keys are all dropped give O = 0 and LSE = +inf.
 #pragma once
 
 namespace mf {
 
-// Row statistics of the two rows (g and g+8) a lane holds in a C fragment.
-struct RowState {
-  float max[2];  // running maximum of the base-2 logits (−inf until a kept key is seen)
-  float sum[2];  // this lane's share of Σ 2^(L − max); the quad is summed at the end
-};
+// How far (base 2) logits may pass the base before it is raised.
+constexpr float kRaiseLog2 = 8.0f;
 
-// The maximum used for exponentials: −inf would make (−inf) − (−inf) = NaN.
-__device__ __forceinline__ float usable_max(float m) { return m == neg_inf() ? 0.0f : m; }
+// The base of the two rows (g and g+8) a lane holds in a C fragment.
+struct RowBase {
+  float base[2];    // m in x units; −inf until a kept key is seen
+  float offset[2];  // −m·|c|·log2 e (0 while m = −inf): the exponential's FMA addend
+};
 
 __device__ __forceinline__ float quad_max(float x) {
   x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
   return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
 }
-__device__ __forceinline__ float quad_sum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+
+// Turns a warp's logits (x units) into P = 2^(x·exp_scale + offset), raising the base of
+// rows whose logits passed it and rescaling their output accumulators.
+template <int kKeyTiles, int kOutTiles>
+__device__ __forceinline__ void softmax_step(FragC (&x)[kKeyTiles], FragC (&out)[kOutTiles], RowBase& row,
+                                             float exp_scale, float raise) {
+  float block_max[2] = {neg_inf(), neg_inf()};
+#pragma unroll
+  for (int j = 0; j < kKeyTiles; ++j) {
+    block_max[0] = fmaxf(block_max[0], fmaxf(x[j].c[0], x[j].c[1]));
+    block_max[1] = fmaxf(block_max[1], fmaxf(x[j].c[2], x[j].c[3]));
+  }
+  bool grows[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    block_max[half] = quad_max(block_max[half]);
+    grows[half] = block_max[half] - row.base[half] > raise;  // false for −inf − −inf = NaN
+  }
+  if (__any_sync(0xffffffffu, grows[0] || grows[1])) {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      // From a base of −inf the factor is 0, and the accumulators are still 0.
+      const float factor = grows[half] ? exp2_approx((row.base[half] - block_max[half]) * exp_scale) : 1.0f;
+      if (grows[half]) {
+        row.base[half] = block_max[half];
+        row.offset[half] = -block_max[half] * exp_scale;
+      }
+#pragma unroll
+      for (int j = 0; j < kOutTiles; ++j) {
+        out[j].c[2 * half] *= factor;
+        out[j].c[2 * half + 1] *= factor;
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kKeyTiles; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) x[j].c[e] = exp2_approx(fmaf(x[j].c[e], exp_scale, row.offset[e >> 1]));
+}
+
+// out += P·[V | 1], P handed from the logits' registers straight to the product.
+template <class C>
+__device__ __forceinline__ void accumulate_values(FragC (&out)[C::kHeadDim / 8 + 1], const FragC (&prob)[C::kBlockK / 8],
+                                                  const typename C::T* v_tile) {
+  using T = typename C::T;
+  constexpr int kOutTiles = C::kHeadDim / 8 + 1, kLd = KeyStage<C>::kLdSeq;
+#pragma unroll
+  for (int kk = 0; kk < C::kBlockK / 16; ++kk) {
+    const FragA<T> p_frag = a_from_c<T>(prob[2 * kk], prob[2 * kk + 1]);
+#pragma unroll
+    for (int j = 0; j + 1 < kOutTiles; j += 2) {
+      FragB<T> v0, v1;
+      load_b_t2(v0, v1, v_tile, kLd, kk * 16, j * 8);
+      mma(out[j], p_frag, v0);
+      mma(out[j + 1], p_frag, v1);
+    }
+    if constexpr (kOutTiles % 2 == 1) {
+      FragB<T> v_last;
+      load_b_t(v_last, v_tile, kLd, kk * 16, (kOutTiles - 1) * 8);
+      mma(out[kOutTiles - 1], p_frag, v_last);
+    }
+  }
+}
+
+// Writes a warp's 16 rows of O, normalised by the row sums (column kD of the last tile,
+// held by each quad's lane t = 0), and their LSE.
+template <class C>
+__device__ __forceinline__ void store_output(const MfEvoParams& p, const FragC (&out)[C::kHeadDim / 8 + 1],
+                                             const RowBase& row, typename C::T* staging, int b, int s, int h,
+                                             int q_first) {
+  const int g = lane_id() / 4, t = lane_id() % 4, n = p.seq_len;
+  float inv[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const float sum = __shfl_sync(0xffffffffu, out[C::kHeadDim / 8].c[2 * half], lane_id() & ~3);
+    inv[half] = sum > 0.0f ? 1.0f / sum : 0.0f;
+    const int q = q_first + g + half * 8;
+    if (p.lse != nullptr && t == 0 && q < n)
+      p.lse[((i64(b) * p.rows + s) * p.heads + h) * n + q] =
+          sum > 0.0f ? (log2f(sum) - row.offset[half]) * kLn2 : pos_inf();
+  }
+  store_rows<C>(p.o, p, out, inv, staging, b, s, h, q_first);
 }
 
 template <class C>
 __device__ __forceinline__ void evo_attention_forward(const MfEvoParams& p) {
   using T = typename C::T;
   using Stage = KeyStage<C>;
-  constexpr int kD = C::kHeadDim, kBQ = C::kBlockQ, kBK = C::kBlockK;
-  constexpr int kThreads = 32 * C::kWarps;
-  constexpr int kKeyTiles = kBK / 8, kDimTiles = kD / 8;
+  constexpr int kRows = C::kRowsPerBlock, kD = C::kHeadDim, kBQ = C::kBlockQ, kBK = C::kBlockK;
+  constexpr int kThreads = 32 * C::kWarps, kLd = Stage::kLdSeq;
+  constexpr int kKeyTiles = kBK / 8, kOutTiles = kD / 8 + 1;
   static_assert(kBQ == 16 * C::kWarps, "each warp owns 16 query rows");
   static_assert(kD % 16 == 0 && kBK % 16 == 0, "tiles are multiples of the 16-wide product");
 
   extern __shared__ __align__(128) unsigned char smem[];
-  T* q_tile = reinterpret_cast<T*>(smem);
-  unsigned char* stages = smem + kBQ * Stage::kLdSeq * int(sizeof(T));
+  T* q_tiles = reinterpret_cast<T*>(smem);  // [kRows][kBQ][kLd]
+  unsigned char* stages = smem + kRows * kBQ * kLd * int(sizeof(T));
 
-  const int n = p.seq_len, query_tiles = (n + kBQ - 1) / kBQ;
-  int index = blockIdx.x;  // s varies fastest: neighbouring blocks read the same bias rows
-  const int s = index % p.rows;
-  index /= p.rows;
-  const int q0 = (index % query_tiles) * kBQ;
-  index /= query_tiles;
-  const int h = index % p.heads, b = index / p.heads;
-  const int warp = threadIdx.x / 32, g = lane_id() / 4, t = lane_id() % 4;
-  const int key_blocks = (n + kBK - 1) / kBK;
+  const RowBlock rb = row_block<C>(p);
+  const int n = p.seq_len, key_blocks = (n + kBK - 1) / kBK;
+  const int row0 = threadIdx.x / 32 * 16;
+  const float factor = 1.0f / fabsf(p.scale), exp_scale = fabsf(p.scale_log2);
+  const float raise = kRaiseLog2 / exp_scale;  // in x units
+  const KeyLoader<C> loader(p, rb);
 
-  copy_tile<T, kBQ, kD, kThreads>(q_tile, Stage::kLdSeq, seq_slice<const T>(p.q, b, s, h) + q0 * p.q.stride_n,
-                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok, threadIdx.x);
 #pragma unroll
-  for (int i = 0; i < C::kStages - 1; ++i) {
-    if (i < key_blocks) load_key_stage<C>(Stage(stages + i * Stage::kBytes), p, b, s, h, q0, i * kBK);
-    cp_async_commit();
+  for (int r = 0; r < kRows; ++r) {
+    if (r >= rb.rows) break;
+    copy_tile<T, kBQ, kD, kThreads>(q_tiles + r * kBQ * kLd, kLd,
+                                    seq_slice<const T>(p.q, rb.b, rb.s0 + r, rb.h) + rb.q0 * p.q.stride_n,
+                                    p.q.stride_n, p.q.stride_d, n - rb.q0, p.head_dim, p.q.vector_ok, threadIdx.x);
+  }
+  unsigned masked_stages = 0;  // bit i: this thread wrote a mask term other than 0 into stage i
+#pragma unroll
+  for (int i = 0; i < C::kStages; ++i) {
+    const Stage st(stages + i * Stage::kBytes);
+    st.template pad_values<kThreads>();
+    if (i + 1 < C::kStages) {
+      if (i < key_blocks) {
+        loader.load(st, p, rb, i * kBK);
+        MaskFetch<C> mask;
+        mask.fetch(p, rb, i * kBK);
+        if (mask.store(st, factor)) masked_stages |= 1u << i;
+      }
+      cp_async_commit();
+    }
   }
 
-  FragC out[kDimTiles];
+  FragC out[kRows][kOutTiles];
+  RowBase row[kRows];
 #pragma unroll
-  for (int j = 0; j < kDimTiles; ++j) out[j] = FragC{};
-  RowState row{{neg_inf(), neg_inf()}, {0.0f, 0.0f}};
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int j = 0; j < kOutTiles; ++j) out[r][j] = FragC{};
+    row[r] = RowBase{{neg_inf(), neg_inf()}, {0.0f, 0.0f}};
+  }
 
   for (int kb = 0; kb < key_blocks; ++kb) {
-    const int ahead = kb + C::kStages - 1;
+    const int ahead = kb + C::kStages - 1, slot = kb % C::kStages;
     const Stage next(stages + (ahead % C::kStages) * Stage::kBytes);
     MaskFetch<C> next_mask;
     if (ahead < key_blocks) {
-      load_key_tiles<C>(next, p, b, s, h, q0, ahead * kBK);
-      next_mask.fetch(p, b, s, ahead * kBK);
+      loader.load(next, p, rb, ahead * kBK);
+      next_mask.fetch(p, rb, ahead * kBK);
     }
     cp_async_commit();
     cp_async_wait<C::kStages - 1>();
-    __syncthreads();
-    const Stage st(stages + (kb % C::kStages) * Stage::kBytes);
+    // Blocks whose keys are all kept (and in range) skip the mask terms.
+    const bool masked = __syncthreads_or((masked_stages >> slot) & 1u) != 0;
+    masked_stages &= ~(1u << slot);
+    if (kb == 0 && p.scale < 0.0f) {
+      for (int i = threadIdx.x; i < kRows * kBQ * kLd; i += kThreads) q_tiles[i] = negated(q_tiles[i]);
+      __syncthreads();
+    }
+    const Stage st(stages + slot * Stage::kBytes);
 
-    // Logits of this warp's 16 rows against the block's keys. Q fragments are re-read from
-    // shared memory for each block: cheaper than holding D/16 of them in registers.
-    FragC score[kKeyTiles];
+    FragC bias[kKeyTiles];
+    load_bias_fragments<C>(bias, st, row0, factor);
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) score[j] = FragC{};
-#pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      FragA<T> q_frag;
-      load_a(q_frag, q_tile, Stage::kLdSeq, warp * 16, kk * 16);
-#pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j) {
-        FragB<T> k_frag;
-        load_b(k_frag, st.k, Stage::kLdSeq, j * 8, kk * 16);
-        mma(score[j], q_frag, k_frag);
-      }
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= rb.rows) break;
+      FragC x[kKeyTiles];
+      key_block_logits<C>(x, bias, q_tiles + r * kBQ * kLd, st.k(r), st.mask(r), row0, masked);
+      softmax_step(x, out[r], row[r], exp_scale, raise);
+      accumulate_values<C>(out[r], x, st.v(r));
     }
-    float block_max[2] = {neg_inf(), neg_inf()};
-#pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-      const int col = j * 8 + 2 * t;
-      const float m0 = st.mask[col], m1 = st.mask[col + 1];
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        float b0 = 0.0f, b1 = 0.0f;
-        if constexpr (C::kHasBias) read_two(st.bias + (warp * 16 + g + half * 8) * Stage::kLdBias + col, b0, b1);
-        float& x0 = score[j].c[2 * half];
-        float& x1 = score[j].c[2 * half + 1];
-        x0 = fmaf(x0, p.scale_log2, fmaf(b0, kLog2e, m0));
-        x1 = fmaf(x1, p.scale_log2, fmaf(b1, kLog2e, m1));
-        block_max[half] = fmaxf(block_max[half], fmaxf(x0, x1));
-      }
-    }
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const float new_max = fmaxf(row.max[half], quad_max(block_max[half]));
-      const float rescale = exp2_approx(usable_max(row.max[half]) - usable_max(new_max));
-      row.max[half] = new_max;
-      row.sum[half] *= rescale;
-#pragma unroll
-      for (int j = 0; j < kDimTiles; ++j) {
-        out[j].c[2 * half] *= rescale;
-        out[j].c[2 * half + 1] *= rescale;
-      }
-      const float base = usable_max(new_max);
-#pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j) {
-        float& x0 = score[j].c[2 * half];
-        float& x1 = score[j].c[2 * half + 1];
-        x0 = exp2_approx(x0 - base);
-        x1 = exp2_approx(x1 - base);
-        row.sum[half] += x0 + x1;
-      }
-    }
-    // O += P·V, P handed from the logits' registers straight to the product.
-#pragma unroll
-    for (int kk = 0; kk < kBK / 16; ++kk) {
-      const FragA<T> prob = a_from_c<T>(score[2 * kk], score[2 * kk + 1]);
-#pragma unroll
-      for (int j = 0; j < kDimTiles; ++j) {
-        FragB<T> v_frag;
-        load_b_t(v_frag, st.v, Stage::kLdSeq, kk * 16, j * 8);
-        mma(out[j], prob, v_frag);
-      }
-    }
-    if (ahead < key_blocks) next_mask.store(next.mask);  // that stage is not read in this step
+    if (ahead < key_blocks && next_mask.store(next, factor)) masked_stages |= 1u << (ahead % C::kStages);
     __syncthreads();  // the stage is refilled next
   }
   cp_async_wait<0>();
 
-  T* o = seq_slice<T>(p.o, b, s, h);
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int q = q0 + warp * 16 + g + half * 8;
-    const float sum = quad_sum(row.sum[half]);
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-    if (q < n) {
-#pragma unroll
-      for (int j = 0; j < kDimTiles; ++j) {
-        const int d = j * 8 + 2 * t;
-        if (d < p.head_dim) o[q * p.o.stride_n + d * p.o.stride_d] = from_float<T>(out[j].c[2 * half] * inv);
-        if (d + 1 < p.head_dim)
-          o[q * p.o.stride_n + (d + 1) * p.o.stride_d] = from_float<T>(out[j].c[2 * half + 1] * inv);
-      }
-      if (p.lse != nullptr && t == 0)
-        p.lse[((i64(b) * p.rows + s) * p.heads + h) * n + q] =
-            sum > 0.0f ? (row.max[half] + log2f(sum)) * kLn2 : pos_inf();
-    }
+  for (int r = 0; r < kRows; ++r) {
+    if (r >= rb.rows) break;
+    store_output<C>(p, out[r], row[r], q_tiles + (r * kBQ + row0) * kLd, rb.b, rb.s0 + r, rb.h, rb.q0 + row0);
   }
 }
 

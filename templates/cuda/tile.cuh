@@ -145,6 +145,28 @@ __device__ __forceinline__ void mma(FragC& d, const FragA<float>& a, const FragB
   const float b1[2] = {b.p[1].x, b.p[1].y};
   mma_3xtf32(d, a1, b1);
 }
+// d = a·b + c with c kept: the first k step of a product whose accumulator starts from a
+// tile that is used again (the bias), without copying it.
+__device__ __forceinline__ void mma(FragC& d, const FragA<bf16>& a, const FragB<bf16>& b, const FragC& c) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%10,%11,%12,%13};"
+      : "=f"(d.c[0]), "=f"(d.c[1]), "=f"(d.c[2]), "=f"(d.c[3])
+      : "r"(a.p[0].r), "r"(a.p[1].r), "r"(a.p[2].r), "r"(a.p[3].r), "r"(b.p[0].r), "r"(b.p[1].r), "f"(c.c[0]),
+        "f"(c.c[1]), "f"(c.c[2]), "f"(c.c[3]));
+}
+__device__ __forceinline__ void mma(FragC& d, const FragA<f16>& a, const FragB<f16>& b, const FragC& c) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%10,%11,%12,%13};"
+      : "=f"(d.c[0]), "=f"(d.c[1]), "=f"(d.c[2]), "=f"(d.c[3])
+      : "r"(a.p[0].r), "r"(a.p[1].r), "r"(a.p[2].r), "r"(a.p[3].r), "r"(b.p[0].r), "r"(b.p[1].r), "f"(c.c[0]),
+        "f"(c.c[1]), "f"(c.c[2]), "f"(c.c[3]));
+}
+__device__ __forceinline__ void mma(FragC& d, const FragA<float>& a, const FragB<float>& b, const FragC& c) {
+  d = c;
+  mma(d, a, b);
+}
 
 // ---- Shared memory -> fragments -------------------------------------------------------
 // Tiles in shared memory are row-major with a leading dimension `ld` (elements), padded so
@@ -190,6 +212,24 @@ __device__ __forceinline__ void load_b_t(FragB<T>& b, const T* x, int ld, int k0
                : "r"(shared_address(row)));
 }
 
+// Two B fragments at once (columns n0..n0+7 and n0+8..n0+15): one ldmatrix.x4.
+template <class T>
+__device__ __forceinline__ void load_b2(FragB<T>& b0, FragB<T>& b1, const T* x, int ld, int n0, int k0) {
+  const int l = lane_id();
+  const T* row = x + (n0 + (l / 16) * 8 + l % 8) * ld + k0 + ((l / 8) & 1) * 8;
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(b0.p[0].r), "=r"(b0.p[1].r), "=r"(b1.p[0].r), "=r"(b1.p[1].r)
+               : "r"(shared_address(row)));
+}
+template <class T>
+__device__ __forceinline__ void load_b_t2(FragB<T>& b0, FragB<T>& b1, const T* x, int ld, int k0, int n0) {
+  const int l = lane_id();
+  const T* row = x + (k0 + l % 16) * ld + n0 + (l / 16) * 8;
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(b0.p[0].r), "=r"(b0.p[1].r), "=r"(b1.p[0].r), "=r"(b1.p[1].r)
+               : "r"(shared_address(row)));
+}
+
 // float tiles: no ldmatrix for 32-bit elements, so lanes read their pairs directly.
 template <>
 __device__ __forceinline__ void load_a<float>(FragA<float>& a, const float* x, int ld, int r0, int k0) {
@@ -228,6 +268,19 @@ __device__ __forceinline__ void load_b_t<float>(FragB<float>& b, const float* x,
   }
 }
 
+template <>
+__device__ __forceinline__ void load_b2<float>(FragB<float>& b0, FragB<float>& b1, const float* x, int ld, int n0,
+                                               int k0) {
+  load_b(b0, x, ld, n0, k0);
+  load_b(b1, x, ld, n0 + 8, k0);
+}
+template <>
+__device__ __forceinline__ void load_b_t2<float>(FragB<float>& b0, FragB<float>& b1, const float* x, int ld, int k0,
+                                                 int n0) {
+  load_b_t(b0, x, ld, k0, n0);
+  load_b_t(b1, x, ld, k0, n0 + 8);
+}
+
 // ---- Global -> shared tile copies -------------------------------------------------------
 __device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(dst)), "l"(src),
@@ -250,6 +303,60 @@ template <int kThreads> __device__ __forceinline__ void group_sync(int group) {
 
 template <class T> __device__ __forceinline__ T zero_value() { T v; v.bits = 0; return v; }
 template <> __device__ __forceinline__ float zero_value<float>() { return 0.0f; }
+template <class T> __device__ __forceinline__ T one_value() { return from_float<T>(1.0f); }
+template <class T> __device__ __forceinline__ T negated(T x) { x.bits ^= 0x8000u; return x; }
+template <> __device__ __forceinline__ float negated<float>(float x) { return -x; }
+
+// The 16-byte pieces of a kRows x kCols tile that one of kThreads threads copies: pieces
+// thread + i·kThreads (i < kCount) in row-major order. Their positions depend only on the
+// thread, so a copy inside a loop costs an address add and a cp.async per piece.
+template <class T, int kRows, int kCols, int kThreads>
+struct TilePieces {
+  static constexpr int kPerPiece = 16 / int(sizeof(T));
+  static constexpr int kPiecesPerRow = kCols / kPerPiece;
+  static constexpr int kPieces = kRows * kPiecesPerRow;
+  static constexpr int kCount = (kPieces + kThreads - 1) / kThreads;
+  static_assert(kCols % kPerPiece == 0, "tile rows are whole 16-byte pieces");
+  int first;  // this thread's first piece
+
+  __device__ __forceinline__ explicit TilePieces(int thread) : first(thread) {}
+  __device__ __forceinline__ bool exists(int i) const { return kPieces % kThreads == 0 || first + i * kThreads < kPieces; }
+  __device__ __forceinline__ int row(int i) const { return (first + i * kThreads) / kPiecesPerRow; }
+  __device__ __forceinline__ int col(int i) const { return (first + i * kThreads) % kPiecesPerRow * kPerPiece; }
+
+  // A tile inside the tensor: every piece whole.
+  __device__ __forceinline__ void copy(T* dst, int ld, const T* src, i64 row_stride) const {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i)
+      if (exists(i)) cp_async_16(dst + row(i) * ld + col(i), src + row(i) * row_stride + col(i), 16);
+  }
+  // A tile at the tensor's edge: rows from valid_rows and columns from valid_cols on are
+  // zero-filled (a zero-byte copy still needs a valid address: the tile's start).
+  __device__ __forceinline__ void copy_edge(T* dst, int ld, const T* src, i64 row_stride, int valid_rows,
+                                            int valid_cols) const {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) {
+      if (!exists(i)) continue;
+      const int r = row(i), c = col(i);
+      const int in_row = r < valid_rows ? valid_cols - c : 0;
+      const int bytes = in_row <= 0 ? 0 : (in_row >= kPerPiece ? 16 : in_row * int(sizeof(T)));
+      cp_async_16(dst + r * ld + c, bytes > 0 ? src + r * row_stride + c : src, bytes);
+    }
+  }
+};
+
+// Copies a kRows x kCols tile element by element: element (r, c) at src[r·row_stride +
+// c·col_stride] into dst[r·ld + c], zero where r >= valid_rows or c >= valid_cols. The
+// path of tensors that cannot be copied in 16-byte pieces; kept out of line so that the
+// kernels' loops stay small.
+template <class T, int kRows, int kCols, int kThreads>
+__device__ __noinline__ void copy_tile_elements(T* dst, int ld, const T* src, i64 row_stride, i64 col_stride,
+                                                int valid_rows, int valid_cols, int thread) {
+  for (int i = thread; i < kRows * kCols; i += kThreads) {
+    const int r = i / kCols, c = i % kCols;
+    dst[r * ld + c] = r < valid_rows && c < valid_cols ? src[r * row_stride + c * col_stride] : zero_value<T>();
+  }
+}
 
 // Copies a rows x cols tile (cols a multiple of 16 bytes of T) whose element (r, c) is at
 // src[r·row_stride + c·col_stride] into dst[r·ld + c]; elements with r >= valid_rows or
@@ -273,11 +380,8 @@ __device__ __forceinline__ void copy_tile(T* dst, int ld, const T* src, i64 row_
       cp_async_16(dst + r * ld + c, from, bytes);
     }
   } else {
-#pragma unroll 4
-    for (int i = thread; i < kRows * kCols; i += kThreads) {
-      const int r = i / kCols, c = i % kCols;
-      dst[r * ld + c] = r < valid_rows && c < valid_cols ? src[r * row_stride + c * col_stride] : zero_value<T>();
-    }
+    copy_tile_elements<T, kRows, kCols, kThreads>(dst, ld, src, row_stride, col_stride, valid_rows, valid_cols,
+                                                  thread);
   }
 }
 

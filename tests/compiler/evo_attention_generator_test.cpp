@@ -260,7 +260,7 @@ TEST(EvoAttentionGeneratorSpace, RejectsUnknownAndInvalidParameters) {
   const EvoAttention wide = triangle(DType::kBF16, 128);
   const auto wide_space = EvoAttentionGenerator::space(wide, ir::Direction::forward(), kHopper);
   ir::TileConfig heavy;
-  heavy.set("warps", 4).set("block_k", 128).set("stages", 2).set("min_blocks", 1);
+  heavy.set("warps", 4).set("block_k", 128).set("stages", 2).set("min_blocks", 1).set("rows_per_block", 1);
   EXPECT_THROW(
       try { wide_space.check(heavy); } catch (const ir::Error& e) {
         EXPECT_THAT(e.what(), HasSubstr("registers"));
@@ -269,7 +269,7 @@ TEST(EvoAttentionGeneratorSpace, RejectsUnknownAndInvalidParameters) {
       ir::Error);
   // Four 256-thread blocks leave 64 registers a thread: too few for 64-key blocks.
   ir::TileConfig crowded;
-  crowded.set("warps", 8).set("block_k", 64).set("stages", 2).set("min_blocks", 4);
+  crowded.set("warps", 8).set("block_k", 64).set("stages", 2).set("min_blocks", 4).set("rows_per_block", 1);
   EXPECT_THROW(
       try { space.check(crowded); } catch (const ir::Error& e) {
         EXPECT_THAT(e.what(), HasSubstr("min_blocks = 4 leaves 64 registers"));
@@ -294,16 +294,45 @@ TEST(EvoAttentionGeneratorSpace, HeadDimPast128IsUnsupported) {
       ir::Error);
 }
 
+TEST(EvoAttentionGeneratorSpace, RowsShareABlockOnlyWhenTheBiasIsSharedAlongS) {
+  ir::TileConfig pair;
+  pair.set("warps", 8).set("block_k", 32).set("stages", 2).set("min_blocks", 2).set("rows_per_block", 2);
+  const EvoAttention shared = triangle(DType::kBF16, 32);
+  EXPECT_NO_THROW(EvoAttentionGenerator::space(shared, ir::Direction::forward(), kHopper).check(pair));
+  EXPECT_EQ(EvoAttentionGenerator::default_config(shared, ir::Direction::forward(), kHopper).at("rows_per_block"), 2);
+  // A bias [B, S, H, N, N] differs between rows s: each block keeps one row.
+  EvoAttention per_row = shared;
+  per_row.bias = per_row.d_bias = ir::TensorDesc::contiguous(ir::DType::kBF16, {1, 384, 4, 384, 384});
+  EXPECT_EQ(EvoAttentionGenerator::default_config(per_row, ir::Direction::forward(), kHopper).at("rows_per_block"), 1);
+  EXPECT_THROW(
+      try {
+        EvoAttentionGenerator::space(per_row, ir::Direction::forward(), kHopper).check(pair);
+      } catch (const ir::Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("rows_per_block = 2 needs a bias shared by every row s"));
+        throw;
+      },
+      ir::Error);
+  const auto backward = EvoAttentionGenerator::default_config(per_row, ir::Direction::backward(kAll), kHopper);
+  EXPECT_EQ(backward.at("query_rows_per_block"), 1);
+}
+
 TEST(EvoAttentionGeneratorLaunch, ForwardCoversEveryQueryBlock) {
   const EvoAttention op = triangle(DType::kBF16, 32);
   ir::TileConfig config;
-  config.set("warps", 4).set("block_k", 64).set("stages", 2).set("min_blocks", 1);
+  config.set("warps", 4).set("block_k", 64).set("stages", 2).set("min_blocks", 1).set("rows_per_block", 1);
   const auto plan = EvoAttentionGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 1u);
   EXPECT_EQ(plan.kernels[0].entry, "mf_evo_forward");
   EXPECT_EQ(plan.kernels[0].threads_x, 128);
   EXPECT_EQ(plan.kernels[0].blocks, 384 * 4 * (384 / 64));  // S · H · query blocks
   EXPECT_EQ(plan.workspace_bytes, 0u);
+  // Two rows s a block: half the blocks, one more for an odd S.
+  config.set("rows_per_block", 2);
+  EXPECT_EQ(EvoAttentionGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper).kernels[0].blocks,
+            384 / 2 * 4 * (384 / 64));
+  const EvoAttention odd = ir::msa_row_attention(1, 7, 100, 4, 32);
+  EXPECT_EQ(EvoAttentionGenerator::launch_plan(odd, ir::Direction::forward(), config, kHopper).kernels[0].blocks,
+            4 * 4 * 2);  // 4 row pairs · H · 2 query blocks of 64
 }
 
 TEST(EvoAttentionGeneratorLaunch, BackwardSplitsRowsAndCarvesTheWorkspace) {

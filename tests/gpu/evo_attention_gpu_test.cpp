@@ -21,6 +21,7 @@
 #include "mf/bridge/capi.h"
 #include "mf/ir/tensor_list.h"
 #include "mf/reference/host_tensor.h"
+#include "mf/runtime/tuning_identity.h"
 
 namespace mf {
 namespace {
@@ -44,15 +45,17 @@ struct Case {
   int head_dim;
   bool strided;
   ir::DBiasMode mode = ir::DBiasMode::kDeterministic;
+  double scale = 0.0;  // 0: D^-1/2
 };
 
 std::string name_of(const Case& c) {
   static const char* layouts[] = {"single", "tri_start", "tri_end", "msa_row", "msa_col"};
   static const char* biases[] = {"nobias", "bias", "f32bias"};
   static const char* masks[] = {"nomask", "boolmask", "addmask"};
-  return fmt::format("{}_{}_{}_{}_n{}_d{}{}{}", layouts[int(c.layout)], ir::name_of(c.dtype), biases[int(c.bias)],
+  return fmt::format("{}_{}_{}_{}_n{}_d{}{}{}{}", layouts[int(c.layout)], ir::name_of(c.dtype), biases[int(c.bias)],
                      masks[int(c.mask)], c.n, c.head_dim, c.strided ? "_strided" : "",
-                     c.mode == ir::DBiasMode::kFast ? "_fast" : "");
+                     c.mode == ir::DBiasMode::kFast ? "_fast" : "",
+                     c.scale != 0.0 ? fmt::format("_scale{}", c.scale) : "");
 }
 
 // A view whose rows are padded: every stride but the innermost grows, so no tensor is
@@ -89,6 +92,7 @@ EvoAttention make_op(const Case& c) {
     if (op.bias) *op.bias = strided(*op.bias, false);
   }
   op.dbias_mode = c.mode;
+  op.scale = c.scale;
   return op;
 }
 
@@ -202,6 +206,11 @@ std::vector<Case> matrix() {
                      ir::DBiasMode::kFast});
   cases.push_back({Layout::kMsaRow, DType::kF32, BiasKind::kF32, MaskKind::kAdditive, 97, 64, true,
                    ir::DBiasMode::kFast});
+  // A negative scale: the forward's maximum runs the other way.
+  cases.push_back({Layout::kMsaRow, DType::kBF16, BiasKind::kSame, MaskKind::kBoolean, 97, 32, false,
+                   ir::DBiasMode::kDeterministic, -0.3});
+  cases.push_back({Layout::kTriangleStart, DType::kF16, BiasKind::kF32, MaskKind::kAdditive, 40, 16, true,
+                   ir::DBiasMode::kDeterministic, -1.5});
   return cases;
 }
 
@@ -231,6 +240,59 @@ TEST_F(EvoAttentionGpu, MatchesReferenceAcrossTheMatrix) {
     mf_plan_destroy(plans[i].backward);
   }
   std::printf("%d of %zu cases failed\n", failed, cases.size());
+}
+
+// Configurations besides the defaults (the tuner may choose any of the space): a spread of
+// warps, key blocks, rows per block and pipeline depths, each against the reference.
+TEST_F(EvoAttentionGpu, OtherConfigurationsMatchTheReference) {
+  const std::vector<Case> cases = {
+      {Layout::kTriangleEnd, DType::kBF16, BiasKind::kSame, MaskKind::kBoolean, 97, 32, false},
+      {Layout::kMsaRow, DType::kF16, BiasKind::kF32, MaskKind::kAdditive, 130, 32, true},
+      {Layout::kSingle, DType::kBF16, BiasKind::kSame, MaskKind::kNone, 200, 64, false},
+  };
+  using Overrides = std::vector<std::pair<const char*, std::int64_t>>;
+  const std::vector<Overrides> forward_overrides = {
+      {{"warps", 4}, {"block_k", 64}, {"rows_per_block", 1}, {"min_blocks", 1}},
+      {{"warps", 8}, {"block_k", 64}, {"rows_per_block", 1}, {"min_blocks", 2}},
+      {{"warps", 8}, {"block_k", 32}, {"rows_per_block", 2}, {"min_blocks", 2}, {"stages", 3}},
+      {{"warps", 2}, {"block_k", 64}, {"rows_per_block", 1}, {"min_blocks", 1}},
+      {{"warps", 4}, {"block_k", 32}, {"rows_per_block", 2}, {"min_blocks", 3}},
+  };
+  const std::vector<Overrides> backward_overrides = {
+      {{"query_warps", 4}, {"query_block_k", 64}, {"query_rows_per_block", 1}, {"query_min_blocks", 1}},
+      {{"query_warps", 8}, {"query_block_k", 32}, {"query_rows_per_block", 2}, {"query_min_blocks", 2}},
+      {{"query_warps", 2}, {"query_block_k", 16}, {"query_rows_per_block", 2}, {"stages", 3}},
+  };
+  int checked = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const EvoAttention op = make_op(cases[i]);
+    const ir::Problem forward{op, ir::Direction::forward()};
+    const ir::Problem backward{ir::with_gradients(op, op.all_gradients()),
+                               ir::Direction::backward(op.all_gradients())};
+    auto configured = [&](const ir::Problem& problem, const Overrides& overrides) -> mf_plan {
+      ir::TileConfig config = runtime::tuning_default_config(cuda_, problem);
+      for (const auto& [name, value] : overrides) config.set(name, value);
+      const auto space = runtime::tuning_space(cuda_, problem);
+      if (space.reject && space.reject(config)) return nullptr;
+      return runtime::tuning_plan(cuda_, problem, config);
+    };
+    for (std::size_t f = 0; f < forward_overrides.size(); ++f) {
+        const std::size_t b = f % backward_overrides.size();
+        Plans plans;
+        plans.forward = configured(forward, forward_overrides[f]);
+        plans.backward = configured(backward, backward_overrides[b]);
+        if (plans.forward != nullptr && plans.backward != nullptr) {
+          const std::string name = fmt::format("{} forward #{} backward #{}", name_of(cases[i]), f, b);
+          const auto failures = check_case(cuda_, cpu_, *device_, cases[i], plans, backward, 500 + 10 * i + f);
+          for (const auto& failure : failures) ADD_FAILURE() << name << ": " << failure;
+          std::printf("[config] %-64s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
+          ++checked;
+        }
+        mf_plan_destroy(plans.forward);
+        mf_plan_destroy(plans.backward);
+      }
+  }
+  EXPECT_GE(checked, 12);
 }
 
 // A fully masked row outputs 0, LSE +inf, and zero gradients, never NaN.

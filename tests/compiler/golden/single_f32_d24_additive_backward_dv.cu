@@ -4,7 +4,7 @@ struct MfRows {
   using BiasT = float;
   using MaskT = float;
   static constexpr int kHeadDim = 32, kBlockQ = 16, kBlockK = 16, kWarps = 1, kStages = 1, kGroups = 1;
-  static constexpr int kMaskKind = 2;
+  static constexpr int kRowsPerBlock = 1, kMaskKind = 2;
   static constexpr bool kHasBias = true, kWantDBias = false, kDeterministic = true;
 };
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_row_delta(const __grid_constant__ MfEvoParams p) {
@@ -16,7 +16,7 @@ struct MfKeys {
   using BiasT = float;
   using MaskT = float;
   static constexpr int kHeadDim = 32, kBlockQ = 16, kBlockK = 64, kWarps = 8, kStages = 2, kGroups = 2;
-  static constexpr int kMaskKind = 2;
+  static constexpr int kRowsPerBlock = 1, kMaskKind = 2;
   static constexpr bool kHasBias = true, kWantDBias = false, kDeterministic = true;
 };
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys(const __grid_constant__ MfEvoParams p) {

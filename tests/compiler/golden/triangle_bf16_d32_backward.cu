@@ -4,7 +4,7 @@ struct MfRows {
   using BiasT = mf::bf16;
   using MaskT = mf::u8;
   static constexpr int kHeadDim = 32, kBlockQ = 16, kBlockK = 16, kWarps = 1, kStages = 1, kGroups = 1;
-  static constexpr int kMaskKind = 1;
+  static constexpr int kRowsPerBlock = 1, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = true;
 };
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_row_delta(const __grid_constant__ MfEvoParams p) {
@@ -19,21 +19,21 @@ struct MfKeys {
   using BiasT = mf::bf16;
   using MaskT = mf::u8;
   static constexpr int kHeadDim = 32, kBlockQ = 64, kBlockK = 64, kWarps = 8, kStages = 2, kGroups = 2;
-  static constexpr int kMaskKind = 1;
+  static constexpr int kRowsPerBlock = 1, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = true;
 };
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_keys<MfKeys>(p);
 }
-// evo_attention_backward_queries_bf16_d32 [query_block_k=64,query_min_blocks=1,query_warps=4,stages=2]
+// evo_attention_backward_queries_bf16_d32 [query_block_k=32,query_min_blocks=2,query_rows_per_block=2,query_warps=8,stages=2]
 struct MfQueries {
   using T = mf::bf16;
   using BiasT = mf::bf16;
   using MaskT = mf::u8;
-  static constexpr int kHeadDim = 32, kBlockQ = 64, kBlockK = 64, kWarps = 4, kStages = 2, kGroups = 1;
-  static constexpr int kMaskKind = 1;
+  static constexpr int kHeadDim = 32, kBlockQ = 128, kBlockK = 32, kWarps = 8, kStages = 2, kGroups = 1;
+  static constexpr int kRowsPerBlock = 2, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = true;
 };
-extern "C" __global__ void __launch_bounds__(128, 1) mf_evo_backward_queries(const __grid_constant__ MfEvoParams p) {
+extern "C" __global__ void __launch_bounds__(256, 2) mf_evo_backward_queries(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_queries<MfQueries>(p);
 }

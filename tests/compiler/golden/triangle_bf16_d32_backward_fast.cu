@@ -4,7 +4,7 @@ struct MfRows {
   using BiasT = mf::bf16;
   using MaskT = mf::u8;
   static constexpr int kHeadDim = 32, kBlockQ = 16, kBlockK = 16, kWarps = 1, kStages = 1, kGroups = 1;
-  static constexpr int kMaskKind = 1;
+  static constexpr int kRowsPerBlock = 1, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = false;
 };
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_row_delta(const __grid_constant__ MfEvoParams p) {
@@ -22,7 +22,7 @@ struct MfKeys {
   using BiasT = mf::bf16;
   using MaskT = mf::u8;
   static constexpr int kHeadDim = 32, kBlockQ = 64, kBlockK = 64, kWarps = 8, kStages = 2, kGroups = 2;
-  static constexpr int kMaskKind = 1;
+  static constexpr int kRowsPerBlock = 1, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = false;
 };
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys(const __grid_constant__ MfEvoParams p) {
