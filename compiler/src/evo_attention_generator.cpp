@@ -82,8 +82,9 @@ int queries_shared(const Sizes& z, int rows, int query_warps, int block_k, int s
   const int block_q = 16 * query_warps;
   return 2 * rows * block_q * (z.d + 8) * z.t + stages * key_stage_bytes(z, rows, block_q, block_k);
 }
+// The keys kernel's dBias strip: its keys × every query block's columns (kBlockQ <= 64).
 int strip_bytes(const EvoAttention& op, int key_warps) {
-  return 16 * key_warps * (round_up(op.seq_len(), 32) + 8) * 4;
+  return 16 * key_warps * (round_up(op.seq_len(), 64) + 8) * 4;
 }
 
 // Registers the accumulators and fragments of one thread hold, as 32-bit words: a guard

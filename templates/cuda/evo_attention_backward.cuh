@@ -72,60 +72,225 @@ __device__ __forceinline__ i64 row_index(const MfEvoParams& p, int b, int s, int
   return ((i64(b) * p.rows + s) * p.heads + h) * p.seq_len;
 }
 
-// Starts the copies of query block q0 into a stage; the kThreads threads numbered `thread`
-// take part. Every copy is asynchronous: LSE and Δ too, so no warp waits on them.
+// Streams query blocks of one row s into a query group's stages. Each of the group's
+// kThreads threads copies fixed 16-byte pieces, so a query block costs an address add and a
+// cp.async per piece; LSE and Δ arrive by 4-byte cp.async, so no warp waits on them.
 template <class C, int kThreads>
-__device__ __forceinline__ void load_query_stage(const QueryStage<C>& st, const MfEvoParams& p, int b, int s, int h,
-                                                 int q0, int k0, int thread) {
+struct QueryLoader {
   using T = typename C::T;
-  const int n = p.seq_len;
-  copy_tile<T, C::kBlockQ, C::kHeadDim, kThreads>(st.q, QueryStage<C>::kLdSeq,
-                                                  seq_slice<const T>(p.q, b, s, h) + q0 * p.q.stride_n,
-                                                  p.q.stride_n, p.q.stride_d, n - q0, p.head_dim, p.q.vector_ok,
-                                                  thread);
-  copy_tile<T, C::kBlockQ, C::kHeadDim, kThreads>(st.d_o, QueryStage<C>::kLdSeq,
-                                                  seq_slice<const T>(p.d_o, b, s, h) + q0 * p.d_o.stride_n,
-                                                  p.d_o.stride_n, p.d_o.stride_d, n - q0, p.head_dim,
-                                                  p.d_o.vector_ok, thread);
-  if constexpr (C::kHasBias) {
-    using BiasT = typename C::BiasT;
-    const BiasT* bias = pair_slice<const BiasT>(p.bias, b, s, h) + q0 * p.bias.stride_q + k0 * p.bias.stride_k;
-    copy_tile<BiasT, C::kBlockQ, C::kBlockK, kThreads>(st.bias, QueryStage<C>::kLdBias, bias, p.bias.stride_q,
-                                                       p.bias.stride_k, n - q0, n - k0, p.bias.vector_ok, thread);
+  using BiasT = typename C::BiasT;
+  using Stage = QueryStage<C>;
+  using SeqPieces = TilePieces<T, C::kBlockQ, C::kHeadDim, kThreads>;
+  using BiasPieces = TilePieces<BiasT, C::kBlockQ, C::kBlockK, kThreads>;
+  SeqPieces seq;
+  BiasPieces bias_pieces;
+  int thread;
+
+  __device__ __forceinline__ explicit QueryLoader(int group_thread)
+      : seq(group_thread), bias_pieces(group_thread), thread(group_thread) {}
+
+  __device__ __forceinline__ void copy_seq(T* dst, const MfSeqTensor& x, const MfEvoParams& p, int b, int s, int h,
+                                           int q0) const {
+    const T* src = seq_slice<const T>(x, b, s, h) + q0 * x.stride_n;
+    const int valid = p.seq_len - q0;
+    if (!x.vector_ok)
+      copy_tile_elements<T, C::kBlockQ, C::kHeadDim, kThreads>(dst, Stage::kLdSeq, src, x.stride_n, x.stride_d, valid,
+                                                               p.head_dim, thread);
+    else if (valid >= C::kBlockQ && p.head_dim == C::kHeadDim)
+      seq.copy(dst, Stage::kLdSeq, src, x.stride_n);
+    else
+      seq.copy_edge(dst, Stage::kLdSeq, src, x.stride_n, valid, p.head_dim);
   }
-  const i64 rows = row_index(p, b, s, h);
-  for (int i = thread; i < C::kBlockQ; i += kThreads) {
-    if (q0 + i < n) {
-      cp_async_4(st.lse + i, p.lse + rows + q0 + i);
-      cp_async_4(st.delta + i, p.delta + rows + q0 + i);
-    } else {
-      // Rows past the end get LSE = +inf, so their probabilities are exactly zero. The
-      // stage is not read before the barrier that follows its copies.
-      st.lse[i] = pos_inf();
-      st.delta[i] = 0.0f;
+
+  // Starts the copies of query block q0 of row s (keys from k0) into a stage.
+  __device__ __forceinline__ void load(const Stage& st, const MfEvoParams& p, int b, int s, int h, int q0,
+                                       int k0) const {
+    const int n = p.seq_len;
+    copy_seq(st.q, p.q, p, b, s, h, q0);
+    copy_seq(st.d_o, p.d_o, p, b, s, h, q0);
+    if constexpr (C::kHasBias) {
+      const BiasT* src = pair_slice<const BiasT>(p.bias, b, s, h) + q0 * p.bias.stride_q + k0 * p.bias.stride_k;
+      const int valid_q = n - q0, valid_k = n - k0;
+      if (!p.bias.vector_ok)
+        copy_tile_elements<BiasT, C::kBlockQ, C::kBlockK, kThreads>(st.bias, Stage::kLdBias, src, p.bias.stride_q,
+                                                                    p.bias.stride_k, valid_q, valid_k, thread);
+      else if (valid_q >= C::kBlockQ && valid_k >= C::kBlockK)
+        bias_pieces.copy(st.bias, Stage::kLdBias, src, p.bias.stride_q);
+      else
+        bias_pieces.copy_edge(st.bias, Stage::kLdBias, src, p.bias.stride_q, valid_q, valid_k);
+    }
+    const i64 rows = row_index(p, b, s, h);
+    for (int i = thread; i < C::kBlockQ; i += kThreads) {
+      if (q0 + i < n) {
+        cp_async_4(st.lse + i, p.lse + rows + q0 + i);
+        cp_async_4(st.delta + i, p.delta + rows + q0 + i);
+      } else {
+        // Rows past the end get LSE = +inf, so their probabilities are exactly zero. The
+        // stage is not read before the barrier that follows its copies.
+        st.lse[i] = pos_inf();
+        st.delta[i] = 0.0f;
+      }
+    }
+  }
+};
+
+// The keys kernel sums dSᵀ over its rows s in a dBias strip: rows keys, columns queries.
+// The strip lives in shared memory where it fits (ld: room for every query block's
+// columns, so adds need no bounds checks) and is flushed to the partial sums at the end;
+// otherwise the block adds straight into its partial sums in global memory.
+template <class C>
+__device__ __forceinline__ int shared_strip_ld(int n) {
+  return (n + 63) / 64 * 64 + 8;  // kBlockQ <= 64
+}
+
+// Writes (or, in fast mode, atomically adds) a finished shared strip to the partial sums
+// in global memory, one row of queries per key.
+template <class C>
+__device__ __forceinline__ void flush_dbias_strip(const MfEvoParams& p, const float* strip, float* partial, int k0) {
+  const int n = p.seq_len, ld = shared_strip_ld<C>(n);
+  for (int r = threadIdx.x / 32; r < C::kBlockK; r += C::kWarps) {
+    if (k0 + r >= n) break;
+    for (int q = lane_id(); q < n; q += 32) {
+      const float value = strip[r * ld + q];
+      if (C::kDeterministic) partial[(k0 + r) * i64(n) + q] = value;
+      else atomicAdd(partial + (k0 + r) * i64(n) + q, value);
     }
   }
 }
 
-// Where a block accumulates dBias for its keys: rows are keys, columns queries.
-struct DBiasStrip {
-  float* data;
-  int ld;
-  bool global;  // global strips in fast mode are shared by groups: add with atomics
+// Adds a warp's dSᵀ (16 keys from key0 × kBlockQ queries from q0) to a shared strip: the
+// first row s of a block stores, later rows add.
+template <class C>
+__device__ __forceinline__ void add_to_shared_strip(float* strip, int ld, const FragC (&d_s)[C::kBlockQ / 8],
+                                                    int key0, int q0, bool first_row) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float* row = strip + (key0 + g + half * 8) * ld + q0 + 2 * t;
+#pragma unroll
+    for (int j = 0; j < C::kBlockQ / 8; ++j) {
+      float2* cell = reinterpret_cast<float2*>(row + j * 8);
+      float2 value = make_float2(d_s[j].c[2 * half], d_s[j].c[2 * half + 1]);
+      if (!first_row) {
+        const float2 old = *cell;
+        value.x += old.x;
+        value.y += old.y;
+      }
+      *cell = value;
+    }
+  }
+}
+
+// The same into the block's partial sums in global memory (n × n, rows from key k0): bounds
+// checked, and in fast mode shared with other blocks (atomics). The path of sequences whose
+// strip does not fit on chip, kept out of line so that it costs the hot loop no registers.
+template <class C>
+__device__ __noinline__ void add_to_global_strip(float* strip, int n, const FragC (&d_s)[C::kBlockQ / 8], int key0,
+                                                    int q0, int k0, bool first_row) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int key = key0 + g + half * 8;
+    if (k0 + key >= n) continue;
+#pragma unroll
+    for (int j = 0; j < C::kBlockQ / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int q = q0 + j * 8 + 2 * t + e;
+        if (q >= n) continue;
+        float* cell = strip + i64(key) * n + q;
+        const float value = d_s[j].c[2 * half + e];
+        if (!C::kDeterministic) atomicAdd(cell, value);
+        else *cell = first_row ? value : *cell + value;
+      }
+  }
+}
+
+// The transposed bias of a warp's 16 keys against a query block, in the accumulator layout
+// of Sᵀ (rows keys, columns queries) and times `factor`: ldmatrix.trans of the stage's
+// [query][key] tile hands each lane its pairs. Zero without a bias.
+template <class C>
+__device__ __forceinline__ void load_bias_fragments_t(FragC (&bias)[C::kBlockQ / 8], const typename C::BiasT* tile,
+                                                      int key0, float factor) {
+#pragma unroll
+  for (int j = 0; j < C::kBlockQ / 16; ++j) {
+    if constexpr (C::kHasBias) {
+      FragA<typename C::BiasT> pairs;
+      load_a_t(pairs, tile, QueryStage<C>::kLdBias, key0, j * 16);
+      unpack(pairs.p[0], bias[2 * j].c[0], bias[2 * j].c[1]);
+      unpack(pairs.p[1], bias[2 * j].c[2], bias[2 * j].c[3]);
+      unpack(pairs.p[2], bias[2 * j + 1].c[0], bias[2 * j + 1].c[1]);
+      unpack(pairs.p[3], bias[2 * j + 1].c[2], bias[2 * j + 1].c[3]);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        bias[2 * j].c[e] *= factor;
+        bias[2 * j + 1].c[e] *= factor;
+      }
+    } else {
+      bias[2 * j] = bias[2 * j + 1] = FragC{};
+    }
+  }
+}
+
+// A warp's 16 rows of K or V as A operands: held in registers for the whole row s where
+// the head is narrow (D <= 32), read from the tile at each use where holding them would
+// crowd the accumulators out of the registers.
+template <class C>
+struct KeyRows {
+  using T = typename C::T;
+  static constexpr bool kHeld = C::kHeadDim <= 32;
+  FragA<T> held[kHeld ? C::kHeadDim / 16 : 1];
+  const T* tile;
+  int row0;
+
+  __device__ __forceinline__ KeyRows(const T* key_tile, int first_row) : tile(key_tile), row0(first_row) {
+    if constexpr (kHeld)
+#pragma unroll
+      for (int kk = 0; kk < C::kHeadDim / 16; ++kk) load_a(held[kk], tile, KeyStage<C>::kLdSeq, row0, kk * 16);
+  }
+  __device__ __forceinline__ FragA<T> at(int kk) const {
+    if constexpr (kHeld) return held[kk];
+    FragA<T> a;
+    load_a(a, tile, KeyStage<C>::kLdSeq, row0, kk * 16);
+    return a;
+  }
 };
 
-// Writes (or, in global fast mode, atomically adds) a finished shared strip to the
-// partial sums in global memory, one row of queries per key.
+// acc += A·Bᵀ for a warp's 16 key rows of A against the kBlockQ rows of b_tile.
 template <class C>
-__device__ __forceinline__ void flush_dbias_strip(const MfEvoParams& p, const DBiasStrip& strip, float* partial,
-                                                  int k0) {
-  const int n = p.seq_len;
-  for (int r = threadIdx.x / 32; r < C::kBlockK; r += C::kWarps) {
-    if (k0 + r >= n) break;
-    for (int q = lane_id(); q < n; q += 32) {
-      const float value = strip.data[r * strip.ld + q];
-      if (C::kDeterministic) partial[(k0 + r) * i64(n) + q] = value;
-      else atomicAdd(partial + (k0 + r) * i64(n) + q, value);
+__device__ __forceinline__ void product_rows_abt(FragC (&acc)[C::kBlockQ / 8], const KeyRows<C>& a,
+                                                 const typename C::T* b_tile) {
+  using T = typename C::T;
+  constexpr int kLd = QueryStage<C>::kLdSeq;
+#pragma unroll
+  for (int kk = 0; kk < C::kHeadDim / 16; ++kk) {
+    const FragA<T> a_frag = a.at(kk);
+#pragma unroll
+    for (int j = 0; j < C::kBlockQ / 8; j += 2) {
+      FragB<T> b0, b1;
+      load_b2(b0, b1, b_tile, kLd, j * 8, kk * 16);
+      mma(acc[j], a_frag, b0);
+      mma(acc[j + 1], a_frag, b1);
+    }
+  }
+}
+
+// acc += Aᵀ-side product: acc (16 keys × D) += M (16 keys × kBlockQ queries, fragments) ·
+// X (kBlockQ × D, the stage's [query][d] tile): dV += Pᵀ·dO and dK += dSᵀ·Q.
+template <class C>
+__device__ __forceinline__ void accumulate_key_rows(FragC (&acc)[C::kHeadDim / 8], const FragC (&m)[C::kBlockQ / 8],
+                                                    const typename C::T* x_tile) {
+  using T = typename C::T;
+  constexpr int kLd = QueryStage<C>::kLdSeq;
+#pragma unroll
+  for (int kk = 0; kk < C::kBlockQ / 16; ++kk) {
+    const FragA<T> m_frag = a_from_c<T>(m[2 * kk], m[2 * kk + 1]);
+#pragma unroll
+    for (int j = 0; j < C::kHeadDim / 8; j += 2) {
+      FragB<T> x0, x1;
+      load_b_t2(x0, x1, x_tile, kLd, kk * 16, j * 8);
+      mma(acc[j], m_frag, x0);
+      mma(acc[j + 1], m_frag, x1);
     }
   }
 }
@@ -143,10 +308,12 @@ struct KeysGroupRegion {
 };
 
 // Keys kernel: one block per (b, h, key block, group of rows s). Its kGroups query groups
-// of warps share the key block's K and V tiles and walk alternate query blocks, each with
-// a pipeline of its own (named barriers), so that a block holds several warps per
-// scheduler although the dBias strip takes most of the shared memory. Per row s, the
-// groups' dK and dV partial sums meet in shared memory and are added in a fixed order.
+// of warps share the key block's K and V (held as fragments by each warp for its 16 keys)
+// and walk alternate query blocks, each with a pipeline of its own (named barriers). Per
+// query block a warp forms xᵀ = K·Qᵀ + (biasᵀ + maskterm)/c and dPᵀ = V·dOᵀ, then
+// Pᵀ = 2^(xᵀ·c·log2 e − LSE·log2 e) and dSᵀ = Pᵀ ⊙ (dPᵀ − Δ), and accumulates dV, dK in
+// registers and dSᵀ in the dBias strip. Per row s the groups' dK and dV partial sums meet
+// in shared memory and are added in a fixed order.
 template <class C>
 __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p) {
   using T = typename C::T;
@@ -177,40 +344,53 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
   const int k0 = (index % key_blocks) * kBK;
   index /= key_blocks;
   const int h = index % p.heads, b = index / p.heads;
-  const int warp = (threadIdx.x / 32) % kKeyWarps, g = lane_id() / 4, t = lane_id() % 4;
+  const int warp = (threadIdx.x / 32) % kKeyWarps, key0 = warp * 16, g = lane_id() / 4, t = lane_id() % 4;
   const int s_begin = row_group * p.rows_per_group;
   const int s_end = min(p.rows, s_begin + p.rows_per_group);
   // This group's query blocks: group, group + kGroups, ...
   const int my_blocks = query_blocks > group ? (query_blocks - group + kGroups - 1) / kGroups : 0;
+  const float factor = 1.0f / p.scale;
+  const QueryLoader<C, kGroupThreads> loader(thread);
+  const TilePieces<T, kBK, kD, kThreads> key_pieces(threadIdx.x);
 
   constexpr bool kDBias = C::kHasBias && C::kWantDBias;
-  float* partial = nullptr;
-  DBiasStrip strip{nullptr, 0, false};
+  float* partial = nullptr;  // this block's dBias partial sums [n keys][n queries]
+  float* shared_strip = reinterpret_cast<float*>(strip_base);
+  const int strip_ld = shared_strip_ld<C>(n);
   if constexpr (kDBias) {
     const int slot = p.partial_slots == 1 ? 0 : row_group;
     partial = p.dbias_partial + ((i64(slot) * p.batch + b) * p.heads + h) * i64(n) * n;
-    if (p.dbias_in_shared) strip = {reinterpret_cast<float*>(strip_base), (n + 31) / 32 * 32 + 8, false};
-    else strip = {partial + k0 * i64(n), n, !C::kDeterministic};
   }
 
   for (int s = s_begin; s < s_end; ++s) {
     const bool first_row = s == s_begin;
-    copy_tile<T, kBK, kD, kThreads>(k_tile, kLdSeq, seq_slice<const T>(p.k, b, s, h) + k0 * p.k.stride_n,
-                                    p.k.stride_n, p.k.stride_d, n - k0, p.head_dim, p.k.vector_ok, threadIdx.x);
-    copy_tile<T, kBK, kD, kThreads>(v_tile, kLdSeq, seq_slice<const T>(p.v, b, s, h) + k0 * p.v.stride_n,
-                                    p.v.stride_n, p.v.stride_d, n - k0, p.head_dim, p.v.vector_ok, threadIdx.x);
-    const float key_mask[2] = {mask_term_log2<C>(p, b, s, k0 + warp * 16 + g),
-                               mask_term_log2<C>(p, b, s, k0 + warp * 16 + g + 8)};
+    for (int which = 0; which < 2; ++which) {
+      const MfSeqTensor& src = which == 0 ? p.k : p.v;
+      T* dst = which == 0 ? k_tile : v_tile;
+      const T* slice = seq_slice<const T>(src, b, s, h) + k0 * src.stride_n;
+      if (!src.vector_ok)
+        copy_tile_elements<T, kBK, kD, kThreads>(dst, kLdSeq, slice, src.stride_n, src.stride_d, n - k0, p.head_dim,
+                                                 threadIdx.x);
+      else if (n - k0 >= kBK && p.head_dim == kD)
+        key_pieces.copy(dst, kLdSeq, slice, src.stride_n);
+      else
+        key_pieces.copy_edge(dst, kLdSeq, slice, src.stride_n, n - k0, p.head_dim);
+    }
+    // The mask terms of the warp's two key rows, in x units; a row s whose keys are all
+    // kept (and in range) skips them.
+    float key_mask[2];
+#pragma unroll
+    for (int half = 0; half < 2; ++half) key_mask[half] = mask_term<C>(p, b, s, k0 + key0 + g + half * 8) * factor;
 #pragma unroll
     for (int i = 0; i < C::kStages - 1; ++i) {
       if (i < my_blocks)
-        load_query_stage<C, kGroupThreads>(Stage(stages + i * Stage::kBytes), p, b, s, h, (group + i * kGroups) * kBQ,
-                                           k0, thread);
+        loader.load(Stage(stages + i * Stage::kBytes), p, b, s, h, (group + i * kGroups) * kBQ, k0);
       cp_async_commit();
     }
     // K and V (in the first commit) were copied by threads of every group.
     cp_async_wait<C::kStages - 2>();
-    __syncthreads();
+    const bool masked = __syncthreads_or(key_mask[0] != 0.0f || key_mask[1] != 0.0f) != 0;
+    const KeyRows<C> k_rows(k_tile, key0), v_rows(v_tile, key0);
 
     FragC d_k[kDimTiles], d_v[kDimTiles];
 #pragma unroll
@@ -220,77 +400,38 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
       const int q0 = (group + it * kGroups) * kBQ;
       const int ahead = it + C::kStages - 1;
       if (ahead < my_blocks)
-        load_query_stage<C, kGroupThreads>(Stage(stages + (ahead % C::kStages) * Stage::kBytes), p, b, s, h,
-                                           (group + ahead * kGroups) * kBQ, k0, thread);
+        loader.load(Stage(stages + (ahead % C::kStages) * Stage::kBytes), p, b, s, h, (group + ahead * kGroups) * kBQ,
+                    k0);
       cp_async_commit();
       cp_async_wait<C::kStages - 1>();
       group_sync<kGroupThreads>(group);
       const Stage st(stages + (it % C::kStages) * Stage::kBytes);
 
-      // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warp's 16 keys.
       FragC prob[kQueryTiles], d_s[kQueryTiles];
+      load_bias_fragments_t<C>(prob, st.bias, key0, factor);
+      product_rows_abt<C>(prob, k_rows, st.q);  // xᵀ = biasᵀ/c + K·Qᵀ
 #pragma unroll
-      for (int j = 0; j < kQueryTiles; ++j) prob[j] = d_s[j] = FragC{};
-#pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk) {
-        FragA<T> k_frag, v_frag;
-        load_a(k_frag, k_tile, kLdSeq, warp * 16, kk * 16);
-        load_a(v_frag, v_tile, kLdSeq, warp * 16, kk * 16);
-#pragma unroll
-        for (int j = 0; j < kQueryTiles; ++j) {
-          FragB<T> q_frag, do_frag;
-          load_b(q_frag, st.q, kLdSeq, j * 8, kk * 16);
-          load_b(do_frag, st.d_o, kLdSeq, j * 8, kk * 16);
-          mma(prob[j], k_frag, q_frag);
-          mma(d_s[j], v_frag, do_frag);
-        }
-      }
-      // Pᵀ = 2^(L − LSE·log2 e), dSᵀ = Pᵀ ⊙ (dPᵀ − Δ).
+      for (int j = 0; j < kQueryTiles; ++j) d_s[j] = FragC{};
+      product_rows_abt<C>(d_s, v_rows, st.d_o);  // dPᵀ = V·dOᵀ
+      // Pᵀ = 2^(xᵀ·c·log2 e − LSE·log2 e), dSᵀ = Pᵀ ⊙ (dPᵀ − Δ).
 #pragma unroll
       for (int j = 0; j < kQueryTiles; ++j) {
+        float lse[2], delta[2];
+        read_two(st.lse + j * 8 + 2 * t, lse[0], lse[1]);
+        read_two(st.delta + j * 8 + 2 * t, delta[0], delta[1]);
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int key = warp * 16 + g + (e >> 1) * 8, query = j * 8 + 2 * t + (e & 1);
-          float bias = 0.0f;
-          if constexpr (C::kHasBias) bias = to_float(st.bias[query * Stage::kLdBias + key]);
-          const float logit = fmaf(prob[j].c[e], p.scale_log2, fmaf(bias, kLog2e, key_mask[e >> 1]));
-          prob[j].c[e] = exp2_approx(fmaf(-st.lse[query], kLog2e, logit));
-          d_s[j].c[e] = prob[j].c[e] * (d_s[j].c[e] - st.delta[query]);
+          float x = prob[j].c[e];
+          if (masked) x += key_mask[e >> 1];
+          prob[j].c[e] = exp2_approx(fmaf(x, p.scale_log2, -lse[e & 1] * kLog2e));
+          d_s[j].c[e] = prob[j].c[e] * (d_s[j].c[e] - delta[e & 1]);
         }
       }
-      // dV += Pᵀ·dO and dK += dSᵀ·Q (scaled by c at the end).
-#pragma unroll
-      for (int kk = 0; kk < kBQ / 16; ++kk) {
-        const FragA<T> p_frag = a_from_c<T>(prob[2 * kk], prob[2 * kk + 1]);
-        const FragA<T> ds_frag = a_from_c<T>(d_s[2 * kk], d_s[2 * kk + 1]);
-#pragma unroll
-        for (int j = 0; j < kDimTiles; ++j) {
-          FragB<T> do_frag, q_frag;
-          load_b_t(do_frag, st.d_o, kLdSeq, kk * 16, j * 8);
-          load_b_t(q_frag, st.q, kLdSeq, kk * 16, j * 8);
-          mma(d_v[j], p_frag, do_frag);
-          mma(d_k[j], ds_frag, q_frag);
-        }
-      }
+      accumulate_key_rows<C>(d_v, prob, st.d_o);  // dV += Pᵀ·dO
+      accumulate_key_rows<C>(d_k, d_s, st.q);     // dK += dSᵀ·Q (c applied at the end)
       if constexpr (kDBias) {
-        // Groups own disjoint query columns of the strip.
-#pragma unroll
-        for (int j = 0; j < kQueryTiles; ++j) {
-          const int query = q0 + j * 8 + 2 * t;
-#pragma unroll
-          for (int half = 0; half < 2; ++half) {
-            const int key = warp * 16 + g + half * 8;
-            if (k0 + key >= n) continue;
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              if (query + e >= n) continue;
-              float* cell = strip.data + key * strip.ld + query + e;
-              const float value = d_s[j].c[2 * half + e];
-              if (strip.global) atomicAdd(cell, value);
-              else *cell = first_row ? value : *cell + value;
-            }
-          }
-        }
+        if (p.dbias_in_shared) add_to_shared_strip<C>(shared_strip, strip_ld, d_s, key0, q0, first_row);
+        else add_to_global_strip<C>(partial + k0 * i64(n), n, d_s, key0, q0, k0, first_row);
       }
       if constexpr (!C::kDeterministic) {
         if (p.d_q.data != nullptr) {
@@ -300,7 +441,7 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
           for (int j = 0; j < kQueryTiles; ++j)
 #pragma unroll
             for (int half = 0; half < 2; ++half)
-              *reinterpret_cast<Pair<T>*>(ds_tile + (warp * 16 + g + half * 8) * kLdDs + j * 8 + 2 * t) =
+              *reinterpret_cast<Pair<T>*>(ds_tile + (key0 + g + half * 8) * kLdDs + j * 8 + 2 * t) =
                   make_pair<T>(d_s[j].c[2 * half], d_s[j].c[2 * half + 1]);
           group_sync<kGroupThreads>(group);
           float* accum = p.dq_accum + row_index(p, b, s, h) * kD;
@@ -314,9 +455,9 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
               load_a_t(ds_frag, ds_tile, kLdDs, rb * 16, kk * 16);
 #pragma unroll
               for (int j = 0; j < kDimTiles; ++j) {
-                FragB<T> k_frag;
-                load_b_t(k_frag, k_tile, kLdSeq, kk * 16, j * 8);
-                mma(d_q[j], ds_frag, k_frag);
+                FragB<T> k_b;
+                load_b_t(k_b, k_tile, kLdSeq, kk * 16, j * 8);
+                mma(d_q[j], ds_frag, k_b);
               }
             }
 #pragma unroll
@@ -339,7 +480,7 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
     // The group's partial dK and dV go to its region (its stages are no longer read) ...
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      const int key = warp * 16 + g + half * 8;
+      const int key = key0 + g + half * 8;
 #pragma unroll
       for (int j = 0; j < kDimTiles; ++j) {
         const int d = j * 8 + 2 * t;
@@ -369,7 +510,7 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
     __syncthreads();  // K, V and the regions are refilled for the next row
   }
   if constexpr (kDBias) {
-    if (p.dbias_in_shared) flush_dbias_strip<C>(p, strip, partial, k0);
+    if (p.dbias_in_shared) flush_dbias_strip<C>(p, shared_strip, partial, k0);
   }
 }
 

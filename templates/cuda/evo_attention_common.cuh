@@ -58,10 +58,10 @@ __device__ __forceinline__ void unpack(const Pair<float>& w, float& a, float& b)
   b = w.y;
 }
 
-// The mask term of key k in base 2: 0 for kept keys, −inf for dropped ones and for keys
-// past the end of the sequence, the additive value · log2(e) otherwise.
+// The mask term of key k: 0 for kept keys, −inf for dropped ones and for keys past the end
+// of the sequence, the additive value otherwise.
 template <class C>
-__device__ __forceinline__ float mask_term_log2(const MfEvoParams& p, int b, int s, int k) {
+__device__ __forceinline__ float mask_term(const MfEvoParams& p, int b, int s, int k) {
   if (k >= p.seq_len) return neg_inf();
   if constexpr (C::kMaskKind == 0) {
     return 0.0f;
@@ -69,7 +69,7 @@ __device__ __forceinline__ float mask_term_log2(const MfEvoParams& p, int b, int
     const i64 offset = b * p.mask_stride_b + s * p.mask_stride_s + k * p.mask_stride_k;
     const typename C::MaskT m = static_cast<const typename C::MaskT*>(p.mask)[offset];
     if constexpr (C::kMaskKind == 1) return m != 0 ? 0.0f : neg_inf();
-    else return to_float(m) * kLog2e;
+    else return to_float(m);
   }
 }
 

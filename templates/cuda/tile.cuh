@@ -324,23 +324,45 @@ struct TilePieces {
   __device__ __forceinline__ int row(int i) const { return (first + i * kThreads) / kPiecesPerRow; }
   __device__ __forceinline__ int col(int i) const { return (first + i * kThreads) % kPiecesPerRow * kPerPiece; }
 
-  // A tile inside the tensor: every piece whole.
+  // A tile inside the tensor: every piece whole. Where the threads cover whole rows, a
+  // thread's pieces are a fixed number of rows apart: one per-thread address, and offsets
+  // that are the same for every thread (no registers held per piece).
   __device__ __forceinline__ void copy(T* dst, int ld, const T* src, i64 row_stride) const {
+    if constexpr (kThreads % kPiecesPerRow == 0) {
+      constexpr int kRowStep = kThreads / kPiecesPerRow;
+      T* to = dst + row(0) * ld + col(0);
+      const T* from = src + row(0) * row_stride + col(0);
 #pragma unroll
-    for (int i = 0; i < kCount; ++i)
-      if (exists(i)) cp_async_16(dst + row(i) * ld + col(i), src + row(i) * row_stride + col(i), 16);
+      for (int i = 0; i < kCount; ++i)
+        if (exists(i)) cp_async_16(to + i * kRowStep * ld, from + i * kRowStep * row_stride, 16);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kCount; ++i)
+        if (exists(i)) cp_async_16(dst + row(i) * ld + col(i), src + row(i) * row_stride + col(i), 16);
+    }
   }
   // A tile at the tensor's edge: rows from valid_rows and columns from valid_cols on are
   // zero-filled (a zero-byte copy still needs a valid address: the tile's start).
   __device__ __forceinline__ void copy_edge(T* dst, int ld, const T* src, i64 row_stride, int valid_rows,
                                             int valid_cols) const {
+    constexpr bool kWholeRows = kThreads % kPiecesPerRow == 0;
+    constexpr int kRowStep = kWholeRows ? kThreads / kPiecesPerRow : 0;
+    // Whole rows: the column is the same for every piece, so is the row's share of it.
+    const int in_first = valid_cols - col(0);
+    const int row_bytes = in_first <= 0 ? 0 : (in_first >= kPerPiece ? 16 : in_first * int(sizeof(T)));
+    const T* from = src + row(0) * row_stride + col(0);
 #pragma unroll
     for (int i = 0; i < kCount; ++i) {
       if (!exists(i)) continue;
-      const int r = row(i), c = col(i);
-      const int in_row = r < valid_rows ? valid_cols - c : 0;
-      const int bytes = in_row <= 0 ? 0 : (in_row >= kPerPiece ? 16 : in_row * int(sizeof(T)));
-      cp_async_16(dst + r * ld + c, bytes > 0 ? src + r * row_stride + c : src, bytes);
+      const int r = kWholeRows ? row(0) + i * kRowStep : row(i), c = kWholeRows ? col(0) : col(i);
+      int bytes = row_bytes;
+      const T* piece = kWholeRows ? from + i * kRowStep * row_stride : src + r * row_stride + c;
+      if constexpr (!kWholeRows) {
+        const int in_row = valid_cols - c;
+        bytes = in_row <= 0 ? 0 : (in_row >= kPerPiece ? 16 : in_row * int(sizeof(T)));
+      }
+      if (r >= valid_rows) bytes = 0;
+      cp_async_16(dst + r * ld + c, bytes > 0 ? piece : src, bytes);
     }
   }
 };
