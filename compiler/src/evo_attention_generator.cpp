@@ -20,6 +20,7 @@ using ir::EvoAttention;
 constexpr const char* kGeneratorVersion = "evo_attention/3";
 
 constexpr int kFinalizeThreadsX = 32, kFinalizeThreadsY = 8, kElementwiseThreads = 256;
+constexpr const char* kKeysGlobalStrip = "mf_evo_backward_keys_global_strip";
 
 int padded_head_dim(const EvoAttention& op) { return round_up(op.head_dim(), 16); }
 
@@ -337,11 +338,18 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
   add("backward_rows", {}, std::move(rows), std::move(row_entries));
   if (needs_keys_kernel(op, direction)) {
     const int key_warps = int(config.at("key_warps")), key_groups = int(config.at("key_groups"));
-    add("backward_keys", only({"key_block_q", "key_groups", "key_warps", "stages"}),
-        config_struct("MfKeys", op, direction, int(config.at("key_block_q")), 16 * key_warps,
-                      key_warps * key_groups, stages, key_groups) +
-            entry("mf_evo_backward_keys", "MfEvoParams", 32 * key_warps * key_groups, "mf::evo_attention_backward_keys<MfKeys>(p);"),
-        {"mf_evo_backward_keys"});
+    const int threads = 32 * key_warps * key_groups;
+    std::string keys = config_struct("MfKeys", op, direction, int(config.at("key_block_q")), 16 * key_warps,
+                                     key_warps * key_groups, stages, key_groups) +
+                       entry("mf_evo_backward_keys", "MfEvoParams", threads, "mf::evo_attention_backward_keys<MfKeys>(p);");
+    std::vector<std::string> key_entries{"mf_evo_backward_keys"};
+    if (wants_dbias(op, direction)) {
+      // Sequences whose dBias strip does not fit in shared memory add into global memory.
+      keys += entry(kKeysGlobalStrip, "MfEvoParams", threads, "mf::evo_attention_backward_keys<MfKeys, false>(p);");
+      key_entries.push_back(kKeysGlobalStrip);
+    }
+    add("backward_keys", only({"key_block_q", "key_groups", "key_warps", "stages"}), std::move(keys),
+        std::move(key_entries));
   }
   if (needs_queries_kernel(op, direction)) {
     const int query_warps = int(config.at("query_warps"));
@@ -410,7 +418,8 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
     const int key_groups = int(config.at("key_groups"));
     const int shared = keys_shared(z, key_warps, key_block_q, key_groups, stages, fast_dq(op, direction));
     plan.dbias_in_shared = dbias && shared + strip_bytes(op, key_warps) <= target.max_shared_per_block;
-    plan.kernels.push_back({"mf_evo_backward_keys", 32 * key_warps * key_groups, 1,
+    plan.kernels.push_back({plan.dbias_in_shared || !dbias ? "mf_evo_backward_keys" : kKeysGlobalStrip,
+                            32 * key_warps * key_groups, 1,
                             blocks_of(b * h * key_blocks * plan.groups, "the backward"),
                             shared + (plan.dbias_in_shared ? strip_bytes(op, key_warps) : 0)});
   }

@@ -110,7 +110,6 @@ class CudaEvoAttention final : public Executable {
     p.rows_per_group = plan_.rows_per_group;
     p.groups = plan_.groups;
     p.partial_slots = plan_.partial_slots;
-    p.dbias_in_shared = plan_.dbias_in_shared ? 1 : 0;
     return p;
   }
 

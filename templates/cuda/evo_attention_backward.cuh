@@ -182,10 +182,9 @@ __device__ __forceinline__ void add_to_shared_strip(float* strip, int ld, const 
 }
 
 // The same into the block's partial sums in global memory (n × n, rows from key k0): bounds
-// checked, and in fast mode shared with other blocks (atomics). The path of sequences whose
-// strip does not fit on chip, kept out of line so that it costs the hot loop no registers.
+// checked, and in fast mode shared with other blocks (atomics).
 template <class C>
-__device__ __noinline__ void add_to_global_strip(float* strip, int n, const FragC (&d_s)[C::kBlockQ / 8], int key0,
+__device__ __forceinline__ void add_to_global_strip(float* strip, int n, const FragC (&d_s)[C::kBlockQ / 8], int key0,
                                                     int q0, int k0, bool first_row) {
   const int g = lane_id() / 4, t = lane_id() % 4;
 #pragma unroll
@@ -307,14 +306,66 @@ struct KeysGroupRegion {
   static constexpr int kBytes = kPipelineBytes > kPartialBytes ? kPipelineBytes : kPartialBytes;
 };
 
-// Keys kernel: one block per (b, h, key block, group of rows s). Its kGroups query groups
+// Stores the block's kBlockK rows (keys from k0) of dK or dV: the sum of the query groups'
+// partials (float [kBlockK][kHeadDim] at `offset` floats into each group's region), in
+// group order, times `scale`. A thread takes 16 bytes of the result at a time, stored in
+// one piece where the layout allows.
+template <class C>
+__device__ __forceinline__ void store_key_rows(const MfSeqTensor& x, const MfEvoParams& p,
+                                               const unsigned char* regions, int offset, float scale, int b, int s,
+                                               int h, int k0) {
+  using T = typename C::T;
+  constexpr int kD = C::kHeadDim, kPer = 16 / int(sizeof(T)), kPiecesPerRow = kD / kPer;
+  if (x.data == nullptr) return;
+  T* out = seq_slice<T>(x, b, s, h);
+  const bool whole = x.vector_ok && p.head_dim == kD;
+  for (int i = threadIdx.x; i < C::kBlockK * kPiecesPerRow; i += 32 * C::kWarps) {
+    const int key = i / kPiecesPerRow, d0 = i % kPiecesPerRow * kPer;
+    if (k0 + key >= p.seq_len) continue;
+    float sum[kPer];
+#pragma unroll
+    for (int e = 0; e < kPer; ++e) sum[e] = 0.0f;
+#pragma unroll
+    for (int group = 0; group < C::kGroups; ++group) {
+      const float* partial =
+          reinterpret_cast<const float*>(regions + group * KeysGroupRegion<C>::kBytes) + offset + key * kD + d0;
+#pragma unroll
+      for (int e = 0; e < kPer; e += 4) {
+        const float4 v = *reinterpret_cast<const float4*>(partial + e);
+        sum[e] += v.x;
+        sum[e + 1] += v.y;
+        sum[e + 2] += v.z;
+        sum[e + 3] += v.w;
+      }
+    }
+    union {
+      uint4 bits;
+      T values[kPer];
+    } piece;
+#pragma unroll
+    for (int e = 0; e < kPer; ++e) piece.values[e] = from_float<T>(sum[e] * scale);
+    T* row = out + (k0 + key) * x.stride_n;
+    if (whole) {
+      *reinterpret_cast<uint4*>(row + d0) = piece.bits;
+    } else {
+#pragma unroll
+      for (int e = 0; e < kPer; ++e)
+        if (d0 + e < p.head_dim) row[(d0 + e) * x.stride_d] = piece.values[e];
+    }
+  }
+}
+
+// Keys kernel (kSharedStrip: the dBias strip in shared memory, or, for sequences whose
+// strip does not fit, added straight into the partial sums in global memory; two entry
+// points, so that neither carries the other's code in its loop).
+// One block per (b, h, key block, group of rows s). Its kGroups query groups
 // of warps share the key block's K and V (held as fragments by each warp for its 16 keys)
 // and walk alternate query blocks, each with a pipeline of its own (named barriers). Per
 // query block a warp forms xᵀ = K·Qᵀ + (biasᵀ + maskterm)/c and dPᵀ = V·dOᵀ, then
 // Pᵀ = 2^(xᵀ·c·log2 e − LSE·log2 e) and dSᵀ = Pᵀ ⊙ (dPᵀ − Δ), and accumulates dV, dK in
 // registers and dSᵀ in the dBias strip. Per row s the groups' dK and dV partial sums meet
 // in shared memory and are added in a fixed order.
-template <class C>
+template <class C, bool kSharedStrip = true>
 __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p) {
   using T = typename C::T;
   using Stage = QueryStage<C>;
@@ -419,20 +470,19 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
         float lse[2], delta[2];
         read_two(st.lse + j * 8 + 2 * t, lse[0], lse[1]);
         read_two(st.delta + j * 8 + 2 * t, delta[0], delta[1]);
+        const float offset[2] = {-lse[0] * kLog2e, -lse[1] * kLog2e};
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           float x = prob[j].c[e];
           if (masked) x += key_mask[e >> 1];
-          prob[j].c[e] = exp2_approx(fmaf(x, p.scale_log2, -lse[e & 1] * kLog2e));
+          prob[j].c[e] = exp2_approx(fmaf(x, p.scale_log2, offset[e & 1]));
           d_s[j].c[e] = prob[j].c[e] * (d_s[j].c[e] - delta[e & 1]);
         }
       }
       accumulate_key_rows<C>(d_v, prob, st.d_o);  // dV += Pᵀ·dO
       accumulate_key_rows<C>(d_k, d_s, st.q);     // dK += dSᵀ·Q (c applied at the end)
-      if constexpr (kDBias) {
-        if (p.dbias_in_shared) add_to_shared_strip<C>(shared_strip, strip_ld, d_s, key0, q0, first_row);
-        else add_to_global_strip<C>(partial + k0 * i64(n), n, d_s, key0, q0, k0, first_row);
-      }
+      if constexpr (kDBias && kSharedStrip) add_to_shared_strip<C>(shared_strip, strip_ld, d_s, key0, q0, first_row);
+      if constexpr (kDBias && !kSharedStrip) add_to_global_strip<C>(partial + k0 * i64(n), n, d_s, key0, q0, k0, first_row);
       if constexpr (!C::kDeterministic) {
         if (p.d_q.data != nullptr) {
           // dQ += c·dS·K through the float accumulator: dSᵀ goes through shared memory to
@@ -492,26 +542,11 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
     __syncthreads();
     // ... and the block adds the groups' sums in group order and stores dK and dV.
     const unsigned char* regions = reinterpret_cast<const unsigned char*>(v_tile + kBK * kLdSeq);
-    for (int i = threadIdx.x; i < kBK * kD; i += kThreads) {
-      const int key = i / kD, d = i % kD;
-      if (k0 + key >= n || d >= p.head_dim) continue;
-      float dk = 0.0f, dv = 0.0f;
-#pragma unroll
-      for (int other = 0; other < kGroups; ++other) {
-        const float* sums = reinterpret_cast<const float*>(regions + other * Region::kBytes);
-        dk += sums[i];
-        dv += sums[kBK * kD + i];
-      }
-      if (p.d_k.data != nullptr)
-        seq_slice<T>(p.d_k, b, s, h)[(k0 + key) * p.d_k.stride_n + d * p.d_k.stride_d] = from_float<T>(dk * p.scale);
-      if (p.d_v.data != nullptr)
-        seq_slice<T>(p.d_v, b, s, h)[(k0 + key) * p.d_v.stride_n + d * p.d_v.stride_d] = from_float<T>(dv);
-    }
+    store_key_rows<C>(p.d_k, p, regions, 0, p.scale, b, s, h, k0);
+    store_key_rows<C>(p.d_v, p, regions, kBK * kD, 1.0f, b, s, h, k0);
     __syncthreads();  // K, V and the regions are refilled for the next row
   }
-  if constexpr (kDBias) {
-    if (p.dbias_in_shared) flush_dbias_strip<C>(p, shared_strip, partial, k0);
-  }
+  if constexpr (kDBias && kSharedStrip) flush_dbias_strip<C>(p, shared_strip, partial, k0);
 }
 
 // ---- 3. queries (deterministic dQ) -----------------------------------------------------

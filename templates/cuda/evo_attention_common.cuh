@@ -222,7 +222,8 @@ struct KeyLoader {
     } else if (valid >= C::kBlockK && p.head_dim == C::kHeadDim) {
       seq.copy(dst, Stage::kLdSeq, slice + k0 * x.stride_n, x.stride_n);
     } else {
-      seq.copy_edge(dst, Stage::kLdSeq, slice + k0 * x.stride_n, x.stride_n, valid, p.head_dim);
+      copy_tile_edge<T, C::kBlockK, C::kHeadDim, kThreads>(dst, Stage::kLdSeq, slice + k0 * x.stride_n, x.stride_n,
+                                                           valid, p.head_dim, threadIdx.x);
     }
   }
 
@@ -243,7 +244,8 @@ struct KeyLoader {
       else if (valid_q >= C::kBlockQ && valid_k >= C::kBlockK)
         bias_pieces.copy(st.bias(), Stage::kLdBias, src, p.bias.stride_q);
       else
-        bias_pieces.copy_edge(st.bias(), Stage::kLdBias, src, p.bias.stride_q, valid_q, valid_k);
+        copy_tile_edge<BiasT, C::kBlockQ, C::kBlockK, kThreads>(st.bias(), Stage::kLdBias, src, p.bias.stride_q,
+                                                                valid_q, valid_k, threadIdx.x);
     }
   }
 };

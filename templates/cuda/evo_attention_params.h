@@ -36,5 +36,4 @@ struct MfEvoParams {
   int rows_per_group;    // s rows reduced on chip by one backward block
   int groups;            // ceil(rows / rows_per_group)
   int partial_slots;     // dBias partials: groups, or 1 when fast mode adds groups atomically
-  int dbias_in_shared;   // 1 when a block's dBias strip fits in shared memory
 };

@@ -367,6 +367,15 @@ struct TilePieces {
   }
 };
 
+// A tile at the tensor's edge in pieces (TilePieces::copy_edge), kept out of line: edges
+// are one tile in many, and inlined their bounds arithmetic would be hoisted into the
+// kernels' loops.
+template <class T, int kRows, int kCols, int kThreads>
+__device__ __noinline__ void copy_tile_edge(T* dst, int ld, const T* src, i64 row_stride, int valid_rows,
+                                            int valid_cols, int thread) {
+  TilePieces<T, kRows, kCols, kThreads>(thread).copy_edge(dst, ld, src, row_stride, valid_rows, valid_cols);
+}
+
 // Copies a kRows x kCols tile element by element: element (r, c) at src[r·row_stride +
 // c·col_stride] into dst[r·ld + c], zero where r >= valid_rows or c >= valid_cols. The
 // path of tensors that cannot be copied in 16-byte pieces; kept out of line so that the

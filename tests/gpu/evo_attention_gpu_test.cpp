@@ -206,6 +206,11 @@ std::vector<Case> matrix() {
                      ir::DBiasMode::kFast});
   cases.push_back({Layout::kMsaRow, DType::kF32, BiasKind::kF32, MaskKind::kAdditive, 97, 64, true,
                    ir::DBiasMode::kFast});
+  // Sequences whose dBias strip does not fit in shared memory: the keys kernel's
+  // global-strip entry, in both dBias modes.
+  cases.push_back({Layout::kMsaRow, DType::kBF16, BiasKind::kSame, MaskKind::kBoolean, 2000, 32, false});
+  cases.push_back({Layout::kMsaRow, DType::kBF16, BiasKind::kSame, MaskKind::kBoolean, 2000, 32, false,
+                   ir::DBiasMode::kFast});
   // A negative scale: the forward's maximum runs the other way.
   cases.push_back({Layout::kMsaRow, DType::kBF16, BiasKind::kSame, MaskKind::kBoolean, 97, 32, false,
                    ir::DBiasMode::kDeterministic, -0.3});

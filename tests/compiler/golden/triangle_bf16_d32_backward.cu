@@ -25,6 +25,9 @@ struct MfKeys {
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_keys<MfKeys>(p);
 }
+extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys_global_strip(const __grid_constant__ MfEvoParams p) {
+  mf::evo_attention_backward_keys<MfKeys, false>(p);
+}
 // evo_attention_backward_queries_bf16_d32 [query_block_k=32,query_min_blocks=2,query_rows_per_block=2,query_warps=8,stages=2]
 struct MfQueries {
   using T = mf::bf16;

@@ -28,3 +28,6 @@ struct MfKeys {
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_keys<MfKeys>(p);
 }
+extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys_global_strip(const __grid_constant__ MfEvoParams p) {
+  mf::evo_attention_backward_keys<MfKeys, false>(p);
+}

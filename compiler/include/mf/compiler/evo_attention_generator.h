@@ -36,7 +36,7 @@ struct EvoAttentionLaunchPlan {
   std::size_t dbias_partial_offset = 0, dbias_partial_bytes = 0;
   bool zero_dq_accum = false, zero_dbias_partial = false;  // fast mode accumulates into them
   int rows_per_group = 1, groups = 1, partial_slots = 1;
-  bool dbias_in_shared = false;
+  bool dbias_in_shared = false;  // the keys kernel keeps its dBias strip on chip (else: the global-strip entry)
 };
 
 // One module (translation unit) of generated kernels.
