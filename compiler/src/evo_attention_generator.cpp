@@ -173,19 +173,21 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
     space.axes = {{"warps", {2, 4, 8}},
                   {"block_k", {32, 64, 128}},
                   {"stages", {2, 3}},
-                  {"min_blocks", {1, 2, 3, 4}},
+                  {"occupancy", {8, 12, 16, 24}},
                   {"rows_per_block", {1, 2}}};
     space.reject = [z, target, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
       const int warps = int(c.at("warps")), block_k = int(c.at("block_k")), stages = int(c.at("stages"));
-      const int min_blocks = int(c.at("min_blocks")), rows = int(c.at("rows_per_block"));
+      const int occupancy = int(c.at("occupancy")), rows = int(c.at("rows_per_block"));
       if (auto refusal = rows_refusal("rows_per_block", rows, shared_bias)) return refusal;
       const int registers = forward_registers(z, rows, block_k);
       if (registers > kForwardRegisterBudget)
         return fmt::format("block_k = {} with head dim {} and {} rows a block needs more registers than a thread has",
                            block_k, z.d, rows);
-      if (registers + kRegisterOverhead > register_cap(32 * warps, min_blocks))
-        return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_k = {} and {} rows a block",
-                           min_blocks, register_cap(32 * warps, min_blocks), block_k, rows);
+      if (registers + kRegisterOverhead > occupancy_register_cap(occupancy))
+        return fmt::format("occupancy = {} leaves {} registers a thread, too few for block_k = {} and {} rows a block",
+                           occupancy, occupancy_register_cap(occupancy), block_k, rows);
+      if (occupancy % warps != 0)
+        return fmt::format("occupancy = {} is not a whole number of blocks of {} warps", occupancy, warps);
       if (const int bytes = forward_shared(z, rows, warps, block_k, stages); bytes > target.max_shared_per_block)
         return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes,
                            target.max_shared_per_block);
@@ -199,25 +201,27 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
                 {"key_groups", {1, 2, 4}},
                 {"query_warps", {2, 4, 8}},
                 {"query_block_k", {16, 32, 64}},
-                {"query_min_blocks", {1, 2, 3}},
+                {"query_occupancy", {8, 12, 16, 24}},
                 {"query_rows_per_block", {1, 2}},
                 {"stages", {2, 3}}};
   space.reject = [z, target, fast, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
     const int key_warps = int(c.at("key_warps")), key_block_q = int(c.at("key_block_q"));
     const int key_groups = int(c.at("key_groups"));
     const int query_warps = int(c.at("query_warps")), query_block_k = int(c.at("query_block_k"));
-    const int query_min_blocks = int(c.at("query_min_blocks"));
+    const int query_occupancy = int(c.at("query_occupancy"));
     const int query_rows = int(c.at("query_rows_per_block"));
     const int stages = int(c.at("stages"));
     if (auto refusal = rows_refusal("query_rows_per_block", query_rows, shared_bias)) return refusal;
     if (key_warps * key_groups > 8)
       return fmt::format("key_warps = {} in {} groups is more than the 8 warps a keys block may have", key_warps,
                          key_groups);
-    if (queries_registers(z, query_rows, query_block_k) + kRegisterOverhead >
-        register_cap(32 * query_warps, query_min_blocks))
+    if (queries_registers(z, query_rows, query_block_k) + kRegisterOverhead > occupancy_register_cap(query_occupancy))
       return fmt::format(
-          "query_min_blocks = {} leaves {} registers a thread, too few for query_block_k = {} and {} rows a block",
-          query_min_blocks, register_cap(32 * query_warps, query_min_blocks), query_block_k, query_rows);
+          "query_occupancy = {} leaves {} registers a thread, too few for query_block_k = {} and {} rows a block",
+          query_occupancy, occupancy_register_cap(query_occupancy), query_block_k, query_rows);
+    if (query_occupancy % query_warps != 0)
+      return fmt::format("query_occupancy = {} is not a whole number of blocks of {} warps", query_occupancy,
+                         query_warps);
     if (keys_registers(z, key_block_q) > kRegisterBudget)
       return fmt::format("key_block_q = {} with head dim {} needs more registers than a thread has", key_block_q,
                          z.d);
@@ -243,14 +247,14 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
   ir::TileConfig config;
   const int rows = pair_rows(op, d, f32);
   if (direction.pass == ir::Pass::kForward) {
-    // At D <= 32: 8 warps (128 query rows: K and V read from L2 once per 128 rows) and two
-    // blocks a multiprocessor; two rows s a block (the bias read once per two rows) leave
-    // registers for 32-key blocks. Wider heads need the registers min_blocks = 1 leaves.
+    // At D <= 32: 8 warps (128 query rows: K and V read from L2 once per 128 rows) and 16
+    // warps a multiprocessor; two rows s a block (the bias read once per two rows) leave
+    // registers for 32-key blocks. Wider heads need the registers 8 warps a multiprocessor leave.
     const bool narrow = d <= 32 && !f32;
     config.set("warps", narrow ? 8 : 4)
         .set("block_k", rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32)
         .set("stages", 2)
-        .set("min_blocks", narrow ? 2 : 1)
+        .set("occupancy", narrow ? 16 : 8)
         .set("rows_per_block", rows);
   } else {
     const int key_block_q = f32 || d > 64 ? 16 : d <= 32 ? 64 : 32;
@@ -259,7 +263,7 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
         .set("key_groups", 1)
         .set("query_warps", rows == 2 ? 8 : 4)
         .set("query_block_k", rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32)
-        .set("query_min_blocks", rows == 2 ? 2 : 1)
+        .set("query_occupancy", rows == 2 ? 16 : 8)
         .set("query_rows_per_block", rows)
         .set("stages", 2);
     // The keys kernel holds the dBias strip of its keys on chip where it fits, and as many
@@ -316,8 +320,8 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     add("forward", config,
         config_struct("MfForward", op, direction, 16 * warps, int(config.at("block_k")), warps,
                       int(config.at("stages")), 1, int(config.at("rows_per_block"))) +
-            entry("mf_evo_forward", "MfEvoParams", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
-                  int(config.at("min_blocks"))),
+            capped_entry("mf_evo_forward", "MfEvoParams", "mf::evo_attention_forward<MfForward>(p);",
+                         occupancy_register_cap(int(config.at("occupancy")))),
         {"mf_evo_forward"});
     return modules;
   }
@@ -353,11 +357,11 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
   }
   if (needs_queries_kernel(op, direction)) {
     const int query_warps = int(config.at("query_warps"));
-    add("backward_queries", only({"query_block_k", "query_min_blocks", "query_rows_per_block", "query_warps", "stages"}),
+    add("backward_queries", only({"query_block_k", "query_occupancy", "query_rows_per_block", "query_warps", "stages"}),
         config_struct("MfQueries", op, direction, 16 * query_warps, int(config.at("query_block_k")), query_warps,
                       stages, 1, int(config.at("query_rows_per_block"))) +
-            entry("mf_evo_backward_queries", "MfEvoParams", 32 * query_warps, "mf::evo_attention_backward_queries<MfQueries>(p);",
-                  int(config.at("query_min_blocks"))),
+            capped_entry("mf_evo_backward_queries", "MfEvoParams", "mf::evo_attention_backward_queries<MfQueries>(p);",
+                         occupancy_register_cap(int(config.at("query_occupancy")))),
         {"mf_evo_backward_queries"});
   }
   return modules;

@@ -147,6 +147,8 @@ TEST(EvoAttentionGeneratorSource, ConfigurationsShareTheModulesOfTheirCommonKern
   EXPECT_EQ(by_role.at("evo_attention_backward_keys_bf16_d32").size(), keys.size());
   EXPECT_EQ(by_role.at("evo_attention_backward_queries_bf16_d32").size(), queries.size());
   EXPECT_LT(keys.size() + queries.size() + 1, space.configs().size() / 4);
+  std::printf("%zu backward configurations, 1 + %zu + %zu modules\n", space.configs().size(), keys.size(),
+              queries.size());
   // Each entry point of a plan is defined by exactly one of its modules.
   const auto config = EvoAttentionGenerator::default_config(op, direction, kHopper);
   const auto modules = EvoAttentionGenerator::generate(op, direction, config);
@@ -190,6 +192,30 @@ TEST_F(EvoAttentionGeneratorCompile, DefaultConfigurationsDoNotSpill) {
       EXPECT_LE(kernel.spill_load_bytes, allowed) << jobs[i].label << " " << kernel.function << " spills";
     }
   }
+}
+
+// occupancy is a register cap of its own: each value caps ptxas at the registers that leave
+// room for that many resident warps, whatever the block size.
+TEST_F(EvoAttentionGeneratorCompile, OccupancyCapsTheRegisters) {
+  const EvoAttention op = triangle(DType::kBF16, 32);
+  std::vector<Job> jobs;
+  const std::vector<std::pair<int, int>> warps_occupancy = {{4, 8}, {4, 16}, {8, 16}, {2, 12}};
+  for (const auto& [warps, occupancy] : warps_occupancy) {
+    ir::TileConfig config;
+    config.set("warps", warps).set("block_k", 64).set("stages", 2).set("occupancy", occupancy).set("rows_per_block", 1);
+    add_jobs(jobs, fmt::format("occupancy {}", occupancy), op, ir::Direction::forward(), config, {"sm_90a"});
+  }
+  std::vector<std::vector<KernelResources>> resources;
+  const auto failures = compile_all(jobs, &resources);
+  ASSERT_TRUE(failures.empty()) << failures.front();
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    ASSERT_EQ(resources[i].size(), 1u);
+    const int cap = warps_occupancy[i].second == 8 ? 255 : 65536 / (32 * warps_occupancy[i].second) / 8 * 8;
+    EXPECT_LE(resources[i][0].registers, cap) << jobs[i].label;
+    EXPECT_EQ(resources[i][0].spill_store_bytes, 0) << jobs[i].label;
+  }
+  // The cap is what differs: without it (8 warps a multiprocessor) the kernel takes more.
+  EXPECT_GT(resources[0][0].registers, 128);
 }
 
 // ---- golden instantiations -------------------------------------------------------------
@@ -260,19 +286,28 @@ TEST(EvoAttentionGeneratorSpace, RejectsUnknownAndInvalidParameters) {
   const EvoAttention wide = triangle(DType::kBF16, 128);
   const auto wide_space = EvoAttentionGenerator::space(wide, ir::Direction::forward(), kHopper);
   ir::TileConfig heavy;
-  heavy.set("warps", 4).set("block_k", 128).set("stages", 2).set("min_blocks", 1).set("rows_per_block", 1);
+  heavy.set("warps", 4).set("block_k", 128).set("stages", 2).set("occupancy", 8).set("rows_per_block", 1);
   EXPECT_THROW(
       try { wide_space.check(heavy); } catch (const ir::Error& e) {
         EXPECT_THAT(e.what(), HasSubstr("registers"));
         throw;
       },
       ir::Error);
-  // Four 256-thread blocks leave 64 registers a thread: too few for 64-key blocks.
+  // 24 resident warps leave 80 registers a thread: too few for 64-key blocks.
   ir::TileConfig crowded;
-  crowded.set("warps", 8).set("block_k", 64).set("stages", 2).set("min_blocks", 4).set("rows_per_block", 1);
+  crowded.set("warps", 8).set("block_k", 64).set("stages", 2).set("occupancy", 24).set("rows_per_block", 1);
   EXPECT_THROW(
       try { space.check(crowded); } catch (const ir::Error& e) {
-        EXPECT_THAT(e.what(), HasSubstr("min_blocks = 4 leaves 64 registers"));
+        EXPECT_THAT(e.what(), HasSubstr("occupancy = 24 leaves 80 registers"));
+        throw;
+      },
+      ir::Error);
+  // An occupancy that is not whole blocks would only lower the cap of a smaller occupancy.
+  ir::TileConfig partial = config;
+  partial.set("warps", 8).set("occupancy", 12);
+  EXPECT_THROW(
+      try { space.check(partial); } catch (const ir::Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("not a whole number of blocks of 8 warps"));
         throw;
       },
       ir::Error);
@@ -296,7 +331,7 @@ TEST(EvoAttentionGeneratorSpace, HeadDimPast128IsUnsupported) {
 
 TEST(EvoAttentionGeneratorSpace, RowsShareABlockOnlyWhenTheBiasIsSharedAlongS) {
   ir::TileConfig pair;
-  pair.set("warps", 8).set("block_k", 32).set("stages", 2).set("min_blocks", 2).set("rows_per_block", 2);
+  pair.set("warps", 8).set("block_k", 32).set("stages", 2).set("occupancy", 16).set("rows_per_block", 2);
   const EvoAttention shared = triangle(DType::kBF16, 32);
   EXPECT_NO_THROW(EvoAttentionGenerator::space(shared, ir::Direction::forward(), kHopper).check(pair));
   EXPECT_EQ(EvoAttentionGenerator::default_config(shared, ir::Direction::forward(), kHopper).at("rows_per_block"), 2);
@@ -319,7 +354,7 @@ TEST(EvoAttentionGeneratorSpace, RowsShareABlockOnlyWhenTheBiasIsSharedAlongS) {
 TEST(EvoAttentionGeneratorLaunch, ForwardCoversEveryQueryBlock) {
   const EvoAttention op = triangle(DType::kBF16, 32);
   ir::TileConfig config;
-  config.set("warps", 4).set("block_k", 64).set("stages", 2).set("min_blocks", 1).set("rows_per_block", 1);
+  config.set("warps", 4).set("block_k", 64).set("stages", 2).set("occupancy", 8).set("rows_per_block", 1);
   const auto plan = EvoAttentionGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 1u);
   EXPECT_EQ(plan.kernels[0].entry, "mf_evo_forward");

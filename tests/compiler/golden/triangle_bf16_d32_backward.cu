@@ -28,7 +28,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys(const 
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys_global_strip(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_keys<MfKeys, false>(p);
 }
-// evo_attention_backward_queries_bf16_d32 [query_block_k=32,query_min_blocks=2,query_rows_per_block=2,query_warps=8,stages=2]
+// evo_attention_backward_queries_bf16_d32 [query_block_k=32,query_occupancy=16,query_rows_per_block=2,query_warps=8,stages=2]
 struct MfQueries {
   using T = mf::bf16;
   using BiasT = mf::bf16;
@@ -37,6 +37,6 @@ struct MfQueries {
   static constexpr int kRowsPerBlock = 2, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = true;
 };
-extern "C" __global__ void __launch_bounds__(256, 2) mf_evo_backward_queries(const __grid_constant__ MfEvoParams p) {
+extern "C" __global__ void __maxnreg__(128) mf_evo_backward_queries(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_queries<MfQueries>(p);
 }

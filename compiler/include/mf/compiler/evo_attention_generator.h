@@ -1,9 +1,11 @@
 // The template generator for EvoAttention: IR + TileConfig + target → CUDA C++ for NVRTC,
 // its parameter space, and the launch geometry and workspace of the kernels it writes.
 //
-// Parameters — forward: warps (16 query rows each), block_k, stages, min_blocks.
-// Backward: key_warps (16 keys each), key_block_q, key_groups, query_warps, query_block_k,
-// query_min_blocks, stages. min_blocks: the __launch_bounds__ minimum of blocks per SM.
+// Parameters — forward: warps (16 query rows each), block_k, stages, occupancy,
+// rows_per_block. Backward: key_warps (16 keys each), key_block_q, key_groups, query_warps,
+// query_block_k, query_occupancy, query_rows_per_block, stages. occupancy: the warps per
+// multiprocessor the kernel's register cap leaves room for (__maxnreg__), independent of
+// the block size; rows_per_block: rows s sharing a block and its bias tiles.
 #pragma once
 
 #include <cstddef>
@@ -61,8 +63,8 @@ class EvoAttentionGenerator {
   // The modules of a plan: the forward's one; the backward's row kernels (Δ, dBias
   // finalize, dQ convert: no tile parameter), keys kernel and queries kernel apart, each
   // holding only its own parameters, so that the configurations of a search share the
-  // binaries of the kernels they have in common (triangle D = 32: 540 backward
-  // configurations, 67 modules).
+  // binaries of the kernels they have in common (triangle D = 32: 1350 backward
+  // configurations, 121 modules).
   static std::vector<GeneratedSource> generate(const ir::EvoAttention& op, const ir::Direction& direction,
                                                const ir::TileConfig& config);
   static EvoAttentionLaunchPlan launch_plan(const ir::EvoAttention& op, const ir::Direction& direction,
