@@ -216,15 +216,7 @@ __device__ __forceinline__ void load_bias_fragments_t(FragC (&bias)[C::kBlockQ /
     if constexpr (C::kHasBias) {
       FragA<typename C::BiasT> pairs;
       load_a_t(pairs, tile, QueryStage<C>::kLdBias, key0, j * 16);
-      unpack(pairs.p[0], bias[2 * j].c[0], bias[2 * j].c[1]);
-      unpack(pairs.p[1], bias[2 * j].c[2], bias[2 * j].c[3]);
-      unpack(pairs.p[2], bias[2 * j + 1].c[0], bias[2 * j + 1].c[1]);
-      unpack(pairs.p[3], bias[2 * j + 1].c[2], bias[2 * j + 1].c[3]);
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        bias[2 * j].c[e] *= factor;
-        bias[2 * j + 1].c[e] *= factor;
-      }
+      scaled_c_from_a(bias[2 * j], bias[2 * j + 1], pairs, factor);
     } else {
       bias[2 * j] = bias[2 * j + 1] = FragC{};
     }

@@ -250,6 +250,22 @@ struct KeyLoader {
   }
 };
 
+// The two C fragments (columns 0..7 and 8..15) of a 16 x 16 tile loaded in the A layout,
+// as floats times `factor`: A's pairs 0..3 are (row g, cols 2t..), (g+8, 2t..),
+// (g, 8+2t..), (g+8, 8+2t..).
+template <class T>
+__device__ __forceinline__ void scaled_c_from_a(FragC& lo, FragC& hi, const FragA<T>& pairs, float factor) {
+  unpack(pairs.p[0], lo.c[0], lo.c[1]);
+  unpack(pairs.p[1], lo.c[2], lo.c[3]);
+  unpack(pairs.p[2], hi.c[0], hi.c[1]);
+  unpack(pairs.p[3], hi.c[2], hi.c[3]);
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    lo.c[e] *= factor;
+    hi.c[e] *= factor;
+  }
+}
+
 // The bias of a warp's 16 query rows in one key block, in the accumulator layout of the
 // logits and multiplied by `factor` (x units): ldmatrix hands each lane exactly the pairs
 // its logits need. Zero without a bias.
@@ -261,17 +277,7 @@ __device__ __forceinline__ void load_bias_fragments(FragC (&bias)[C::kBlockK / 8
     if constexpr (C::kHasBias) {
       FragA<typename C::BiasT> pairs;
       load_a(pairs, st.bias(), KeyStage<C>::kLdBias, row0, j * 16);
-      // A's pairs 0..3 are (row g, cols 2t..), (g+8, 2t..), (g, 8+2t..), (g+8, 8+2t..):
-      // the C fragments of key tiles 2j and 2j+1.
-      unpack(pairs.p[0], bias[2 * j].c[0], bias[2 * j].c[1]);
-      unpack(pairs.p[1], bias[2 * j].c[2], bias[2 * j].c[3]);
-      unpack(pairs.p[2], bias[2 * j + 1].c[0], bias[2 * j + 1].c[1]);
-      unpack(pairs.p[3], bias[2 * j + 1].c[2], bias[2 * j + 1].c[3]);
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        bias[2 * j].c[e] *= factor;
-        bias[2 * j + 1].c[e] *= factor;
-      }
+      scaled_c_from_a(bias[2 * j], bias[2 * j + 1], pairs, factor);
     } else {
       bias[2 * j] = bias[2 * j + 1] = FragC{};
     }
