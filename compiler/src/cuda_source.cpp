@@ -34,13 +34,4 @@ std::string entry(const char* name, const char* params_type, int threads, const 
       threads, min_blocks, name, params_type, body);
 }
 
-int occupancy_register_cap(int warps_per_sm) { return std::min(255, 65536 / (32 * warps_per_sm) / 8 * 8); }
-
-std::string capped_entry(const char* name, const char* params_type, const char* body, int registers) {
-  return fmt::format(
-      "extern \"C\" __global__ void __maxnreg__({}) {}(const __grid_constant__ {} p) {{\n"
-      "  {}\n}}\n",
-      registers, name, params_type, body);
-}
-
 }  // namespace mf::compiler

@@ -20,13 +20,5 @@ int register_cap(int threads, int min_blocks);
 // The minimum of blocks per multiprocessor sets ptxas's register cap: 1 lifts the default
 // cap (under which the fused kernels spill), more trade registers for occupancy.
 std::string entry(const char* name, const char* params_type, int threads, const char* body, int min_blocks = 1);
-// The register cap that leaves room for `warps_per_sm` resident warps of any block size
-// (65536 registers a multiprocessor, allocated 8 at a time, at most 255).
-int occupancy_register_cap(int warps_per_sm);
-// extern "C" __global__ void __maxnreg__(registers) name(params p) { body }: a register cap
-// that does not depend on the block size, so that a tuner's block-size and occupancy axes
-// are independent (with __launch_bounds__ the same occupancy needs a different minimum of
-// blocks for every block size).
-std::string capped_entry(const char* name, const char* params_type, const char* body, int registers);
 
 }  // namespace mf::compiler

@@ -173,7 +173,7 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
     space.axes = {{"warps", {2, 4, 8}},
                   {"block_k", {32, 64, 128}},
                   {"stages", {2, 3}},
-                  {"occupancy", {8, 12, 16, 24}},
+                  {"occupancy", {4, 8, 12, 16, 24}},
                   {"rows_per_block", {1, 2}}};
     space.reject = [z, target, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
       const int warps = int(c.at("warps")), block_k = int(c.at("block_k")), stages = int(c.at("stages"));
@@ -183,11 +183,11 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
       if (registers > kForwardRegisterBudget)
         return fmt::format("block_k = {} with head dim {} and {} rows a block needs more registers than a thread has",
                            block_k, z.d, rows);
-      if (registers + kRegisterOverhead > occupancy_register_cap(occupancy))
-        return fmt::format("occupancy = {} leaves {} registers a thread, too few for block_k = {} and {} rows a block",
-                           occupancy, occupancy_register_cap(occupancy), block_k, rows);
       if (occupancy % warps != 0)
         return fmt::format("occupancy = {} is not a whole number of blocks of {} warps", occupancy, warps);
+      if (const int cap = register_cap(32 * warps, occupancy / warps); registers + kRegisterOverhead > cap)
+        return fmt::format("occupancy = {} leaves {} registers a thread, too few for block_k = {} and {} rows a block",
+                           occupancy, cap, block_k, rows);
       if (const int bytes = forward_shared(z, rows, warps, block_k, stages); bytes > target.max_shared_per_block)
         return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes,
                            target.max_shared_per_block);
@@ -201,7 +201,7 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
                 {"key_groups", {1, 2, 4}},
                 {"query_warps", {2, 4, 8}},
                 {"query_block_k", {16, 32, 64}},
-                {"query_occupancy", {8, 12, 16, 24}},
+                {"query_occupancy", {4, 8, 12, 16, 24}},
                 {"query_rows_per_block", {1, 2}},
                 {"stages", {2, 3}}};
   space.reject = [z, target, fast, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
@@ -215,13 +215,14 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
     if (key_warps * key_groups > 8)
       return fmt::format("key_warps = {} in {} groups is more than the 8 warps a keys block may have", key_warps,
                          key_groups);
-    if (queries_registers(z, query_rows, query_block_k) + kRegisterOverhead > occupancy_register_cap(query_occupancy))
-      return fmt::format(
-          "query_occupancy = {} leaves {} registers a thread, too few for query_block_k = {} and {} rows a block",
-          query_occupancy, occupancy_register_cap(query_occupancy), query_block_k, query_rows);
     if (query_occupancy % query_warps != 0)
       return fmt::format("query_occupancy = {} is not a whole number of blocks of {} warps", query_occupancy,
                          query_warps);
+    if (const int cap = register_cap(32 * query_warps, query_occupancy / query_warps);
+        queries_registers(z, query_rows, query_block_k) + kRegisterOverhead > cap)
+      return fmt::format(
+          "query_occupancy = {} leaves {} registers a thread, too few for query_block_k = {} and {} rows a block",
+          query_occupancy, cap, query_block_k, query_rows);
     if (keys_registers(z, key_block_q) > kRegisterBudget)
       return fmt::format("key_block_q = {} with head dim {} needs more registers than a thread has", key_block_q,
                          z.d);
@@ -249,12 +250,12 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
   if (direction.pass == ir::Pass::kForward) {
     // At D <= 32: 8 warps (128 query rows: K and V read from L2 once per 128 rows) and 16
     // warps a multiprocessor; two rows s a block (the bias read once per two rows) leave
-    // registers for 32-key blocks. Wider heads need the registers 8 warps a multiprocessor leave.
+    // registers for 32-key blocks. Wider heads need the registers one block a multiprocessor leaves.
     const bool narrow = d <= 32 && !f32;
     config.set("warps", narrow ? 8 : 4)
         .set("block_k", rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32)
         .set("stages", 2)
-        .set("occupancy", narrow ? 16 : 8)
+        .set("occupancy", narrow ? 16 : 4)
         .set("rows_per_block", rows);
   } else {
     const int key_block_q = f32 || d > 64 ? 16 : d <= 32 ? 64 : 32;
@@ -263,7 +264,7 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
         .set("key_groups", 1)
         .set("query_warps", rows == 2 ? 8 : 4)
         .set("query_block_k", rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32)
-        .set("query_occupancy", rows == 2 ? 16 : 8)
+        .set("query_occupancy", rows == 2 ? 16 : 4)
         .set("query_rows_per_block", rows)
         .set("stages", 2);
     // The keys kernel holds the dBias strip of its keys on chip where it fits, and as many
@@ -320,8 +321,8 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     add("forward", config,
         config_struct("MfForward", op, direction, 16 * warps, int(config.at("block_k")), warps,
                       int(config.at("stages")), 1, int(config.at("rows_per_block"))) +
-            capped_entry("mf_evo_forward", "MfEvoParams", "mf::evo_attention_forward<MfForward>(p);",
-                         occupancy_register_cap(int(config.at("occupancy")))),
+            entry("mf_evo_forward", "MfEvoParams", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
+                  int(config.at("occupancy")) / warps),
         {"mf_evo_forward"});
     return modules;
   }
@@ -360,8 +361,8 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     add("backward_queries", only({"query_block_k", "query_occupancy", "query_rows_per_block", "query_warps", "stages"}),
         config_struct("MfQueries", op, direction, 16 * query_warps, int(config.at("query_block_k")), query_warps,
                       stages, 1, int(config.at("query_rows_per_block"))) +
-            capped_entry("mf_evo_backward_queries", "MfEvoParams", "mf::evo_attention_backward_queries<MfQueries>(p);",
-                         occupancy_register_cap(int(config.at("query_occupancy")))),
+            entry("mf_evo_backward_queries", "MfEvoParams", 32 * query_warps, "mf::evo_attention_backward_queries<MfQueries>(p);",
+                  int(config.at("query_occupancy")) / query_warps),
         {"mf_evo_backward_queries"});
   }
   return modules;

@@ -194,12 +194,12 @@ TEST_F(EvoAttentionGeneratorCompile, DefaultConfigurationsDoNotSpill) {
   }
 }
 
-// occupancy is a register cap of its own: each value caps ptxas at the registers that leave
-// room for that many resident warps, whatever the block size.
+// occupancy caps ptxas at the registers that leave room for that many resident warps,
+// whatever the block size.
 TEST_F(EvoAttentionGeneratorCompile, OccupancyCapsTheRegisters) {
   const EvoAttention op = triangle(DType::kBF16, 32);
   std::vector<Job> jobs;
-  const std::vector<std::pair<int, int>> warps_occupancy = {{4, 8}, {4, 16}, {8, 16}, {2, 12}};
+  const std::vector<std::pair<int, int>> warps_occupancy = {{4, 4}, {4, 16}, {8, 16}, {2, 12}};
   for (const auto& [warps, occupancy] : warps_occupancy) {
     ir::TileConfig config;
     config.set("warps", warps).set("block_k", 64).set("stages", 2).set("occupancy", occupancy).set("rows_per_block", 1);
@@ -209,13 +209,15 @@ TEST_F(EvoAttentionGeneratorCompile, OccupancyCapsTheRegisters) {
   const auto failures = compile_all(jobs, &resources);
   ASSERT_TRUE(failures.empty()) << failures.front();
   for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const auto [warps, occupancy] = warps_occupancy[i];
+    // The launch bound asks for occupancy / warps blocks of 32 · warps threads ...
+    EXPECT_THAT(jobs[i].module.instantiation,
+                HasSubstr(fmt::format("__launch_bounds__({}, {})", 32 * warps, occupancy / warps)));
+    // ... and ptxas keeps to the registers that leave room for them.
     ASSERT_EQ(resources[i].size(), 1u);
-    const int cap = warps_occupancy[i].second == 8 ? 255 : 65536 / (32 * warps_occupancy[i].second) / 8 * 8;
-    EXPECT_LE(resources[i][0].registers, cap) << jobs[i].label;
+    EXPECT_LE(resources[i][0].registers, std::min(255, 65536 / (32 * occupancy))) << jobs[i].label;
     EXPECT_EQ(resources[i][0].spill_store_bytes, 0) << jobs[i].label;
   }
-  // The cap is what differs: without it (8 warps a multiprocessor) the kernel takes more.
-  EXPECT_GT(resources[0][0].registers, 128);
 }
 
 // ---- golden instantiations -------------------------------------------------------------
@@ -286,19 +288,19 @@ TEST(EvoAttentionGeneratorSpace, RejectsUnknownAndInvalidParameters) {
   const EvoAttention wide = triangle(DType::kBF16, 128);
   const auto wide_space = EvoAttentionGenerator::space(wide, ir::Direction::forward(), kHopper);
   ir::TileConfig heavy;
-  heavy.set("warps", 4).set("block_k", 128).set("stages", 2).set("occupancy", 8).set("rows_per_block", 1);
+  heavy.set("warps", 4).set("block_k", 128).set("stages", 2).set("occupancy", 4).set("rows_per_block", 1);
   EXPECT_THROW(
       try { wide_space.check(heavy); } catch (const ir::Error& e) {
         EXPECT_THAT(e.what(), HasSubstr("registers"));
         throw;
       },
       ir::Error);
-  // 24 resident warps leave 80 registers a thread: too few for 64-key blocks.
+  // 24 resident warps leave 85 registers a thread: too few for 64-key blocks.
   ir::TileConfig crowded;
   crowded.set("warps", 8).set("block_k", 64).set("stages", 2).set("occupancy", 24).set("rows_per_block", 1);
   EXPECT_THROW(
       try { space.check(crowded); } catch (const ir::Error& e) {
-        EXPECT_THAT(e.what(), HasSubstr("occupancy = 24 leaves 80 registers"));
+        EXPECT_THAT(e.what(), HasSubstr("occupancy = 24 leaves 85 registers"));
         throw;
       },
       ir::Error);
@@ -354,7 +356,7 @@ TEST(EvoAttentionGeneratorSpace, RowsShareABlockOnlyWhenTheBiasIsSharedAlongS) {
 TEST(EvoAttentionGeneratorLaunch, ForwardCoversEveryQueryBlock) {
   const EvoAttention op = triangle(DType::kBF16, 32);
   ir::TileConfig config;
-  config.set("warps", 4).set("block_k", 64).set("stages", 2).set("occupancy", 8).set("rows_per_block", 1);
+  config.set("warps", 4).set("block_k", 64).set("stages", 2).set("occupancy", 4).set("rows_per_block", 1);
   const auto plan = EvoAttentionGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 1u);
   EXPECT_EQ(plan.kernels[0].entry, "mf_evo_forward");

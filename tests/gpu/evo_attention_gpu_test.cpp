@@ -257,14 +257,14 @@ TEST_F(EvoAttentionGpu, OtherConfigurationsMatchTheReference) {
   };
   using Overrides = std::vector<std::pair<const char*, std::int64_t>>;
   const std::vector<Overrides> forward_overrides = {
-      {{"warps", 4}, {"block_k", 64}, {"rows_per_block", 1}, {"occupancy", 8}},
+      {{"warps", 4}, {"block_k", 64}, {"rows_per_block", 1}, {"occupancy", 4}},
       {{"warps", 8}, {"block_k", 64}, {"rows_per_block", 1}, {"occupancy", 16}},
       {{"warps", 8}, {"block_k", 32}, {"rows_per_block", 2}, {"occupancy", 16}, {"stages", 3}},
-      {{"warps", 2}, {"block_k", 64}, {"rows_per_block", 1}, {"occupancy", 8}},
-      {{"warps", 4}, {"block_k", 32}, {"rows_per_block", 2}, {"occupancy", 16}},
+      {{"warps", 2}, {"block_k", 64}, {"rows_per_block", 1}, {"occupancy", 4}},
+      {{"warps", 4}, {"block_k", 32}, {"rows_per_block", 2}, {"occupancy", 12}},
   };
   const std::vector<Overrides> backward_overrides = {
-      {{"query_warps", 4}, {"query_block_k", 64}, {"query_rows_per_block", 1}, {"query_occupancy", 8}},
+      {{"query_warps", 4}, {"query_block_k", 64}, {"query_rows_per_block", 1}, {"query_occupancy", 4}},
       {{"query_warps", 8}, {"query_block_k", 32}, {"query_rows_per_block", 2}, {"query_occupancy", 16}},
       {{"query_warps", 2}, {"query_block_k", 16}, {"query_rows_per_block", 2}, {"stages", 3}},
   };

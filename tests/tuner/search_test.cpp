@@ -245,43 +245,60 @@ TEST(Search, DescentOnTheMeasuredH200ForwardLandscape) {
 
 // The version 3 forward on the same problem and machine (2026-12-02, second session),
 // in the space's occupancy parameterisation: {warps, block_k, stages, occupancy,
-// rows_per_block}, occupancy the warps per SM the register cap leaves room for. Measured
-// with min_blocks instead (76 configurations); configurations that set the same register
-// cap are one point here (their mean). With min_blocks the exhaustive winner (4 warps at
-// 16 warps per SM) was two coupled moves away from the default (8 warps at 16 per SM) and
-// descent stopped 7.5 % short of it after 19 trials; with occupancy it is one move away.
+// rows_per_block}, occupancy the warps per SM of the launch bound (warps × its minimum of
+// blocks). Measured as min_blocks (76 configurations; the 16 of 2-warp blocks at 2 or 6
+// warps per SM lie outside the occupancy axis). With min_blocks the exhaustive winner
+// (4 warps at 16 warps per SM) was two coupled moves from the default (8 warps at 16 per
+// SM), and descent stopped 7.5 % short of it after 19 trials; with occupancy it is one
+// move away.
 struct MeasuredOccupancyPoint {
   int warps, block_k, stages, occupancy, rows;
   double us;
 };
 constexpr MeasuredOccupancyPoint kH200TriangleForwardV3[] = {
-    {2, 32, 2, 8, 1, 395.1},
-    {2, 32, 2, 8, 2, 329.3},
-    {2, 32, 3, 8, 1, 402.6},
-    {2, 32, 3, 8, 2, 364.1},
+    {2, 32, 2, 4, 1, 394.7},
+    {2, 32, 2, 4, 2, 329.2},
+    {2, 32, 2, 8, 1, 394.4},
+    {2, 32, 2, 8, 2, 328.7},
+    {2, 32, 3, 4, 1, 403.4},
+    {2, 32, 3, 4, 2, 364.1},
+    {2, 32, 3, 8, 1, 402.0},
+    {2, 32, 3, 8, 2, 363.5},
+    {2, 64, 2, 4, 1, 356.2},
+    {2, 64, 2, 4, 2, 350.1},
     {2, 64, 2, 8, 1, 356.1},
-    {2, 64, 2, 8, 2, 350.1},
-    {2, 64, 3, 8, 1, 413.9},
-    {2, 64, 3, 8, 2, 555.3},
+    {2, 64, 2, 8, 2, 349.8},
+    {2, 64, 3, 4, 1, 413.5},
+    {2, 64, 3, 4, 2, 555.1},
+    {2, 64, 3, 8, 1, 413.8},
+    {2, 64, 3, 8, 2, 555.8},
+    {4, 32, 2, 4, 1, 325.5},
+    {4, 32, 2, 4, 2, 290.7},
     {4, 32, 2, 8, 1, 325.5},
-    {4, 32, 2, 8, 2, 290.1},
+    {4, 32, 2, 8, 2, 289.6},
     {4, 32, 2, 12, 1, 326.2},
     {4, 32, 2, 12, 2, 290.5},
     {4, 32, 2, 16, 1, 326.3},
     {4, 32, 2, 16, 2, 249.7},
+    {4, 32, 3, 4, 1, 335.1},
+    {4, 32, 3, 4, 2, 300.5},
     {4, 32, 3, 8, 1, 335.1},
-    {4, 32, 3, 8, 2, 300.2},
+    {4, 32, 3, 8, 2, 300.0},
     {4, 32, 3, 12, 1, 334.8},
     {4, 32, 3, 12, 2, 301.8},
     {4, 32, 3, 16, 1, 335.7},
     {4, 32, 3, 16, 2, 261.5},
+    {4, 64, 2, 4, 1, 272.3},
+    {4, 64, 2, 4, 2, 308.2},
     {4, 64, 2, 8, 1, 272.2},
-    {4, 64, 2, 8, 2, 307.7},
+    {4, 64, 2, 8, 2, 307.2},
     {4, 64, 2, 12, 1, 271.7},
     {4, 64, 2, 12, 2, 251.9},
     {4, 64, 2, 16, 1, 271.8},
+    {4, 64, 3, 4, 1, 318.2},
+    {4, 64, 3, 4, 2, 325.4},
     {4, 64, 3, 8, 1, 318.2},
-    {4, 64, 3, 8, 2, 325.4},
+    {4, 64, 3, 8, 2, 325.5},
     {4, 64, 3, 12, 1, 317.2},
     {4, 64, 3, 12, 2, 355.5},
     {4, 64, 3, 16, 1, 315.1},
@@ -311,11 +328,11 @@ TEST(Search, DescentOnTheMeasuredH200VersionThreeForwardLandscape) {
     candidates.push_back(c);
     time[ir::to_string(c)] = p.us;
   }
-  ASSERT_EQ(candidates.size(), 44u);
-  // From the generator's default for this problem; 12 trials: a quarter of the space, at least 12.
+  ASSERT_EQ(candidates.size(), 60u);
+  // From the generator's default for this problem; 15 trials: a quarter of the space.
   const ir::TileConfig start =
       ir::TileConfig{}.set("warps", 8).set("block_k", 32).set("stages", 2).set("occupancy", 16).set("rows_per_block", 2);
-  expect_descent_finds_the_best(candidates, time, start, 12);
+  expect_descent_finds_the_best(candidates, time, start, 15);
 }
 
 TEST(Search, DescentStopsWhenTheSpaceIsMeasured) {

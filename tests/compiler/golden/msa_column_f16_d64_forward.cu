@@ -1,4 +1,4 @@
-// evo_attention_forward_f16_d64 [block_k=64,occupancy=8,rows_per_block=1,stages=2,warps=4]
+// evo_attention_forward_f16_d64 [block_k=64,occupancy=4,rows_per_block=1,stages=2,warps=4]
 struct MfForward {
   using T = mf::f16;
   using BiasT = mf::f16;
@@ -7,6 +7,6 @@ struct MfForward {
   static constexpr int kRowsPerBlock = 1, kMaskKind = 1;
   static constexpr bool kHasBias = false, kWantDBias = false, kDeterministic = true;
 };
-extern "C" __global__ void __maxnreg__(255) mf_evo_forward(const __grid_constant__ MfEvoParams p) {
+extern "C" __global__ void __launch_bounds__(128, 1) mf_evo_forward(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_forward<MfForward>(p);
 }

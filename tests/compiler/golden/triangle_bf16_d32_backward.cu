@@ -37,6 +37,6 @@ struct MfQueries {
   static constexpr int kRowsPerBlock = 2, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = true;
 };
-extern "C" __global__ void __maxnreg__(128) mf_evo_backward_queries(const __grid_constant__ MfEvoParams p) {
+extern "C" __global__ void __launch_bounds__(256, 2) mf_evo_backward_queries(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_queries<MfQueries>(p);
 }

@@ -4,8 +4,9 @@
 // Parameters — forward: warps (16 query rows each), block_k, stages, occupancy,
 // rows_per_block. Backward: key_warps (16 keys each), key_block_q, key_groups, query_warps,
 // query_block_k, query_occupancy, query_rows_per_block, stages. occupancy: the warps per
-// multiprocessor the kernel's register cap leaves room for (__maxnreg__), independent of
-// the block size; rows_per_block: rows s sharing a block and its bias tiles.
+// multiprocessor the register cap leaves room for (whole blocks: the __launch_bounds__
+// minimum is occupancy / warps), so that block size and occupancy tune independently;
+// rows_per_block: rows s sharing a block and its bias tiles.
 #pragma once
 
 #include <cstddef>
