@@ -3,11 +3,11 @@
 //   2. keys:       one block per (b, h, key block, group of s rows). For each s it streams
 //                  the query blocks and computes P, dP, dS; dK and dV finish in registers;
 //                  dS summed over the group's rows accumulates in a dBias strip (shared
-//                  memory, or global when it does not fit), so the reduction over S
-//                  never leaves the chip per row. Fast mode also adds dS·K into a float dQ
-//                  accumulator with atomics.
-//   3. queries:    deterministic mode only: one block per query block recomputes P and dS
-//                  and computes dQ without atomics.
+//                  memory; an entry point of its own adds into global memory where the
+//                  strip does not fit), so the reduction over S never leaves the chip per
+//                  row. Fast mode also adds dS·K into a float dQ accumulator with atomics.
+//   3. queries:    deterministic mode only: one block per query block of the rows s that
+//                  share the bias recomputes P and dS and computes dQ without atomics.
 //   4. finalize:   dBias = Σ over groups (and over B or H where the bias broadcasts), in a
 //                  fixed order; fast mode converts the dQ accumulator.
 #pragma once

@@ -27,20 +27,11 @@ __device__ __forceinline__ T* pair_slice(const MfPairTensor& x, int b, int s, in
   return static_cast<T*>(x.data) + b * x.stride_b + s * x.stride_s + h * x.stride_h;
 }
 
-// Two neighbouring elements of a shared-memory row, as floats.
+// Two neighbouring floats of a shared-memory row.
 __device__ __forceinline__ void read_two(const float* p, float& a, float& b) {
   const float2 v = *reinterpret_cast<const float2*>(p);
   a = v.x;
   b = v.y;
-}
-__device__ __forceinline__ void read_two(const bf16* p, float& a, float& b) {
-  const u32 w = *reinterpret_cast<const u32*>(p);
-  a = __uint_as_float(w << 16);
-  b = __uint_as_float(w & 0xffff0000u);
-}
-__device__ __forceinline__ void read_two(const f16* p, float& a, float& b) {
-  a = to_float(p[0]);
-  b = to_float(p[1]);
 }
 
 // A pair of 16-bit elements, as floats.
