@@ -83,6 +83,36 @@ TEST(HostTensor, ValuesAreInLogicalRowMajorOrder) {
   EXPECT_EQ(tensor.values(), (std::vector<double>{0, 1, 10, 11, 20, 21}));
 }
 
+// values() walks the storage with an odometer and a read chosen per dtype: every dtype, a
+// padded, permuted and broadcast view, against get() element by element.
+TEST(HostTensor, ValuesMatchGetOnStridedViewsOfEveryDType) {
+  for (DType dtype : {DType::kBF16, DType::kF16, DType::kF32, DType::kF64, DType::kBool}) {
+    SCOPED_TRACE(ir::name_of(dtype));
+    HostTensor tensor(TensorDesc{dtype, {3, 2, 4}, {1, 0, 5}});  // padded rows, broadcast middle
+    tensor.fill_uniform(7, -3.0, 3.0);
+    std::vector<double> expected;
+    for (std::int64_t i = 0; i < 3; ++i)
+      for (std::int64_t j = 0; j < 2; ++j)
+        for (std::int64_t k = 0; k < 4; ++k) expected.push_back(tensor.get({{i, j, k}}));
+    EXPECT_EQ(tensor.values(), expected);
+  }
+  EXPECT_EQ(HostTensor(TensorDesc{DType::kF32, {}, {}}).values(), std::vector<double>{0.0});
+  EXPECT_TRUE(HostTensor(TensorDesc::contiguous(DType::kF32, {2, 0, 3})).values().empty());
+}
+
+// The tuner compares each candidate with one reference, flattened once.
+TEST(ResultError, AgainstTheExactValuesEqualsAgainstTheReferenceTensor) {
+  HostTensor ref(TensorDesc::contiguous(DType::kF64, {4, 3}));
+  HostTensor out(TensorDesc{DType::kBF16, {4, 3}, {1, 6}});  // column-major, padded
+  ref.fill_uniform(1, -1.0, 1.0);
+  out.fill_uniform(2, -1.0, 1.0);
+  EXPECT_DOUBLE_EQ(result_error(out, ref.values()), result_error(out, ref));
+  out.set({{3, 2}}, kNaN);
+  EXPECT_EQ(result_error(out, ref.values()), kInf);
+  EXPECT_EQ(result_error(out, std::vector<double>(12, 0.0)), kInf);  // zero exact: largest |out|, NaN → inf
+  EXPECT_THROW(result_error(out, std::vector<double>(11, 0.0)), std::invalid_argument);
+}
+
 // Against an exactly zero result the error is the largest absolute element instead.
 TEST(ResultError, RelativeUnlessTheExactResultIsZero) {
   const ir::TensorDesc desc = ir::TensorDesc::contiguous(ir::DType::kF64, {3});

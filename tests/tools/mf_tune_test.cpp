@@ -95,6 +95,17 @@ TEST_F(MfTune, TunesAFileOfProblemsAndSkipsThemTheSecondTime) {
   mf_context_destroy(context);
 }
 
+TEST_F(MfTune, FilterPicksSuiteProblemsByNameAndDirection) {
+  Outcome run = tune(with({"--filter", "single [1,1,384,16,64] fwd"}));
+  ASSERT_EQ(run.status, 0) << run.err << run.out;
+  EXPECT_THAT(run.out, HasSubstr("[1/1] single [1,1,384,16,64] fwd"));
+  EXPECT_EQ(Database::open(db_, {tuner::db::Mode::kReadOnly}).winners().size(), 1u);
+
+  run = tune(with({"--filter", "no such problem"}));
+  EXPECT_EQ(run.status, 1);
+  EXPECT_THAT(run.err, HasSubstr("--filter: no suite problem's name contains 'no such problem'"));
+}
+
 TEST_F(MfTune, TunesWhatPlansMissed) {
   mf_context_options options;
   mf_context_options_init(&options);

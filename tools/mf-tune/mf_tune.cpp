@@ -32,7 +32,7 @@ measures them again); an interrupted run resumes where it stopped.
 what to tune (default: the AF3 suite of DESIGN.md section 5, forward and backward):
   --problems FILE      a JSON array of problems (mfjit IR JSON: {"op": ..., "direction": ...})
   --untuned            the problems plans asked for on this device and found no winner
-  --filter TEXT        only suite problems whose name contains TEXT
+  --filter TEXT        only suite problems whose name contains TEXT (names end in fwd or bwd)
   --full-size          the suite at AF3 sizes on the cpu too (default: scaled down there)
 how:
   --strategy NAME      exhaustive, random or descent (default descent)
@@ -134,10 +134,11 @@ ir::Problem backward_of(const ir::Operator& op) {
 std::vector<Named> suite_problems(const Options& o, bool on_cpu) {
   std::vector<Named> out;
   for (const auto& p : af3_suite(on_cpu && !o.full_size)) {
-    if (!o.filter.empty() && p.name.find(o.filter) == std::string::npos) continue;
     out.push_back({p.name + " fwd", {p.forward, ir::Direction::forward()}});
     out.push_back({p.name + " bwd", backward_of(p.forward)});
   }
+  std::erase_if(out, [&](const Named& n) { return n.name.find(o.filter) == std::string::npos; });
+  if (out.empty()) throw std::runtime_error(fmt::format("--filter: no suite problem's name contains '{}'", o.filter));
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <vector>
 #include <stdexcept>
 
 namespace mf::reference {
@@ -122,8 +123,22 @@ void store_raw(void* base, std::int64_t offset, T value) {
 
 std::uint16_t double_to_bf16(double value) { return static_cast<std::uint16_t>(narrow(value, kBF16)); }
 std::uint16_t double_to_f16(double value) { return static_cast<std::uint16_t>(narrow(value, kF16)); }
-double bf16_to_double(std::uint16_t bits) { return widen(bits, kBF16); }
-double f16_to_double(std::uint16_t bits) { return widen(bits, kF16); }
+// Every value of a 16-bit format, widened once: the reference and the comparisons of large
+// results read hundreds of millions of elements, and widen() costs an ldexp each.
+std::vector<double> widened_table(const NarrowFormat& format) {
+  std::vector<double> table(std::size_t{1} << 16);
+  for (std::size_t bits = 0; bits < table.size(); ++bits) table[bits] = widen(static_cast<std::uint16_t>(bits), format);
+  return table;
+}
+
+double bf16_to_double(std::uint16_t bits) {
+  static const std::vector<double> table = widened_table(kBF16);
+  return table[bits];
+}
+double f16_to_double(std::uint16_t bits) {
+  static const std::vector<double> table = widened_table(kF16);
+  return table[bits];
+}
 
 double load(ir::DType dtype, const void* base, std::int64_t offset) {
   switch (dtype) {

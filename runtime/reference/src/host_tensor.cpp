@@ -42,20 +42,49 @@ std::int64_t storage_elements(const ir::TensorDesc& desc) {
   return desc.max_offset() + 1;
 }
 
-// Calls visit(index) for every logical index in row-major order.
+// Calls visit(offset) with the storage offset (in elements) of every logical element, in
+// row-major logical order: an odometer over the outer dimensions that carries the offset
+// along, so that no element pays for a full index-to-offset product or a bounds check.
 template <typename Visit>
-void for_each_index(const std::vector<std::int64_t>& shape, Visit&& visit) {
-  for (std::int64_t extent : shape)
+void for_each_offset(const ir::TensorDesc& desc, Visit&& visit) {
+  for (std::int64_t extent : desc.shape)
     if (extent <= 0) return;
-  std::vector<std::int64_t> index(shape.size(), 0);
+  const int rank = desc.rank();
+  if (rank == 0) return visit(std::int64_t{0});
+  const std::int64_t inner = desc.shape[rank - 1], inner_stride = desc.strides[rank - 1];
+  std::vector<std::int64_t> index(rank - 1, 0);
+  std::int64_t offset = 0;
   for (;;) {
-    visit(std::span<const std::int64_t>(index));
-    int d = static_cast<int>(shape.size()) - 1;
+    for (std::int64_t i = 0; i < inner; ++i) visit(offset + i * inner_stride);
+    int d = rank - 2;
     for (; d >= 0; --d) {
-      if (++index[d] < shape[d]) break;
+      offset += desc.strides[d];
+      if (++index[d] < desc.shape[d]) break;
+      offset -= index[d] * desc.strides[d];
       index[d] = 0;
     }
     if (d < 0) return;
+  }
+}
+
+template <typename T>
+T read_raw(const void* base, std::int64_t offset) {
+  T value;
+  std::memcpy(&value, static_cast<const std::byte*>(base) + offset * std::int64_t{sizeof(T)}, sizeof(T));
+  return value;
+}
+
+// Calls visit(value) for every logical element in row-major order, with the dtype's read
+// chosen once rather than per element.
+template <typename Visit>
+void for_each_value(const ir::TensorDesc& desc, const void* data, Visit&& visit) {
+  auto each = [&](auto read) { for_each_offset(desc, [&](std::int64_t offset) { visit(read(offset)); }); };
+  switch (desc.dtype) {
+    case ir::DType::kBF16: return each([&](std::int64_t o) { return bf16_to_double(read_raw<std::uint16_t>(data, o)); });
+    case ir::DType::kF16: return each([&](std::int64_t o) { return f16_to_double(read_raw<std::uint16_t>(data, o)); });
+    case ir::DType::kF32: return each([&](std::int64_t o) { return double(read_raw<float>(data, o)); });
+    case ir::DType::kF64: return each([&](std::int64_t o) { return read_raw<double>(data, o); });
+    default: return each([&](std::int64_t o) { return load(desc.dtype, data, o); });
   }
 }
 
@@ -66,6 +95,25 @@ bool non_finite_mismatch(double out, double ref) {
   if (std::isnan(out) || std::isnan(ref)) return true;
   return out != ref;
 }
+
+// ‖out − ref‖² and ‖ref‖², element by element; a non-finite mismatch makes the error infinite.
+struct ErrorSum {
+  double error = 0.0, norm = 0.0;
+  bool mismatch = false;
+
+  void add(double out, double ref) {
+    if (non_finite_mismatch(out, ref)) mismatch = true;
+    if (!std::isfinite(ref)) return;  // the same infinity in both: equal (or already a mismatch)
+    error += (out - ref) * (out - ref);
+    norm += ref * ref;
+  }
+  double relative() const {
+    constexpr double kInfinity = std::numeric_limits<double>::infinity();
+    if (mismatch) return kInfinity;
+    if (norm == 0.0) return error == 0.0 ? 0.0 : kInfinity;
+    return std::sqrt(error / norm);
+  }
+};
 
 }  // namespace
 
@@ -126,7 +174,7 @@ void HostTensor::poison() {
 std::vector<double> HostTensor::values() const {
   std::vector<double> result;
   result.reserve(static_cast<std::size_t>(desc_.numel()));
-  for_each_index(desc_.shape, [&](std::span<const std::int64_t> index) { result.push_back(get(index)); });
+  for_each_value(desc_, data(), [&](double value) { result.push_back(value); });
   return result;
 }
 
@@ -134,33 +182,41 @@ double relative_error(const HostTensor& out, const HostTensor& ref) {
   if (out.desc().shape != ref.desc().shape)
     throw std::invalid_argument(fmt::format("relative_error: shapes differ, {} vs {}", ir::to_string(out.desc()),
                                             ir::to_string(ref.desc())));
-  const std::vector<double> out_values = out.values(), ref_values = ref.values();
-  return relative_error(out_values, ref_values);
-}
-
-double result_error(const HostTensor& out, const HostTensor& ref) {
-  const std::vector<double> exact = ref.values();
-  double norm = 0.0;
-  for (double x : exact) norm += x * x;
-  if (std::sqrt(norm) >= 1e-9 * double(exact.size())) return relative_error(out, ref);
-  double largest = 0.0;
-  for (double x : out.values()) largest = std::max(largest, std::isnan(x) ? INFINITY : std::abs(x));
-  return largest;
+  return relative_error(out.values(), ref.values());
 }
 
 double relative_error(std::span<const double> out, std::span<const double> ref) {
   if (out.size() != ref.size())
     throw std::invalid_argument(fmt::format("relative_error: {} values vs {}", out.size(), ref.size()));
-  constexpr double kInfinity = std::numeric_limits<double>::infinity();
-  double error = 0.0, norm = 0.0;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (non_finite_mismatch(out[i], ref[i])) return kInfinity;
-    if (!std::isfinite(ref[i])) continue;  // the same infinity in both: equal
-    error += (out[i] - ref[i]) * (out[i] - ref[i]);
-    norm += ref[i] * ref[i];
+  ErrorSum sum;
+  for (std::size_t i = 0; i < out.size(); ++i) sum.add(out[i], ref[i]);
+  return sum.relative();
+}
+
+double result_error(const HostTensor& out, const HostTensor& ref) {
+  if (out.desc().shape != ref.desc().shape)
+    throw std::invalid_argument(fmt::format("result_error: shapes differ, {} vs {}", ir::to_string(out.desc()),
+                                            ir::to_string(ref.desc())));
+  return result_error(out, ref.values());
+}
+
+double result_error(const HostTensor& out, std::span<const double> exact) {
+  if (out.desc().numel() != static_cast<std::int64_t>(exact.size()))
+    throw std::invalid_argument(
+        fmt::format("result_error: {} has {} elements, the exact result {}", ir::to_string(out.desc()),
+                    out.desc().numel(), exact.size()));
+  double norm = 0.0;
+  for (double x : exact) norm += x * x;
+  if (std::sqrt(norm) >= 1e-9 * double(exact.size())) {
+    ErrorSum sum;
+    std::size_t i = 0;
+    for_each_value(out.desc(), out.data(), [&](double value) { sum.add(value, exact[i++]); });
+    return sum.relative();
   }
-  if (norm == 0.0) return error == 0.0 ? 0.0 : kInfinity;
-  return std::sqrt(error / norm);
+  double largest = 0.0;
+  for_each_value(out.desc(), out.data(),
+                 [&](double value) { largest = std::max(largest, std::isnan(value) ? INFINITY : std::abs(value)); });
+  return largest;
 }
 
 double tolerance(ir::DType dtype) {

@@ -54,6 +54,9 @@ double relative_error(std::span<const double> out, std::span<const double> ref);
 // result is zero (a gradient that vanishes in exact arithmetic, e.g. dS at N = 1), whose
 // relative error does not exist: then the largest absolute element of `out` (NaN: +inf).
 double result_error(const HostTensor& out, const HostTensor& ref);
+// The same against the exact result's values (values() of the reference), read once by a
+// caller that compares many results with one reference.
+double result_error(const HostTensor& out, std::span<const double> exact);
 
 // The largest relative_error a result in `dtype` may have (DESIGN.md §1.4): bf16 1e-2,
 // f16 2e-3, f32 1e-5, f64 1e-12; 0 for bool.
