@@ -42,16 +42,16 @@ class OrderedStrategy final : public Strategy {
 // Coordinate descent: from the default, measure every configuration that differs in one
 // parameter, move to the best, repeat; at a local optimum restart from a random
 // configuration not yet measured, and stop after kPatience restarts in a row that found
-// nothing faster, or once it has measured a quarter of the space (at least kFloor
-// configurations). Tile parameters act mostly independently (block sizes, warps, stages),
-// so the optimum is usually a few moves away: on the H200 triangle forward (64
-// configurations) the first descent from the default ends 2.9 % from the best in 9
-// trials, and restarts, without the cap, spend 20 more to find it.
+// nothing faster, or once it has measured a quarter of the space, rounded down (at least
+// kFloor configurations). Tile parameters act mostly independently (block sizes, warps,
+// stages, occupancy), so the optimum is usually a few moves away: on an H200, descent
+// found the exhaustive winner (or one tied with it) on the seven AF3 EvoAttention
+// problems measured both ways with 6-25 % of the trials (docs/tuning.md).
 class DescentStrategy final : public Strategy {
  public:
   DescentStrategy(std::vector<ir::TileConfig> candidates, const ir::TileConfig& start, std::uint64_t seed)
       : candidates_(std::move(candidates)),
-        cap_(std::max((candidates_.size() + 3) / 4, std::min(candidates_.size(), kFloor))),
+        cap_(std::max(candidates_.size() / 4, std::min(candidates_.size(), kFloor))),
         random_(seed) {
     const auto found = std::find(candidates_.begin(), candidates_.end(), start);
     anchor_ = found != candidates_.end() ? *found : (candidates_.empty() ? ir::TileConfig{} : candidates_.front());
