@@ -74,6 +74,7 @@ MF_EVO_GRAD_Q = 1
 MF_EVO_GRAD_K = 2
 MF_EVO_GRAD_V = 4
 MF_EVO_GRAD_BIAS = 8
+MF_LNL_GRAD_X, MF_LNL_GRAD_GAMMA, MF_LNL_GRAD_BETA, MF_LNL_GRAD_WEIGHT, MF_LNL_GRAD_BIAS = 1, 2, 4, 8, 16
 
 # C enums are int-sized on every ABI mfjit supports (the library reads them as int).
 _c_enum = ctypes.c_int
@@ -183,6 +184,25 @@ class EvoAttentionArgs(ctypes.Structure):
     ]
 
 
+class LayerNormLinearDesc(ctypes.Structure):
+    """mf_layer_norm_linear_desc."""
+
+    _fields_ = [(name, TensorDesc) for name in ("x", "gamma", "beta", "weight", "bias", "y", "mean", "rstd")] + [
+        ("eps", ctypes.c_double)] + [(name, TensorDesc) for name in (
+            "d_y", "d_x", "d_gamma", "d_beta", "d_weight", "d_bias")] + [("gradients", ctypes.c_uint32)]
+
+
+# Fields of mf_layer_norm_linear_args, in header order (every pointer as void*).
+LNL_TENSORS = ("x", "gamma", "beta", "weight", "bias", "y", "mean", "rstd", "d_y", "d_x", "d_gamma", "d_beta",
+               "d_weight", "d_bias")
+
+
+class LayerNormLinearArgs(ctypes.Structure):
+    """mf_layer_norm_linear_args."""
+
+    _fields_ = [(name, ctypes.c_void_p) for name in LNL_TENSORS]
+
+
 # Fields of mf_evo_attention_desc / _args that are tensors, in header order.
 EVO_TENSORS = ("q", "k", "v", "bias", "mask", "o", "lse", "d_o", "d_q", "d_k", "d_v", "d_bias")
 
@@ -264,6 +284,9 @@ class Library:
             "mf_evo_attention_plan_create": (_c_enum, [vp, ctypes.POINTER(EvoAttentionDesc), _c_enum,
                                                        ctypes.POINTER(vp)]),
             "mf_evo_attention_execute": (_c_enum, [vp, vp, ctypes.POINTER(EvoAttentionArgs), vp, sz, vp]),
+            "mf_layer_norm_linear_plan_create": (_c_enum, [vp, ctypes.POINTER(LayerNormLinearDesc), _c_enum,
+                                                           ctypes.POINTER(vp)]),
+            "mf_layer_norm_linear_execute": (_c_enum, [vp, vp, ctypes.POINTER(LayerNormLinearArgs), vp, sz, vp]),
         }
         for name, (restype, argtypes) in proto.items():
             fn = getattr(L, name)
@@ -354,6 +377,14 @@ class Context:
         self.library.call("mf_evo_attention_plan_create", self.handle, ctypes.byref(desc), direction,
                           ctypes.byref(handle))
         plan = Plan(self, handle, "evo_attention")
+        self._plans.add(plan)
+        return plan
+
+    def layer_norm_linear_plan(self, desc: LayerNormLinearDesc, direction: int) -> "Plan":
+        handle = ctypes.c_void_p()
+        self.library.call("mf_layer_norm_linear_plan_create", self.handle, ctypes.byref(desc), direction,
+                          ctypes.byref(handle))
+        plan = Plan(self, handle, "layer_norm_linear")
         self._plans.add(plan)
         return plan
 
@@ -685,6 +716,96 @@ class EvoAttention:
     def close(self) -> None:
         self._plans.clear()
         self._by_signature.clear()
+        self.last_plans.clear()
+        for context in self._contexts.values():
+            context.close()
+        self._contexts.clear()
+        self._workspaces.clear()
+
+
+# ---- LayerNormLinear ------------------------------------------------------------------------
+
+
+class LayerNormLinear:
+    """LayerNormLinear (DESIGN.md §1.2) through the C API for torch tensors on one device:
+    y = LN(x; gamma, beta, eps) @ weight + bias, weight given as the logical [K, N] (for an
+    nn.Linear weight w of shape [N, K], pass w.t(): no copy). Plans are cached per tensor
+    signature; executions go on torch's current stream; one workspace per device grows to
+    the largest plan's need."""
+
+    def __init__(self, eps: float = 1e-5, library: Optional[Library | str | os.PathLike] = None,
+                 cache_dir: Optional[str] = None, db_path: Optional[str] = None):
+        self.eps = float(eps)
+        self.library = library if isinstance(library, Library) else load_library(library)
+        self._options = dict(cache_dir=cache_dir, db_path=db_path)
+        self._contexts: dict[tuple, Context] = {}
+        self._plans: dict[tuple, Plan] = {}
+        self._workspaces: dict[tuple, Any] = {}
+        self.last_plans: dict[str, Plan] = {}
+
+    @staticmethod
+    def _device_key(x) -> tuple:
+        return ("cuda", x.device.index or 0) if x.device.type == "cuda" else ("cpu", 0)
+
+    def _run(self, tensors: dict, direction: int, gradients: int, like) -> None:
+        import torch
+        device_key = self._device_key(like)
+        signature = (direction, gradients, tuple(None if tensors.get(k) is None else
+                                                 (tensors[k].dtype, tuple(tensors[k].shape), tensors[k].stride())
+                                                 for k in LNL_TENSORS))
+        plan = self._plans.get((device_key, signature))
+        if plan is None:
+            desc = LayerNormLinearDesc()
+            for name, t in tensors.items():
+                setattr(desc, name, array_desc(t)[0])
+            desc.eps = self.eps
+            desc.gradients = gradients
+            if device_key not in self._contexts:
+                self._contexts[device_key] = Context(device_key[0], device_key[1], library=self.library,
+                                                     **self._options)
+            plan = self._contexts[device_key].layer_norm_linear_plan(desc, direction)
+            self._plans[(device_key, signature)] = plan
+        self.last_plans["forward" if direction == MF_FORWARD else "backward"] = plan
+        workspace, size = None, plan.workspace_size
+        if size:
+            buffer = self._workspaces.get(device_key)
+            if buffer is None or buffer.numel() < size:
+                buffer = self._workspaces[device_key] = torch.empty(size, dtype=torch.uint8, device=like.device)
+            workspace = buffer.data_ptr()
+        args = LayerNormLinearArgs(*[None if tensors.get(k) is None else tensors[k].data_ptr() for k in LNL_TENSORS])
+        stream = torch.cuda.current_stream(device_key[1]).cuda_stream if device_key[0] == "cuda" else None
+        self.library.call("mf_layer_norm_linear_execute", plan.context.handle, plan.handle, ctypes.byref(args),
+                          workspace, size, stream)
+
+    def forward(self, x, gamma, weight, beta=None, bias=None, save_stats: bool = True):
+        """Returns (y, mean, rstd); mean and rstd are None unless save_stats."""
+        import torch
+        m, n = x.shape[0], weight.shape[1]
+        y = torch.empty((m, n), dtype=x.dtype, device=x.device)
+        mean = torch.empty(m, dtype=torch.float32, device=x.device) if save_stats else None
+        rstd = torch.empty(m, dtype=torch.float32, device=x.device) if save_stats else None
+        self._run(dict(x=x, gamma=gamma, beta=beta, weight=weight, bias=bias, y=y, mean=mean, rstd=rstd),
+                  MF_FORWARD, 0, x)
+        return y, mean, rstd
+
+    def backward(self, x, gamma, weight, mean, rstd, d_y, beta=None, bias=None):
+        """Every gradient whose primal exists: (d_x, d_gamma, d_beta, d_weight, d_bias), each
+        laid out like its primal (d_weight like the [K, N] view given), None where absent."""
+        import torch
+        grads = dict(d_x=torch.empty_like(x), d_gamma=torch.empty_like(gamma),
+                     d_beta=None if beta is None else torch.empty_like(beta),
+                     d_weight=torch.empty_strided(weight.shape, weight.stride(), dtype=weight.dtype,
+                                                  device=weight.device),
+                     d_bias=None if bias is None else torch.empty_like(bias))
+        bits = MF_LNL_GRAD_X | MF_LNL_GRAD_GAMMA | MF_LNL_GRAD_WEIGHT
+        bits |= (MF_LNL_GRAD_BETA if beta is not None else 0) | (MF_LNL_GRAD_BIAS if bias is not None else 0)
+        y = torch.empty((x.shape[0], weight.shape[1]), dtype=x.dtype, device=x.device)  # described, not written
+        self._run(dict(x=x, gamma=gamma, beta=beta, weight=weight, bias=bias, y=y, mean=mean, rstd=rstd, d_y=d_y,
+                       **grads), MF_BACKWARD, bits, x)
+        return tuple(grads[k] for k in ("d_x", "d_gamma", "d_beta", "d_weight", "d_bias"))
+
+    def close(self) -> None:
+        self._plans.clear()
         self.last_plans.clear()
         for context in self._contexts.values():
             context.close()

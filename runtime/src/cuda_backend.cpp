@@ -3,13 +3,16 @@
 #include <fmt/format.h>
 
 #include <future>
+#include <type_traits>
 #include <mutex>
 
 #include "cuda_driver.h"
 #include "cuda_evo_attention.h"
+#include "cuda_layer_norm_linear.h"
 #include "cuda_module.h"
 #include "mf/compiler/binary_cache.h"
 #include "mf/compiler/evo_attention_generator.h"
+#include "mf/compiler/layer_norm_linear_generator.h"
 #include "mf/compiler/nvrtc.h"
 #include "mf/ir/error.h"
 #include "status.h"
@@ -34,6 +37,7 @@ const CudaDriver& available_driver() {
 }
 
 using compiler::EvoAttentionGenerator;
+using compiler::LayerNormLinearGenerator;
 
 [[noreturn]] void no_generator(const ir::Problem& problem) {
   fail(MF_ERROR_UNSUPPORTED, fmt::format("the cuda backend has no kernel generator for {} yet; "
@@ -45,6 +49,7 @@ using compiler::EvoAttentionGenerator;
 template <class On>
 decltype(auto) with_generator(const ir::Problem& problem, On&& on) {
   if (const auto* op = std::get_if<ir::EvoAttention>(&problem.op)) return on(EvoAttentionGenerator{}, *op);
+  if (const auto* op = std::get_if<ir::LayerNormLinear>(&problem.op)) return on(LayerNormLinearGenerator{}, *op);
   no_generator(problem);
 }
 
@@ -116,7 +121,10 @@ class CudaBackend final : public Backend {
     return with_generator(problem, [&](auto generator, const auto& op) -> std::unique_ptr<Executable> {
       auto plan = generator.launch_plan(op, problem.direction, config, target_);
       std::vector<LoadedModule> modules = loaded(generator.generate(op, problem.direction, config));
-      return make_cuda_evo_attention(op, problem.direction, std::move(plan), context_, std::move(modules));
+      if constexpr (std::is_same_v<decltype(generator), EvoAttentionGenerator>)
+        return make_cuda_evo_attention(op, problem.direction, std::move(plan), context_, std::move(modules));
+      else
+        return make_cuda_layer_norm_linear(op, problem.direction, std::move(plan), context_, std::move(modules));
     });
   }
 

@@ -21,11 +21,6 @@ struct RowBase {
   float offset[2];  // −m·|c|·log2 e (0 while m = −inf): the exponential's FMA addend
 };
 
-__device__ __forceinline__ float quad_max(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-
 // Turns a warp's logits (x units) into P = 2^(x·exp_scale + offset), raising the base of
 // rows whose logits passed it and rescaling their output accumulators.
 template <int kKeyTiles, int kOutTiles>

@@ -91,6 +91,22 @@ __device__ __forceinline__ FragA<T> a_from_c(const FragC& lo, const FragC& hi) {
   return a;
 }
 
+// ---- Reductions across lanes ----------------------------------------------------------
+// A quad (lanes 4g .. 4g+3) holds one row of a C fragment; a warp, 32 lanes of anything.
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+__device__ __forceinline__ float warp_sum(float x) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) x += __shfl_xor_sync(0xffffffffu, x, offset);
+  return x;
+}
+
 // ---- Products -----------------------------------------------------------------------
 __device__ __forceinline__ void mma(FragC& d, const FragA<bf16>& a, const FragB<bf16>& b) {
   asm volatile(

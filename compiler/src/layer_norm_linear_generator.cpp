@@ -1,0 +1,292 @@
+#include "mf/compiler/layer_norm_linear_generator.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "cuda_source.h"
+#include "mf/compiler/binary_cache.h"
+#include "mf/ir/error.h"
+#include "template_text.h"
+
+namespace mf::compiler {
+namespace {
+
+using ir::LayerNormLinear;
+
+// Bumped whenever the generator's output changes for the same templates.
+constexpr const char* kGeneratorVersion = "layer_norm_linear/1";
+constexpr std::int64_t kMaxInFeatures = 1024;
+// The weights kernel: 8 warps over the rows of W, 64 rows of x and dy a step.
+constexpr int kWeightWarps = 8, kChunkM = 64;
+constexpr int kFinalizeThreads = 256;
+
+const std::string& linear_template_text() {
+  static const std::string text =
+      template_text({"cuda/layer_norm_linear_params.h", "cuda/tile.cuh", "cuda/layer_norm_linear_forward.cuh",
+                     "cuda/layer_norm_linear_backward.cuh"});
+  return text;
+}
+
+bool backward(const ir::Direction& direction) { return direction.pass == ir::Pass::kBackward; }
+bool wants(const ir::Direction& direction, std::uint32_t gradients) {
+  return backward(direction) && (direction.gradients & gradients) != 0;
+}
+bool wants_rows(const ir::Direction& d) {
+  return wants(d, LayerNormLinear::kGradX | LayerNormLinear::kGradGamma | LayerNormLinear::kGradBeta);
+}
+bool wants_norm_params(const ir::Direction& d) {
+  return wants(d, LayerNormLinear::kGradGamma | LayerNormLinear::kGradBeta);
+}
+bool wants_weights(const ir::Direction& d) { return wants(d, LayerNormLinear::kGradWeight | LayerNormLinear::kGradBias); }
+
+struct Sizes {
+  int k;        // K padded to the 16-wide product
+  int chunk;    // columns of dh the rows kernel holds in registers at once
+  int rows_k;   // K padded to a multiple of `chunk` (the rows kernel's kK)
+  int t;        // bytes of an x / W / y element
+};
+Sizes sizes_of(const LayerNormLinear& op) {
+  const int k = round_up(op.in_features(), 16), chunk = std::min(k, 128);
+  return {k, chunk, round_up(k, chunk), element_bytes(op.x.dtype)};
+}
+
+// W read as [N, K] rows (the torch nn.Linear memory) when K is its unit-stride dimension.
+bool weight_nk(const LayerNormLinear& op) { return op.weight.strides[0] == 1 && op.weight.strides[1] != 1; }
+
+// These mirror the tile structs of templates/cuda/layer_norm_linear_*.cuh.
+int forward_shared(const Sizes& z, bool nk, int warps, int block_n, int stages) {
+  const int block_m = 16 * warps;
+  const int weight_tile = nk ? block_n * (z.k + 8) * z.t : z.k * (block_n + 8) * z.t;
+  return block_m * (z.k + 8) * z.t + 2 * z.k * 4 + stages * weight_tile + block_m * (block_n + 8) * z.t;
+}
+int rows_shared(const Sizes& z, bool nk, int warps, int block_n) {
+  const int block_m = 16 * warps;
+  const int weight_tile = nk ? block_n * (z.chunk + 8) * z.t : z.chunk * (block_n + 8) * z.t;
+  const int stage = block_m * (block_n + 8) * z.t + weight_tile;
+  return block_m * (z.rows_k + 8) * z.t + block_m * (z.rows_k + 4) * 4 + 4 * block_m * 4 + z.rows_k * 4 +
+         2 * warps * z.chunk * 4 + 2 * stage;
+}
+int weights_shared(const Sizes& z, int block_n) {
+  return kChunkM * (z.k + 8) * z.t + kChunkM * (block_n + 8) * z.t + 2 * z.k * 4 + 2 * kChunkM * 4;
+}
+
+// Accumulators and operand fragments of one thread, as 32-bit words, plus addressing.
+int forward_registers(const Sizes& z, int block_n) { return 4 * (block_n / 8) + (z.t == 4 ? 12 : 6) + 40; }
+int rows_registers(const Sizes& z) { return 4 * (z.chunk / 8) + (z.t == 4 ? 12 : 6) + 48; }
+int weights_registers(const Sizes& z, int block_n) {
+  const int row_tiles = (z.k / 16 + kWeightWarps - 1) / kWeightWarps;
+  return 4 * row_tiles * (block_n / 8) + (z.t == 4 ? 12 : 6) + 40;
+}
+
+void require_valid(const LayerNormLinear& op, const ir::Direction& direction, const ir::TileConfig& config) {
+  Target unlimited{"any", 1, INT_MAX};  // shared memory is checked against the device at launch
+  LayerNormLinearGenerator::space(op, direction, unlimited).check(config);
+}
+
+std::string bool_text(bool value) { return value ? "true" : "false"; }
+
+// The configuration struct every LayerNormLinear kernel reads.
+std::string config_struct(const char* name, const LayerNormLinear& op, int k, int block_m, int block_n, int warps,
+                          int stages, int chunk) {
+  const char* gamma_type = element_type(op.gamma.dtype);
+  return fmt::format(
+      "struct {} {{\n"
+      "  using T = {};\n  using GammaT = {};\n  using BetaT = {};\n  using BiasT = {};\n"
+      "  static constexpr int kK = {}, kBlockM = {}, kBlockN = {}, kWarps = {}, kStages = {}, kKChunk = {}, "
+      "kChunkM = {};\n"
+      "  static constexpr bool kWeightNK = {}, kHasBeta = {}, kHasBias = {};\n}};\n",
+      name, element_type(op.x.dtype), gamma_type, op.beta ? element_type(op.beta->dtype) : gamma_type,
+      op.bias ? element_type(op.bias->dtype) : gamma_type, k, block_m, block_n, warps, stages, chunk, kChunkM,
+      bool_text(weight_nk(op)), bool_text(op.beta.has_value()), bool_text(op.bias.has_value()));
+}
+
+}  // namespace
+
+void LayerNormLinearGenerator::check_supported(const LayerNormLinear& op, const ir::Direction&) {
+  element_type(op.x.dtype);
+  element_type(op.gamma.dtype);
+  if (op.in_features() > kMaxInFeatures)
+    ir::fail(ir::ErrorKind::kUnsupported, fmt::format("x: K = {} is past the template generator's limit of {}",
+                                                      op.in_features(), kMaxInFeatures));
+}
+
+ParameterSpace LayerNormLinearGenerator::space(const LayerNormLinear& op, const ir::Direction& direction,
+                                               const Target& target) {
+  check_supported(op, direction);
+  const Sizes z = sizes_of(op);
+  const bool nk = weight_nk(op);
+  ParameterSpace space;
+  auto too_big = [target](int bytes) -> std::optional<std::string> {
+    if (bytes <= target.max_shared_per_block) return std::nullopt;
+    return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes, target.max_shared_per_block);
+  };
+  if (!backward(direction)) {
+    space.axes = {{"warps", {2, 4, 8}}, {"block_n", {32, 64, 128}}, {"stages", {1, 2}}, {"min_blocks", {1, 2, 3}}};
+    space.reject = [z, nk, too_big](const ir::TileConfig& c) -> std::optional<std::string> {
+      const int warps = int(c.at("warps")), block_n = int(c.at("block_n")), stages = int(c.at("stages"));
+      const int min_blocks = int(c.at("min_blocks"));
+      if (forward_registers(z, block_n) > register_cap(32 * warps, min_blocks))
+        return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_n = {}", min_blocks,
+                           register_cap(32 * warps, min_blocks), block_n);
+      return too_big(forward_shared(z, nk, warps, block_n, stages));
+    };
+    return space;
+  }
+  space.axes = {{"warps", {4, 8}}, {"block_n", {32, 64}}, {"weight_block_n", {32, 64, 128}}};
+  const bool rows = wants_rows(direction), weights = wants_weights(direction);
+  space.reject = [z, nk, rows, weights, too_big](const ir::TileConfig& c) -> std::optional<std::string> {
+    const int warps = int(c.at("warps")), block_n = int(c.at("block_n"));
+    const int weight_block_n = int(c.at("weight_block_n"));
+    if (weights && weights_registers(z, weight_block_n) > register_cap(32 * kWeightWarps, 1))
+      return fmt::format("weight_block_n = {} with K = {} needs more registers than a thread has", weight_block_n,
+                         z.k);
+    if (rows && rows_registers(z) > register_cap(32 * warps, 1))
+      return fmt::format("K = {} needs more registers than a thread has", z.k);
+    return too_big(std::max(rows ? rows_shared(z, nk, warps, block_n) : 0,
+                            weights ? weights_shared(z, weight_block_n) : 0));
+  };
+  return space;
+}
+
+ir::TileConfig LayerNormLinearGenerator::default_config(const LayerNormLinear& op, const ir::Direction& direction,
+                                                        const Target& target) {
+  const ParameterSpace candidates = space(op, direction, target);
+  // The largest row block that fits (x is read once, W once per block), 64 columns a tile.
+  const std::int64_t block_n = op.out_features() <= 32 ? 32 : 64;
+  for (int warps : {8, 4, 2}) {
+    ir::TileConfig config;
+    if (backward(direction)) config.set("warps", warps).set("block_n", block_n).set("weight_block_n", block_n);
+    else config.set("warps", warps).set("block_n", block_n).set("stages", 2).set("min_blocks", 1);
+    if (!candidates.reject(config)) return config;
+  }
+  const auto valid = candidates.configs();
+  if (valid.empty())
+    ir::fail(ir::ErrorKind::kUnsupported,
+             fmt::format("no configuration of the template generator fits K = {} in {} bytes of shared memory",
+                         op.in_features(), target.max_shared_per_block));
+  return valid.front();
+}
+
+std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormLinear& op,
+                                                                const ir::Direction& direction,
+                                                                const ir::TileConfig& config) {
+  check_supported(op, direction);
+  require_valid(op, direction, config);
+  const Sizes z = sizes_of(op);
+  std::vector<GeneratedSource> modules;
+  auto add = [&](const char* role, const ir::TileConfig& params, std::string code, const char* entry_name) {
+    GeneratedSource module;
+    module.name = fmt::format("layer_norm_linear_{}_{}_k{}", role, ir::name_of(op.x.dtype), op.in_features());
+    module.instantiation = fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) + code;
+    module.text = linear_template_text() + "// ---- generated ----\n" + module.instantiation;
+    module.entries = {entry_name};
+    modules.push_back(std::move(module));
+  };
+  if (!backward(direction)) {
+    const int warps = int(config.at("warps"));
+    add("forward", config,
+        config_struct("MfLinear", op, z.k, 16 * warps, int(config.at("block_n")), warps, int(config.at("stages")),
+                      z.chunk) +
+            entry("mf_lnl_forward", "MfLinearParams", 32 * warps, "mf::layer_norm_linear_forward<MfLinear>(p);",
+                  int(config.at("min_blocks"))),
+        "mf_lnl_forward");
+    return modules;
+  }
+  if (wants_rows(direction)) {
+    const int warps = int(config.at("warps"));
+    ir::TileConfig params;
+    params.set("warps", warps).set("block_n", config.at("block_n"));
+    add("backward_rows", params,
+        config_struct("MfRows", op, z.rows_k, 16 * warps, int(config.at("block_n")), warps, 2, z.chunk) +
+            entry("mf_lnl_backward_rows", "MfLinearParams", 32 * warps,
+                  "mf::layer_norm_linear_backward_rows<MfRows>(p);"),
+        "mf_lnl_backward_rows");
+  }
+  if (wants_weights(direction)) {
+    ir::TileConfig params;
+    params.set("weight_block_n", config.at("weight_block_n"));
+    add("backward_weights", params,
+        config_struct("MfWeights", op, z.k, kChunkM, int(config.at("weight_block_n")), kWeightWarps, 1, z.chunk) +
+            entry("mf_lnl_backward_weights", "MfLinearParams", 32 * kWeightWarps,
+                  "mf::layer_norm_linear_backward_weights<MfWeights>(p);"),
+        "mf_lnl_backward_weights");
+  }
+  if (wants(direction, LayerNormLinear::kGradGamma | LayerNormLinear::kGradBeta | LayerNormLinear::kGradWeight |
+                           LayerNormLinear::kGradBias)) {
+    // kK is the rows kernel's: the row blocks' dγ/dβ sums are laid out with that stride.
+    add("backward_finalize", {},
+        config_struct("MfFinalize", op, z.rows_k, 16, 16, 1, 1, z.chunk) +
+            entry("mf_lnl_backward_finalize", "MfLinearParams", kFinalizeThreads,
+                  "mf::layer_norm_linear_backward_finalize<MfFinalize>(p);"),
+        "mf_lnl_backward_finalize");
+  }
+  return modules;
+}
+
+LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormLinear& op,
+                                                                const ir::Direction& direction,
+                                                                const ir::TileConfig& config, const Target& target) {
+  space(op, direction, target).check(config);
+  const Sizes z = sizes_of(op);
+  const std::int64_t m = op.rows(), n = op.out_features(), k = op.in_features();
+  auto blocks_of = [&](std::int64_t count) {
+    if (count > INT_MAX)
+      ir::fail(ir::ErrorKind::kOverflow, fmt::format("x: M = {} needs more blocks than a grid holds", m));
+    return count;
+  };
+  LayerNormLinearLaunchPlan plan;
+  if (!backward(direction)) {
+    const int warps = int(config.at("warps"));
+    plan.kernels.push_back({"mf_lnl_forward", 32 * warps, 1, blocks_of((m + 16 * warps - 1) / (16 * warps)),
+                            forward_shared(z, weight_nk(op), warps, int(config.at("block_n")),
+                                           int(config.at("stages")))});
+    return plan;
+  }
+  auto carve = [&plan](std::size_t bytes) {
+    const std::size_t offset = plan.workspace_bytes;
+    plan.workspace_bytes += (bytes + 255) / 256 * 256;
+    return offset;
+  };
+  if (wants_rows(direction)) {
+    const int warps = int(config.at("warps"));
+    plan.row_blocks = static_cast<int>(blocks_of((m + 16 * warps - 1) / (16 * warps)));
+    plan.kernels.push_back({"mf_lnl_backward_rows", 32 * warps, 1, plan.row_blocks,
+                            rows_shared(z, weight_nk(op), warps, int(config.at("block_n")))});
+    if (wants_norm_params(direction)) {
+      plan.gamma_partial_bytes = static_cast<std::size_t>(plan.row_blocks) * 2 * z.rows_k * 4;
+      plan.gamma_partial_offset = carve(plan.gamma_partial_bytes);
+    }
+  }
+  if (wants_weights(direction)) {
+    const int block_n = int(config.at("weight_block_n"));
+    const std::int64_t col_tiles = (n + block_n - 1) / block_n, chunks = (m + kChunkM - 1) / kChunkM;
+    // Enough groups of rows to give every multiprocessor two blocks.
+    const std::int64_t groups = std::clamp<std::int64_t>((2 * target.multiprocessors + col_tiles - 1) / col_tiles, 1,
+                                                         chunks);
+    plan.rows_per_group = static_cast<int>((chunks + groups - 1) / groups * kChunkM);
+    plan.groups = static_cast<int>((m + plan.rows_per_group - 1) / plan.rows_per_group);
+    plan.kernels.push_back({"mf_lnl_backward_weights", 32 * kWeightWarps, 1, blocks_of(col_tiles * plan.groups),
+                            weights_shared(z, block_n)});
+    plan.weight_partial_bytes = static_cast<std::size_t>(plan.groups * k * n) * 4;
+    plan.weight_partial_offset = carve(plan.weight_partial_bytes);
+    plan.bias_partial_bytes = static_cast<std::size_t>(plan.groups * n) * 4;
+    plan.bias_partial_offset = carve(plan.bias_partial_bytes);
+  }
+  if (wants_norm_params(direction) || wants_weights(direction)) {
+    const std::int64_t elements = (wants_weights(direction) ? k * n + n : 0) + (wants_norm_params(direction) ? 2 * k : 0);
+    plan.kernels.push_back({"mf_lnl_backward_finalize", kFinalizeThreads, 1,
+                            std::min<std::int64_t>((elements + kFinalizeThreads - 1) / kFinalizeThreads,
+                                                   std::int64_t{target.multiprocessors} * 16),
+                            0});
+  }
+  return plan;
+}
+
+const std::string& LayerNormLinearGenerator::source_hash() {
+  static const std::string hash = cache_key({kGeneratorVersion, linear_template_text()});
+  return hash;
+}
+
+}  // namespace mf::compiler
