@@ -24,7 +24,8 @@ constexpr int kFinalizeThreads = 256;
 
 const std::string& linear_template_text() {
   static const std::string text =
-      template_text({"cuda/layer_norm_linear_params.h", "cuda/tile.cuh", "cuda/layer_norm_linear_forward.cuh",
+      template_text({"cuda/layer_norm_linear_params.h", "cuda/tile.cuh", "cuda/layer_norm_rows.cuh",
+                     "cuda/layer_norm_linear_forward.cuh",
                      "cuda/layer_norm_linear_backward.cuh"});
   return text;
 }

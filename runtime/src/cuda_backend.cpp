@@ -9,10 +9,12 @@
 #include "cuda_driver.h"
 #include "cuda_evo_attention.h"
 #include "cuda_layer_norm_linear.h"
+#include "cuda_transition.h"
 #include "cuda_module.h"
 #include "mf/compiler/binary_cache.h"
 #include "mf/compiler/evo_attention_generator.h"
 #include "mf/compiler/layer_norm_linear_generator.h"
+#include "mf/compiler/transition_generator.h"
 #include "mf/compiler/nvrtc.h"
 #include "mf/ir/error.h"
 #include "status.h"
@@ -38,6 +40,7 @@ const CudaDriver& available_driver() {
 
 using compiler::EvoAttentionGenerator;
 using compiler::LayerNormLinearGenerator;
+using compiler::TransitionGenerator;
 
 [[noreturn]] void no_generator(const ir::Problem& problem) {
   fail(MF_ERROR_UNSUPPORTED, fmt::format("the cuda backend has no kernel generator for {} yet; "
@@ -50,6 +53,7 @@ template <class On>
 decltype(auto) with_generator(const ir::Problem& problem, On&& on) {
   if (const auto* op = std::get_if<ir::EvoAttention>(&problem.op)) return on(EvoAttentionGenerator{}, *op);
   if (const auto* op = std::get_if<ir::LayerNormLinear>(&problem.op)) return on(LayerNormLinearGenerator{}, *op);
+  if (const auto* op = std::get_if<ir::Transition>(&problem.op)) return on(TransitionGenerator{}, *op);
   no_generator(problem);
 }
 
@@ -123,8 +127,10 @@ class CudaBackend final : public Backend {
       std::vector<LoadedModule> modules = loaded(generator.generate(op, problem.direction, config));
       if constexpr (std::is_same_v<decltype(generator), EvoAttentionGenerator>)
         return make_cuda_evo_attention(op, problem.direction, std::move(plan), context_, std::move(modules));
-      else
+      else if constexpr (std::is_same_v<decltype(generator), LayerNormLinearGenerator>)
         return make_cuda_layer_norm_linear(op, problem.direction, std::move(plan), context_, std::move(modules));
+      else
+        return make_cuda_transition(op, problem.direction, std::move(plan), context_, std::move(modules));
     });
   }
 

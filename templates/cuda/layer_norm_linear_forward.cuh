@@ -39,60 +39,6 @@ __device__ __forceinline__ void load_weight_tile(typename C::T* dst, const MfLin
                                                     p.out_features - n0, p.w_vector_ok, threadIdx.x);
 }
 
-// The LayerNorm of a warp's 16 rows of the tile, in place: two passes over each row (mean,
-// then the centred variance) for accuracy, then x̂ written back as T.
-template <class C>
-__device__ __forceinline__ void normalise_rows(typename C::T* a, const float* gamma, const float* beta,
-                                               const MfLinearParams& p, int m0, int warp) {
-  using T = typename C::T;
-  using L = LinearTiles<C>;
-  const int k_count = p.in_features, lane = lane_id();
-  const float inv_k = 1.0f / float(k_count);
-  for (int r = warp * 16; r < warp * 16 + 16; ++r) {
-    T* row = a + r * L::kLdA;
-    float sum = 0.0f;
-    for (int k = lane; k < k_count; k += 32) sum += to_float(row[k]);
-    const float mean = warp_sum(sum) * inv_k;
-    float squares = 0.0f;
-    for (int k = lane; k < k_count; k += 32) {
-      const float centred = to_float(row[k]) - mean;
-      squares = fmaf(centred, centred, squares);
-    }
-    const float rstd = rsqrtf(warp_sum(squares) * inv_k + p.eps);
-    for (int k = lane; k < k_count; k += 32)
-      row[k] = from_float<T>(fmaf((to_float(row[k]) - mean) * rstd, gamma[k], beta[k]));
-    const int m = m0 + r;
-    if (lane == 0 && m < p.rows && p.mean != nullptr) {
-      p.mean[m * p.mean_stride] = mean;
-      p.rstd[m * p.rstd_stride] = rstd;
-    }
-  }
-}
-
-// A warp's 16 x kBlockN result tile, staged through shared memory so that rows leave in
-// 16-byte pieces where y allows it.
-template <class C>
-__device__ __forceinline__ void store_output_tile(typename C::T* stage, const MfLinearParams& p, int m0, int n0,
-                                                  int warp) {
-  using T = typename C::T;
-  using L = LinearTiles<C>;
-  constexpr int kPerVector = 16 / int(sizeof(T));
-  constexpr int kVectorsPerRow = C::kBlockN / kPerVector;
-  T* y = static_cast<T*>(p.y);
-  for (int i = lane_id(); i < 16 * kVectorsPerRow; i += 32) {
-    const int r = warp * 16 + i / kVectorsPerRow, c = (i % kVectorsPerRow) * kPerVector;
-    const int m = m0 + r, n = n0 + c;
-    if (m >= p.rows || n >= p.out_features) continue;
-    const T* from = stage + r * L::kLdOut + c;
-    T* to = y + m * p.y_stride_m + n * p.y_stride_n;
-    if (p.y_vector_ok && n + kPerVector <= p.out_features) {
-      *reinterpret_cast<uint4*>(to) = *reinterpret_cast<const uint4*>(from);
-    } else {
-      for (int e = 0; e < kPerVector && n + e < p.out_features; ++e) to[e * p.y_stride_n] = from[e];
-    }
-  }
-}
-
 template <class C>
 __device__ __forceinline__ void layer_norm_linear_forward(const MfLinearParams& p) {
   using T = typename C::T;
@@ -125,7 +71,8 @@ __device__ __forceinline__ void layer_norm_linear_forward(const MfLinearParams& 
   }
   cp_async_wait<0>();
   __syncthreads();
-  normalise_rows<C>(a, gamma, beta, p, m0, warp);
+  normalise_rows(a, L::kLdA, warp * 16, gamma, beta, p.in_features, p.eps, m0, p.rows,
+                 RowStatistics{p.mean, p.rstd, p.mean_stride, p.rstd_stride});
   __syncthreads();
 
   for (int tile = 0; tile < col_tiles; ++tile) {
@@ -173,7 +120,8 @@ __device__ __forceinline__ void layer_norm_linear_forward(const MfLinearParams& 
       }
     }
     __syncwarp();
-    store_output_tile<C>(out, p, m0, n0, warp);
+    store_warp_rows<T, C::kBlockN>(out, L::kLdOut, warp * 16, static_cast<T*>(p.y) + m0 * p.y_stride_m + n0 * p.y_stride_n,
+                                   p.y_stride_m, p.y_stride_n, p.rows - m0, p.out_features - n0, p.y_vector_ok);
     __syncwarp();
     __syncthreads();  // this tile's stage is refilled next (one stage) or after next (two)
   }

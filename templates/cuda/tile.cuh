@@ -432,4 +432,28 @@ __device__ __forceinline__ void copy_tile(T* dst, int ld, const T* src, i64 row_
   }
 }
 
+// ---- Shared -> global ------------------------------------------------------------------
+// Rows first .. first+15 of a staged tile (ld elements a row, kCols wide) to the tensor at
+// `dst` (tile element (r, c) at dst[r·row_stride + c·col_stride]), rows below valid_rows
+// and columns below valid_cols only: in 16-byte pieces where `vector` allows (col_stride
+// 1, 16-byte aligned rows), element by element otherwise. One warp.
+template <class T, int kCols>
+__device__ __forceinline__ void store_warp_rows(const T* stage, int ld, int first, T* dst, i64 row_stride,
+                                                i64 col_stride, int valid_rows, int valid_cols, bool vector) {
+  constexpr int kPerVector = 16 / int(sizeof(T));
+  constexpr int kVectorsPerRow = kCols / kPerVector;
+  static_assert(kCols % kPerVector == 0, "tile width must be a multiple of 16 bytes");
+  for (int i = lane_id(); i < 16 * kVectorsPerRow; i += 32) {
+    const int r = first + i / kVectorsPerRow, c = (i % kVectorsPerRow) * kPerVector;
+    if (r >= valid_rows || c >= valid_cols) continue;
+    const T* from = stage + r * ld + c;
+    T* to = dst + r * row_stride + c * col_stride;
+    if (vector && c + kPerVector <= valid_cols) {
+      *reinterpret_cast<uint4*>(to) = *reinterpret_cast<const uint4*>(from);
+    } else {
+      for (int e = 0; e < kPerVector && c + e < valid_cols; ++e) to[e * col_stride] = from[e];
+    }
+  }
+}
+
 }  // namespace mf

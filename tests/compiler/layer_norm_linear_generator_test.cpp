@@ -8,14 +8,12 @@
 
 #include <fmt/format.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <fstream>
-#include <mutex>
 #include <set>
 #include <sstream>
-#include <thread>
 
+#include "compiler/compile_all.h"
 #include "mf/compiler/nvrtc.h"
 #include "mf/ir/error.h"
 
@@ -55,38 +53,6 @@ std::vector<std::pair<std::string, LayerNormLinear>> problems() {
 std::vector<std::pair<LayerNormLinear, ir::Direction>> both_directions(const LayerNormLinear& forward) {
   return {{forward, ir::Direction::forward()},
           {ir::with_gradients(forward, forward.all_gradients()), ir::Direction::backward(forward.all_gradients())}};
-}
-
-struct Compiled {
-  std::string label;
-  std::vector<KernelResources> resources;
-};
-
-// Compiles each distinct module once per architecture, on all cores.
-std::vector<std::string> compile_all(const std::vector<std::pair<std::string, GeneratedSource>>& modules,
-                                     const std::vector<std::string>& archs, std::vector<Compiled>* out) {
-  std::vector<std::string> failures;
-  std::mutex mutex;
-  std::atomic<std::size_t> next{0};
-  const std::size_t jobs = modules.size() * archs.size();
-  if (out) out->assign(jobs, {});
-  auto worker = [&] {
-    for (std::size_t i = next++; i < jobs; i = next++) {
-      const auto& [label, module] = modules[i / archs.size()];
-      const std::string& arch = archs[i % archs.size()];
-      try {
-        const auto binary = Nvrtc::instance().compile(module.text, module.name, arch);
-        if (out) (*out)[i] = {label, parse_ptxas_report(binary.log)};
-      } catch (const std::exception& error) {
-        const std::lock_guard lock(mutex);
-        failures.push_back(fmt::format("{} {} {}: {}", label, module.instantiation.substr(0, 120), arch, error.what()));
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(worker);
-  for (auto& thread : threads) thread.join();
-  return failures;
 }
 
 class LayerNormLinearGeneratorCompile : public ::testing::Test {

@@ -1,0 +1,99 @@
+#include "cuda_transition.h"
+
+#include "cuda_driver.h"
+#include "kernel_strides.h"
+#include "status.h"
+
+namespace mf::runtime {
+namespace {
+
+// The kernel's parameter block, shared with the device code.
+#include "cuda/transition_params.h"
+
+// The kernel reads a weight's rows along its `in` dimension where that has unit stride
+// (the torch nn.Linear layout), else along `out`.
+bool torch_layout(const ir::TensorDesc& w) { return w.strides[0] == 1 && w.strides[1] != 1; }
+
+class CudaTransition final : public Executable {
+ public:
+  CudaTransition(const ir::Transition& op, compiler::TransitionLaunchPlan plan,
+                 std::shared_ptr<const CudaPrimaryContext> context, std::vector<LoadedModule> modules)
+      : op_(op), plan_(std::move(plan)), context_(std::move(context)), modules_(std::move(modules)) {
+    for (const auto& launch : plan_.kernels)
+      kernels_.push_back(module_defining(modules_, launch.entry).kernel(launch.entry, launch.shared_bytes));
+  }
+
+  std::size_t workspace_size() const override { return 0; }
+
+  void execute(const OperatorArgs& args, void* /*workspace*/, void* stream) override {
+    const MfTransitionParams params = parameters(std::get<mf_transition_args>(args));
+    const CudaContextScope scope(context_->get());
+    for (std::size_t i = 0; i < kernels_.size(); ++i) {
+      const auto& launch = plan_.kernels[i];
+      mf::runtime::launch(kernels_[i], launch.blocks, launch.threads_x, launch.threads_y, launch.shared_bytes,
+                          static_cast<CUstream>(stream), &params, sizeof params);
+    }
+  }
+
+ private:
+  MfTransitionParams parameters(const mf_transition_args& a) const {
+    MfTransitionParams p{};
+    p.rows = static_cast<int>(op_.rows());
+    p.dim = static_cast<int>(op_.dim());
+    p.hidden = static_cast<int>(op_.hidden());
+    p.eps = static_cast<float>(op_.eps);
+    p.x = a.x;
+    p.x_stride_m = stride_of(op_.x, 0);
+    p.x_stride_d = stride_of(op_.x, 1);
+    p.x_vector_ok = vector_ok(op_.x, a.x) ? 1 : 0;
+    if (op_.gamma) {
+      p.gamma = a.gamma;
+      p.gamma_stride = stride_of(*op_.gamma, 0);
+    }
+    if (op_.beta) {
+      p.beta = a.beta;
+      p.beta_stride = stride_of(*op_.beta, 0);
+    }
+    p.w1 = a.w1;
+    p.w1_stride_d = stride_of(op_.w1, 0);
+    p.w1_stride_f = stride_of(op_.w1, 1);
+    const bool w1_nk = torch_layout(op_.w1);
+    // In the [D, 2F] layout the g half starts F columns into each row: 16-byte pieces need
+    // that offset on a 16-byte boundary too.
+    const bool g_aligned = w1_nk || (op_.hidden() * ir::size_of(op_.w1.dtype)) % 16 == 0;
+    p.w1_vector_ok = vector_ok(op_.w1, a.w1, w1_nk ? 0 : 1) && g_aligned ? 1 : 0;
+    p.w2 = a.w2;
+    p.w2_stride_f = stride_of(op_.w2, 0);
+    p.w2_stride_d = stride_of(op_.w2, 1);
+    p.w2_vector_ok = vector_ok(op_.w2, a.w2, torch_layout(op_.w2) ? 0 : 1) ? 1 : 0;
+    p.y = a.y;
+    p.y_stride_m = stride_of(op_.y, 0);
+    p.y_stride_d = stride_of(op_.y, 1);
+    p.y_vector_ok = vector_ok(op_.y, a.y) ? 1 : 0;
+    if (op_.mean && a.mean != nullptr && a.rstd != nullptr) {
+      p.mean = a.mean;
+      p.rstd = a.rstd;
+      p.mean_stride = op_.mean->strides[0];
+      p.rstd_stride = op_.rstd->strides[0];
+    }
+    p.row_blocks = plan_.row_blocks;
+    return p;
+  }
+
+  ir::Transition op_;
+  compiler::TransitionLaunchPlan plan_;
+  std::shared_ptr<const CudaPrimaryContext> context_;
+  std::vector<LoadedModule> modules_;
+  std::vector<CudaKernel> kernels_;
+};
+
+}  // namespace
+
+std::unique_ptr<Executable> make_cuda_transition(const ir::Transition& op, const ir::Direction& /*direction*/,
+                                                 compiler::TransitionLaunchPlan plan,
+                                                 std::shared_ptr<const CudaPrimaryContext> context,
+                                                 std::vector<LoadedModule> modules) {
+  return std::make_unique<CudaTransition>(op, std::move(plan), std::move(context), std::move(modules));
+}
+
+}  // namespace mf::runtime
