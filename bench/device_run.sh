@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One lease's work on a GPU machine, from the repository root, with build/release carried:
 # the gpu tests, then the benchmark, logs and JSON under $OUT (or ./out). Usage:
-#   bench/device_run.sh [tests ARGS...] [bench ARGS...] [sweep ARGS...] [breakdown ARGS...] [profile ARGS...] [lnl ARGS...]
+#   bench/device_run.sh [tests ARGS...] [bench ARGS...] [sweep ARGS...] [breakdown ARGS...] [profile ARGS...] [lnl ARGS...] [transition ARGS...]
 # profile: Nsight Compute (hardware counters; --clock-control none leaves the clocks alone)
 # over one forward+backward of kernel_breakdown.py ARGS, and the SASS of every kernel the
 # run compiled (from the binary cache), for counting instructions per score.
@@ -15,7 +15,7 @@ status=0
 while [ $# -gt 0 ]; do
   section=$1; shift
   args=()
-  while [ $# -gt 0 ] && [[ ! $1 =~ ^(tests|bench|breakdown|sweep|profile|lnl)$ ]]; do args+=("$1"); shift; done
+  while [ $# -gt 0 ] && [[ ! $1 =~ ^(tests|bench|breakdown|sweep|profile|lnl|transition)$ ]]; do args+=("$1"); shift; done
   case $section in
     tests)
       build/release/tests/mf_gpu_tests --gtest_brief=0 "${args[@]}" 2>&1 | tee "$out/gpu_tests.log" \
@@ -29,6 +29,9 @@ while [ $# -gt 0 ]; do
     lnl)
       PYTHONUNBUFFERED=1 python3 bench/layer_norm_linear.py --json "$out/lnl.json" "${args[@]}" 2>&1 \
         | tee "$out/lnl.log" || status=1 ;;
+    transition)
+      PYTHONUNBUFFERED=1 python3 bench/transition.py --json "$out/transition.json" "${args[@]}" 2>&1 \
+        | tee "$out/transition.log" || status=1 ;;
     breakdown)
       PYTHONUNBUFFERED=1 python3 bench/kernel_breakdown.py --json "$out/breakdown.json" "${args[@]}" 2>&1 \
         | tee "$out/breakdown.log" || status=1 ;;

@@ -75,6 +75,8 @@ MF_EVO_GRAD_K = 2
 MF_EVO_GRAD_V = 4
 MF_EVO_GRAD_BIAS = 8
 MF_LNL_GRAD_X, MF_LNL_GRAD_GAMMA, MF_LNL_GRAD_BETA, MF_LNL_GRAD_WEIGHT, MF_LNL_GRAD_BIAS = 1, 2, 4, 8, 16
+MF_TRANSITION_GRAD_X, MF_TRANSITION_GRAD_GAMMA, MF_TRANSITION_GRAD_BETA = 1, 2, 4
+MF_TRANSITION_GRAD_W1, MF_TRANSITION_GRAD_W2 = 8, 16
 
 # C enums are int-sized on every ABI mfjit supports (the library reads them as int).
 _c_enum = ctypes.c_int
@@ -201,6 +203,25 @@ class LayerNormLinearArgs(ctypes.Structure):
     """mf_layer_norm_linear_args."""
 
     _fields_ = [(name, ctypes.c_void_p) for name in LNL_TENSORS]
+
+
+class TransitionDesc(ctypes.Structure):
+    """mf_transition_desc."""
+
+    _fields_ = [(name, TensorDesc) for name in ("x", "gamma", "beta", "w1", "w2", "y", "mean", "rstd")] + [
+        ("eps", ctypes.c_double)] + [(name, TensorDesc) for name in (
+            "d_y", "d_x", "d_gamma", "d_beta", "d_w1", "d_w2")] + [("gradients", ctypes.c_uint32)]
+
+
+# Fields of mf_transition_args, in header order (every pointer as void*).
+TRANSITION_TENSORS = ("x", "gamma", "beta", "w1", "w2", "y", "mean", "rstd", "d_y", "d_x", "d_gamma", "d_beta",
+                      "d_w1", "d_w2")
+
+
+class TransitionArgs(ctypes.Structure):
+    """mf_transition_args."""
+
+    _fields_ = [(name, ctypes.c_void_p) for name in TRANSITION_TENSORS]
 
 
 # Fields of mf_evo_attention_desc / _args that are tensors, in header order.
@@ -381,10 +402,16 @@ class Context:
         return plan
 
     def layer_norm_linear_plan(self, desc: LayerNormLinearDesc, direction: int) -> "Plan":
+        return self.operator_plan("layer_norm_linear", desc, direction)
+
+    def transition_plan(self, desc: TransitionDesc, direction: int) -> "Plan":
+        return self.operator_plan("transition", desc, direction)
+
+    def operator_plan(self, op: str, desc, direction: int) -> "Plan":
+        """A plan of mf_<op>_plan_create for desc (the operator's descriptor structure)."""
         handle = ctypes.c_void_p()
-        self.library.call("mf_layer_norm_linear_plan_create", self.handle, ctypes.byref(desc), direction,
-                          ctypes.byref(handle))
-        plan = Plan(self, handle, "layer_norm_linear")
+        self.library.call(f"mf_{op}_plan_create", self.handle, ctypes.byref(desc), direction, ctypes.byref(handle))
+        plan = Plan(self, handle, op)
         self._plans.add(plan)
         return plan
 
@@ -723,15 +750,18 @@ class EvoAttention:
         self._workspaces.clear()
 
 
-# ---- LayerNormLinear ------------------------------------------------------------------------
+# ---- LayerNormLinear and Transition ----------------------------------------------------------
 
 
-class LayerNormLinear:
-    """LayerNormLinear (DESIGN.md §1.2) through the C API for torch tensors on one device:
-    y = LN(x; gamma, beta, eps) @ weight + bias, weight given as the logical [K, N] (for an
-    nn.Linear weight w of shape [N, K], pass w.t(): no copy). Plans are cached per tensor
-    signature; executions go on torch's current stream; one workspace per device grows to
-    the largest plan's need."""
+class _RowOperator:
+    """What LayerNormLinear and Transition share: torch tensors on one device, plans cached
+    per tensor signature, executions on torch's current stream, one workspace per device
+    grown to the largest plan's need. Subclasses name the C API's operator and structures."""
+
+    OP = ""
+    TENSORS: tuple = ()
+    DESC: type = ctypes.Structure
+    ARGS: type = ctypes.Structure
 
     def __init__(self, eps: float = 1e-5, library: Optional[Library | str | os.PathLike] = None,
                  cache_dir: Optional[str] = None, db_path: Optional[str] = None):
@@ -752,10 +782,10 @@ class LayerNormLinear:
         device_key = self._device_key(like)
         signature = (direction, gradients, tuple(None if tensors.get(k) is None else
                                                  (tensors[k].dtype, tuple(tensors[k].shape), tensors[k].stride())
-                                                 for k in LNL_TENSORS))
+                                                 for k in self.TENSORS))
         plan = self._plans.get((device_key, signature))
         if plan is None:
-            desc = LayerNormLinearDesc()
+            desc = self.DESC()
             for name, t in tensors.items():
                 setattr(desc, name, array_desc(t)[0])
             desc.eps = self.eps
@@ -763,7 +793,7 @@ class LayerNormLinear:
             if device_key not in self._contexts:
                 self._contexts[device_key] = Context(device_key[0], device_key[1], library=self.library,
                                                      **self._options)
-            plan = self._contexts[device_key].layer_norm_linear_plan(desc, direction)
+            plan = self._contexts[device_key].operator_plan(self.OP, desc, direction)
             self._plans[(device_key, signature)] = plan
         self.last_plans["forward" if direction == MF_FORWARD else "backward"] = plan
         workspace, size = None, plan.workspace_size
@@ -772,10 +802,26 @@ class LayerNormLinear:
             if buffer is None or buffer.numel() < size:
                 buffer = self._workspaces[device_key] = torch.empty(size, dtype=torch.uint8, device=like.device)
             workspace = buffer.data_ptr()
-        args = LayerNormLinearArgs(*[None if tensors.get(k) is None else tensors[k].data_ptr() for k in LNL_TENSORS])
+        args = self.ARGS(*[None if tensors.get(k) is None else tensors[k].data_ptr() for k in self.TENSORS])
         stream = torch.cuda.current_stream(device_key[1]).cuda_stream if device_key[0] == "cuda" else None
-        self.library.call("mf_layer_norm_linear_execute", plan.context.handle, plan.handle, ctypes.byref(args),
+        self.library.call(f"mf_{self.OP}_execute", plan.context.handle, plan.handle, ctypes.byref(args),
                           workspace, size, stream)
+
+    def close(self) -> None:
+        self._plans.clear()
+        self.last_plans.clear()
+        for context in self._contexts.values():
+            context.close()
+        self._contexts.clear()
+        self._workspaces.clear()
+
+
+class LayerNormLinear(_RowOperator):
+    """LayerNormLinear (DESIGN.md §1.2) through the C API:
+    y = LN(x; gamma, beta, eps) @ weight + bias, weight given as the logical [K, N] (for an
+    nn.Linear weight w of shape [N, K], pass w.t(): no copy)."""
+
+    OP, TENSORS, DESC, ARGS = "layer_norm_linear", LNL_TENSORS, LayerNormLinearDesc, LayerNormLinearArgs
 
     def forward(self, x, gamma, weight, beta=None, bias=None, save_stats: bool = True):
         """Returns (y, mean, rstd); mean and rstd are None unless save_stats."""
@@ -804,10 +850,38 @@ class LayerNormLinear:
                        **grads), MF_BACKWARD, bits, x)
         return tuple(grads[k] for k in ("d_x", "d_gamma", "d_beta", "d_weight", "d_bias"))
 
-    def close(self) -> None:
-        self._plans.clear()
-        self.last_plans.clear()
-        for context in self._contexts.values():
-            context.close()
-        self._contexts.clear()
-        self._workspaces.clear()
+
+class Transition(_RowOperator):
+    """The SwiGLU Transition (DESIGN.md §1.3) through the C API:
+    y = (a * silu(g)) @ w2 with [a | g] = LN(x; gamma, beta, eps) @ w1 (no LayerNorm when
+    gamma is None); w1 given as the logical [D, 2F] and w2 as [F, D] (for nn.Linear weights
+    pass their .t(): no copy)."""
+
+    OP, TENSORS, DESC, ARGS = "transition", TRANSITION_TENSORS, TransitionDesc, TransitionArgs
+
+    def forward(self, x, w1, w2, gamma=None, beta=None, save_stats: bool = True):
+        """Returns (y, mean, rstd); mean and rstd are None without the LayerNorm or save_stats."""
+        import torch
+        m = x.shape[0]
+        y = torch.empty_like(x, memory_format=torch.contiguous_format)
+        stats = save_stats and gamma is not None
+        mean = torch.empty(m, dtype=torch.float32, device=x.device) if stats else None
+        rstd = torch.empty(m, dtype=torch.float32, device=x.device) if stats else None
+        self._run(dict(x=x, gamma=gamma, beta=beta, w1=w1, w2=w2, y=y, mean=mean, rstd=rstd), MF_FORWARD, 0, x)
+        return y, mean, rstd
+
+    def backward(self, x, w1, w2, d_y, gamma=None, beta=None, mean=None, rstd=None):
+        """Every gradient whose primal exists: (d_x, d_gamma, d_beta, d_w1, d_w2), each laid
+        out like its primal (d_w1, d_w2 like the views given), None where absent."""
+        import torch
+
+        def like(t):
+            return None if t is None else torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
+
+        grads = dict(d_x=torch.empty_like(x), d_gamma=like(gamma), d_beta=like(beta), d_w1=like(w1), d_w2=like(w2))
+        bits = MF_TRANSITION_GRAD_X | MF_TRANSITION_GRAD_W1 | MF_TRANSITION_GRAD_W2
+        bits |= (MF_TRANSITION_GRAD_GAMMA if gamma is not None else 0) | (MF_TRANSITION_GRAD_BETA if beta is not None else 0)
+        y = torch.empty_like(x)  # described, not written
+        self._run(dict(x=x, gamma=gamma, beta=beta, w1=w1, w2=w2, y=y, mean=mean, rstd=rstd, d_y=d_y, **grads),
+                  MF_BACKWARD, bits, x)
+        return tuple(grads[k] for k in ("d_x", "d_gamma", "d_beta", "d_w1", "d_w2"))

@@ -16,17 +16,17 @@ bool torch_layout(const ir::TensorDesc& w) { return w.strides[0] == 1 && w.strid
 
 class CudaTransition final : public Executable {
  public:
-  CudaTransition(const ir::Transition& op, compiler::TransitionLaunchPlan plan,
+  CudaTransition(const ir::Transition& op, const ir::Direction& direction, compiler::TransitionLaunchPlan plan,
                  std::shared_ptr<const CudaPrimaryContext> context, std::vector<LoadedModule> modules)
-      : op_(op), plan_(std::move(plan)), context_(std::move(context)), modules_(std::move(modules)) {
+      : op_(op), direction_(direction), plan_(std::move(plan)), context_(std::move(context)), modules_(std::move(modules)) {
     for (const auto& launch : plan_.kernels)
       kernels_.push_back(module_defining(modules_, launch.entry).kernel(launch.entry, launch.shared_bytes));
   }
 
-  std::size_t workspace_size() const override { return 0; }
+  std::size_t workspace_size() const override { return plan_.workspace_bytes; }
 
-  void execute(const OperatorArgs& args, void* /*workspace*/, void* stream) override {
-    const MfTransitionParams params = parameters(std::get<mf_transition_args>(args));
+  void execute(const OperatorArgs& args, void* workspace, void* stream) override {
+    const MfTransitionParams params = parameters(std::get<mf_transition_args>(args), workspace);
     const CudaContextScope scope(context_->get());
     for (std::size_t i = 0; i < kernels_.size(); ++i) {
       const auto& launch = plan_.kernels[i];
@@ -36,7 +36,15 @@ class CudaTransition final : public Executable {
   }
 
  private:
-  MfTransitionParams parameters(const mf_transition_args& a) const {
+  // The pointer of a wanted gradient, else null (the kernels skip what is null).
+  void* gradient(std::uint32_t bit, void* pointer) const {
+    return direction_.pass == ir::Pass::kBackward && direction_.wants(bit) ? pointer : nullptr;
+  }
+  static float* at_offset(void* workspace, std::size_t offset, std::size_t bytes) {
+    return bytes == 0 ? nullptr : reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) + offset);
+  }
+
+  MfTransitionParams parameters(const mf_transition_args& a, void* workspace) const {
     MfTransitionParams p{};
     p.rows = static_cast<int>(op_.rows());
     p.dim = static_cast<int>(op_.dim());
@@ -77,10 +85,39 @@ class CudaTransition final : public Executable {
       p.rstd_stride = op_.rstd->strides[0];
     }
     p.row_blocks = plan_.row_blocks;
+    if (direction_.pass == ir::Pass::kBackward) backward_parameters(a, workspace, p);
     return p;
   }
 
+  void backward_parameters(const mf_transition_args& a, void* workspace, MfTransitionParams& p) const {
+    using X = ir::Transition;
+    p.d_y = a.d_y;
+    p.dy_stride_m = stride_of(*op_.d_y, 0);
+    p.dy_stride_d = stride_of(*op_.d_y, 1);
+    p.dy_vector_ok = vector_ok(*op_.d_y, a.d_y) ? 1 : 0;
+    if ((p.d_x = gradient(X::kGradX, a.d_x))) {
+      p.dx_stride_m = stride_of(*op_.d_x, 0);
+      p.dx_stride_d = stride_of(*op_.d_x, 1);
+    }
+    if ((p.d_gamma = gradient(X::kGradGamma, a.d_gamma))) p.dgamma_stride = stride_of(*op_.d_gamma, 0);
+    if ((p.d_beta = gradient(X::kGradBeta, a.d_beta))) p.dbeta_stride = stride_of(*op_.d_beta, 0);
+    if ((p.d_w1 = gradient(X::kGradW1, a.d_w1))) {
+      p.dw1_stride_d = stride_of(*op_.d_w1, 0);
+      p.dw1_stride_f = stride_of(*op_.d_w1, 1);
+    }
+    if ((p.d_w2 = gradient(X::kGradW2, a.d_w2))) {
+      p.dw2_stride_f = stride_of(*op_.d_w2, 0);
+      p.dw2_stride_d = stride_of(*op_.d_w2, 1);
+    }
+    p.gamma_partial = at_offset(workspace, plan_.gamma_partial_offset, plan_.gamma_partial_bytes);
+    p.w1_partial = at_offset(workspace, plan_.w1_partial_offset, plan_.w1_partial_bytes);
+    p.w2_partial = at_offset(workspace, plan_.w2_partial_offset, plan_.w2_partial_bytes);
+    p.groups = plan_.groups;
+    p.rows_per_group = plan_.rows_per_group;
+  }
+
   ir::Transition op_;
+  ir::Direction direction_;
   compiler::TransitionLaunchPlan plan_;
   std::shared_ptr<const CudaPrimaryContext> context_;
   std::vector<LoadedModule> modules_;
@@ -89,11 +126,11 @@ class CudaTransition final : public Executable {
 
 }  // namespace
 
-std::unique_ptr<Executable> make_cuda_transition(const ir::Transition& op, const ir::Direction& /*direction*/,
+std::unique_ptr<Executable> make_cuda_transition(const ir::Transition& op, const ir::Direction& direction,
                                                  compiler::TransitionLaunchPlan plan,
                                                  std::shared_ptr<const CudaPrimaryContext> context,
                                                  std::vector<LoadedModule> modules) {
-  return std::make_unique<CudaTransition>(op, std::move(plan), std::move(context), std::move(modules));
+  return std::make_unique<CudaTransition>(op, direction, std::move(plan), std::move(context), std::move(modules));
 }
 
 }  // namespace mf::runtime

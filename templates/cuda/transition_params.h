@@ -24,5 +24,26 @@ struct MfTransitionParams {
   float* mean;  // [M], or null when the forward need not save it
   float* rstd;
   long long mean_stride, rstd_stride;
-  int row_blocks;  // blocks over M; block b computes columns (b / row_blocks)·kBlockD.. of y
+  int row_blocks;  // blocks over M (forward: block b computes columns (b / row_blocks)·kBlockD.. of y)
+  // Backward: dy [M, D]; the gradients, each null when not wanted, strided like their primal.
+  const void* d_y;
+  long long dy_stride_m, dy_stride_d;
+  int dy_vector_ok;
+  void* d_x;
+  long long dx_stride_m, dx_stride_d;
+  void* d_gamma;
+  void* d_beta;
+  long long dgamma_stride, dbeta_stride;
+  void* d_w1;
+  long long dw1_stride_d, dw1_stride_f;
+  void* d_w2;
+  long long dw2_stride_f, dw2_stride_d;
+  // Workspace: per row block of the rows kernel, its sums of dh0 ⊙ x̂ and dh0 [row_blocks,
+  // 2, kD]; per group of rows of the weights kernel, its dW1 and dW2 [groups, D, 2F] and
+  // [groups, F, D]. The finalize kernel adds them in index order: results do not depend on
+  // scheduling.
+  float* gamma_partial;
+  float* w1_partial;
+  float* w2_partial;
+  int groups, rows_per_group;
 };

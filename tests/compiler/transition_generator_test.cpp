@@ -48,6 +48,12 @@ std::vector<std::pair<std::string, Transition>> problems() {
   };
 }
 
+// The forward problem, and its backward with every gradient.
+std::vector<std::pair<Transition, ir::Direction>> both_directions(const Transition& forward) {
+  return {{forward, ir::Direction::forward()},
+          {ir::with_gradients(forward, forward.all_gradients()), ir::Direction::backward(forward.all_gradients())}};
+}
+
 class TransitionGeneratorCompile : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -65,10 +71,11 @@ TEST_F(TransitionGeneratorCompile, EveryConfigurationCompilesForAmpereAndHopper)
       {"f16 D=64 [in,out] f32 params", transition(DType::kF16, 1000, 64, 4, false, true, true, DType::kF32)},
       {"f32 D=48 no LayerNorm torch", transition(DType::kF32, 7, 48, 2, true, false, false)},
   };
-  for (const auto& [label, op] : covered)
-    for (const auto& config : TransitionGenerator::space(op, ir::Direction::forward(), kHopper).configs())
-      for (auto& module : TransitionGenerator::generate(op, ir::Direction::forward(), config))
-        if (seen.insert(module.text).second) modules.emplace_back(label, std::move(module));
+  for (const auto& [label, forward] : covered)
+    for (const auto& [op, direction] : both_directions(forward))
+      for (const auto& config : TransitionGenerator::space(op, direction, kHopper).configs())
+        for (auto& module : TransitionGenerator::generate(op, direction, config))
+          if (seen.insert(module.text).second) modules.emplace_back(label, std::move(module));
   std::printf("compiling %zu modules\n", modules.size());
   ASSERT_GT(modules.size(), 40u);
   const auto failures = compile_all(modules, {"sm_80", "sm_90a"}, nullptr);
@@ -77,11 +84,12 @@ TEST_F(TransitionGeneratorCompile, EveryConfigurationCompilesForAmpereAndHopper)
 
 TEST_F(TransitionGeneratorCompile, DefaultConfigurationsDoNotSpill) {
   std::vector<std::pair<std::string, GeneratedSource>> modules;
-  for (const auto& [label, op] : problems()) {
-    const auto config = TransitionGenerator::default_config(op, ir::Direction::forward(), kHopper);
-    for (auto& module : TransitionGenerator::generate(op, ir::Direction::forward(), config))
-      modules.emplace_back(label + " [" + ir::to_string(config) + "]", std::move(module));
-  }
+  for (const auto& [label, forward] : problems())
+    for (const auto& [op, direction] : both_directions(forward)) {
+      const auto config = TransitionGenerator::default_config(op, direction, kHopper);
+      for (auto& module : TransitionGenerator::generate(op, direction, config))
+        modules.emplace_back(label + " [" + ir::to_string(config) + "]", std::move(module));
+    }
   std::vector<Compiled> compiled;
   const auto failures = compile_all(modules, {"sm_90a"}, &compiled);
   ASSERT_TRUE(failures.empty()) << failures.front();
@@ -100,12 +108,14 @@ TEST(TransitionGeneratorSource, MatchesGoldenFiles) {
   const std::vector<std::pair<std::string, Transition>> samples = {
       {"transition_bf16_d128_e4_torch_forward", transition(DType::kBF16, 147456, 128, 4, true)},
       {"transition_f32_d40_e2_no_layer_norm_forward", transition(DType::kF32, 7, 40, 2, false, false, false)},
+      {"transition_bf16_d128_e4_torch_backward", transition(DType::kBF16, 147456, 128, 4, true)},
   };
-  for (const auto& [name, op] : samples) {
+  for (const auto& [name, forward] : samples) {
     SCOPED_TRACE(name);
-    const auto config = TransitionGenerator::default_config(op, ir::Direction::forward(), kHopper);
+    const auto [op, direction] = both_directions(forward)[name.find("backward") != std::string::npos ? 1 : 0];
+    const auto config = TransitionGenerator::default_config(op, direction, kHopper);
     std::string instantiations;
-    for (const auto& module : TransitionGenerator::generate(op, ir::Direction::forward(), config)) {
+    for (const auto& module : TransitionGenerator::generate(op, direction, config)) {
       instantiations += module.instantiation;
       EXPECT_THAT(module.text, HasSubstr("templates/cuda/transition_forward.cuh"));
       EXPECT_THAT(module.text, Not(HasSubstr("templates/cuda/layer_norm_linear_forward.cuh")));
@@ -137,10 +147,6 @@ TEST(TransitionGeneratorSpace, RefusesWhatItCannotServe) {
           "D = 2048 is past");
   refuses([&] { TransitionGenerator::space(transition(DType::kF64, 8, 64, 2, true), ir::Direction::forward(), kHopper); },
           "f64");
-  refuses([&] {
-    const auto backward = ir::with_gradients(op, op.all_gradients());
-    TransitionGenerator::space(backward, ir::Direction::backward(op.all_gradients()), kHopper);
-  }, "backward has no cuda kernels yet");
   // D = 1024 in f32 fits no row block in 48 KiB of shared memory.
   refuses([&] {
     TransitionGenerator::default_config(transition(DType::kF32, 8, 1024, 2, true), ir::Direction::forward(),
@@ -177,6 +183,44 @@ TEST(TransitionGeneratorLaunch, RowBlocksTimesColumnBlocks) {
   EXPECT_EQ(plan.kernels[0].blocks, 16 * 3);
   // torch layouts: W1 as [2·block_f, D] rows, W2 as [block_d, block_f] rows.
   EXPECT_EQ(plan.kernels[0].shared_bytes, 64 * 392 * 2 + 2 * 384 * 4 + 2 * (64 * 392 + 128 * 40) * 2);
+}
+
+// The backward: rows, weights and finalize kernels, with the workspace of exactly the
+// partial sums the wanted gradients need.
+TEST(TransitionGeneratorLaunch, BackwardKernelsAndWorkspaceFollowTheGradients) {
+  const Transition forward = transition(DType::kBF16, 147456, 128, 4, true);
+  const Transition op = ir::with_gradients(forward, forward.all_gradients());
+  ir::TileConfig config;
+  config.set("warps", 4).set("block_f", 32).set("occupancy", 4).set("weight_warps", 8).set("weight_block_f", 32);
+  auto plan = TransitionGenerator::launch_plan(op, ir::Direction::backward(forward.all_gradients()), config, kHopper);
+  ASSERT_EQ(plan.kernels.size(), 3u);
+  EXPECT_EQ(plan.kernels[0].entry, "mf_transition_backward_rows");
+  EXPECT_EQ(plan.kernels[0].blocks, 147456 / 64);
+  EXPECT_EQ(plan.kernels[1].entry, "mf_transition_backward_weights");
+  EXPECT_EQ(plan.kernels[1].blocks, 16 * plan.groups);  // 512 / 32 hidden chunks
+  EXPECT_EQ(plan.kernels[2].entry, "mf_transition_backward_finalize");
+  EXPECT_EQ(plan.gamma_partial_bytes, std::size_t(2304) * 2 * 128 * 4);
+  EXPECT_EQ(plan.w1_partial_bytes, std::size_t(plan.groups) * 128 * 1024 * 4);
+  EXPECT_EQ(plan.w2_partial_bytes, std::size_t(plan.groups) * 512 * 128 * 4);
+  EXPECT_GE(plan.groups * 16, 2 * 132);  // two blocks a multiprocessor
+  EXPECT_GE(std::int64_t(plan.groups) * plan.rows_per_group, 147456);
+  EXPECT_EQ(plan.rows_per_group % 128, 0);  // whole steps of the weights kernel's 8 warps
+  // dx alone: the rows kernel only, no workspace.
+  plan = TransitionGenerator::launch_plan(ir::with_gradients(forward, Transition::kGradX),
+                                          ir::Direction::backward(Transition::kGradX), config, kHopper);
+  ASSERT_EQ(plan.kernels.size(), 1u);
+  EXPECT_EQ(plan.workspace_bytes, 0u);
+  // dW2 alone: weights and finalize.
+  plan = TransitionGenerator::launch_plan(ir::with_gradients(forward, Transition::kGradW2),
+                                          ir::Direction::backward(Transition::kGradW2), config, kHopper);
+  ASSERT_EQ(plan.kernels.size(), 2u);
+  EXPECT_EQ(plan.gamma_partial_bytes, 0u);
+  // Without the LayerNorm there is no dγ/dβ to sum.
+  const Transition plain = transition(DType::kBF16, 4096, 128, 2, false, false, false);
+  plan = TransitionGenerator::launch_plan(ir::with_gradients(plain, plain.all_gradients()),
+                                          ir::Direction::backward(plain.all_gradients()), config, kHopper);
+  EXPECT_EQ(plan.gamma_partial_bytes, 0u);
+  EXPECT_EQ(plan.kernels.size(), 3u);
 }
 
 }  // namespace

@@ -1,14 +1,16 @@
-// The Transition forward on the cuda backend against the fp64 reference (cpu backend),
+// The Transition forward and backward on the cuda backend against the fp64 reference (cpu backend),
 // through the C API: random inputs, outputs poisoned on the device, the AF3 shapes (M
 // scaled down for the reference) and odd ones (M = 1, 7, 1000; D not a multiple of 16),
 // each dtype, with and without the LayerNorm and β, f32 parameters, both weight layouts,
-// strided views, and configurations other than the default (column blocks, one stage,
-// other chunk widths). Skips without a GPU.
+// strided views, configurations other than the defaults (column blocks, one stage, other
+// chunk widths and warps), deterministic backward bitwise. Skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -78,49 +80,78 @@ std::vector<Case> matrix() {
 
 class TransitionGpu : public gpu::GpuTest {};
 
-// Runs the forward on the GPU with `config` (the default when empty) and through the
-// reference; one line per failing output.
+// Runs forward then backward (every gradient) on the GPU, the backward reading the saved
+// mean and rstd, and the same through the reference; one line per failing output.
+// The overrides replace parameters of the default configurations of each direction.
+struct Overrides {
+  ir::TileConfig forward, backward;
+};
+
 std::vector<std::string> check_case(mf_context cuda, mf_context cpu, gpu::DeviceMemory& memory, const Case& c,
-                                    std::uint64_t seed, const ir::TileConfig& overrides = {}) {
-  const ir::Problem forward{make_op(c), ir::Direction::forward()};
-  mf_plan plan = nullptr;
-  if (overrides.params.empty()) {
-    if (bridge::plan_create(cuda, forward, &plan) != MF_SUCCESS) return {fmt::format("plan: {}", mf_last_error())};
-  } else {
-    ir::TileConfig config = runtime::tuning_default_config(cuda, forward);
-    for (const auto& [name, value] : overrides.params) config.set(name, value);
+                                    std::uint64_t seed, const Overrides& overrides = {}) {
+  const Transition forward_op = make_op(c);
+  const std::uint32_t all = forward_op.all_gradients();
+  const ir::Problem backward{ir::with_gradients(forward_op, all), ir::Direction::backward(all)};
+  const ir::Problem forward{backward.op, ir::Direction::forward()};
+  auto plan_of = [&](const ir::Problem& problem, mf_plan* plan) -> std::string {
     try {
-      plan = runtime::tuning_plan(cuda, forward, config);
+      ir::TileConfig config = runtime::tuning_default_config(cuda, problem);
+      const auto& replaced = problem.direction.pass == ir::Pass::kForward ? overrides.forward : overrides.backward;
+      for (const auto& [name, value] : replaced.params) config.set(name, value);
+      *plan = runtime::tuning_plan(cuda, problem, config);
+      return "";
     } catch (const std::exception& e) {
-      return {fmt::format("plan [{}]: {}", ir::to_string(config), e.what())};
+      return e.what();
     }
+  };
+  mf_plan forward_plan = nullptr, backward_plan = nullptr;
+  if (auto error = plan_of(forward, &forward_plan); !error.empty()) return {"forward plan: " + error};
+  if (auto error = plan_of(backward, &backward_plan); !error.empty()) {
+    mf_plan_destroy(forward_plan);
+    return {"backward plan: " + error};
   }
-  bridge::BoundProblem gpu_side = bridge::bind_random(forward, seed);
+  bridge::BoundProblem gpu_side = bridge::bind_random(backward, seed);
   gpu::DeviceTensors device = gpu::upload(memory, gpu_side);
   std::vector<std::string> written;
-  for (const ir::NamedTensor& t : ir::tensor_list(forward))
-    if (t.access == ir::Access::kWrite) written.emplace_back(t.name);
+  for (const ir::NamedTensor& t : ir::tensor_list(backward))
+    if (t.access == ir::Access::kWrite || t.name == "y" || t.name == "mean" || t.name == "rstd")
+      written.emplace_back(t.name);
   for (const auto& name : written) memory.poison(device.buffers.at(name), gpu_side.tensors.at(name).bytes());
-  const mf_status status = bridge::execute(cuda, plan, forward, device);
+  std::size_t workspace_bytes = 0;
+  mf_plan_workspace_size(backward_plan, &workspace_bytes);
+  auto workspace = memory.allocate(std::max<std::size_t>(workspace_bytes, 1));
+  memory.poison(workspace, workspace_bytes);
+  mf_status status = bridge::execute(cuda, forward_plan, forward, device);
+  if (status == MF_SUCCESS)
+    status = bridge::execute(cuda, backward_plan, backward, device, reinterpret_cast<void*>(workspace.address),
+                             workspace_bytes, nullptr);
   memory.synchronize();
-  mf_plan_destroy(plan);
+  mf_plan_destroy(forward_plan);
+  mf_plan_destroy(backward_plan);
   if (status != MF_SUCCESS) return {fmt::format("execute: {}", mf_last_error())};
   for (const auto& name : written) gpu::download(memory, device, gpu_side, name);
 
   bridge::BoundProblem reference = bridge::promoted_to_f64(gpu_side);
-  for (const auto& name : written) reference.tensors.at(name).poison();
+  bridge::BoundProblem reference_forward{{reference.problem.op, ir::Direction::forward()}, {}};
+  for (const ir::NamedTensor& t : ir::tensor_list(forward)) {
+    reference_forward.tensors.emplace(std::string(t.name), reference.tensors.at(std::string(t.name)));
+    if (t.access == ir::Access::kWrite) reference_forward.tensors.at(std::string(t.name)).poison();
+  }
+  bridge::run_through_c_api(cpu, reference_forward, 1);
   bridge::run_through_c_api(cpu, reference, 1);
   std::vector<std::string> failures;
   for (const auto& name : written) {
-    const double error = reference::result_error(gpu_side.tensors.at(name), reference.tensors.at(name));
-    // f32 statistics computed from T inputs get the inputs' tolerance.
+    const bool saved = name == "y" || name == "mean" || name == "rstd";
+    const auto& expected = (saved ? reference_forward : reference).tensors.at(name);
+    const double error = reference::result_error(gpu_side.tensors.at(name), expected);
+    // f32 statistics and parameters computed from T inputs get the inputs' tolerance.
     const double limit = reference::tolerance(c.dtype);
     if (!(error <= limit)) failures.push_back(fmt::format("{}: relative error {:.3g} > {:.3g}", name, error, limit));
   }
   return failures;
 }
 
-TEST_F(TransitionGpu, ForwardMatchesTheReferenceAcrossTheMatrix) {
+TEST_F(TransitionGpu, ForwardAndBackwardMatchTheReferenceAcrossTheMatrix) {
   const std::vector<Case> cases = matrix();
   int failed = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
@@ -133,22 +164,59 @@ TEST_F(TransitionGpu, ForwardMatchesTheReferenceAcrossTheMatrix) {
   std::printf("%d of %zu cases failed\n", failed, cases.size());
 }
 
-// The code paths the default leaves out: several column blocks a row block (the hidden
-// computed again in each), one weight stage, the narrowest and widest chunks, 2 and 8 warps.
+// The code paths the defaults leave out: several column blocks a row block (the hidden
+// computed again in each), one weight stage, the narrowest and widest chunks, 2 and 8 warps
+// (the backward's rows and weights kernels too).
 TEST_F(TransitionGpu, OtherConfigurationsMatchTheReference) {
-  const std::vector<std::pair<Case, ir::TileConfig>> runs = {
-      {{1000, 128, 4, DType::kBF16, true, true, true, false, false}, ir::TileConfig().set("block_d", 32)},
+  using Config = ir::TileConfig;
+  const std::vector<std::pair<Case, Overrides>> runs = {
+      {{1000, 128, 4, DType::kBF16, true, true, true, false, false},
+       {Config().set("block_d", 32), Config().set("block_f", 16).set("weight_warps", 4).set("weight_block_f", 16)}},
       {{1000, 100, 4, DType::kF16, false, true, false, false, true},
-       ir::TileConfig().set("block_d", 64).set("stages", 1)},
+       {Config().set("block_d", 64).set("stages", 1), Config().set("warps", 2).set("block_f", 64)}},
       {{777, 128, 2, DType::kBF16, false, true, true, true, false},
-       ir::TileConfig().set("block_f", 64).set("warps", 8).set("occupancy", 8)},
+       {Config().set("block_f", 64).set("warps", 8).set("occupancy", 8),
+        Config().set("warps", 8).set("occupancy", 8).set("block_f", 16).set("weight_block_f", 64)}},
       {{333, 64, 4, DType::kF32, true, false, false, false, false},
-       ir::TileConfig().set("block_f", 16).set("warps", 2).set("occupancy", 4)},
+       {Config().set("block_f", 16).set("warps", 2).set("occupancy", 4), Config().set("weight_block_f", 16)}},
   };
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    const auto& [c, config] = runs[i];
-    const std::string name = name_of(c) + " [" + ir::to_string(config) + "]";
-    for (const auto& f : check_case(cuda_, cpu_, *device_, c, 4000 + i, config)) ADD_FAILURE() << name << ": " << f;
+    const auto& [c, overrides] = runs[i];
+    const std::string name =
+        name_of(c) + " [" + ir::to_string(overrides.forward) + "] [" + ir::to_string(overrides.backward) + "]";
+    for (const auto& f : check_case(cuda_, cpu_, *device_, c, 4000 + i, overrides)) ADD_FAILURE() << name << ": " << f;
+  }
+}
+
+// No float atomics: two runs give the same bits, forward and backward.
+TEST_F(TransitionGpu, DeterministicBitwiseAcrossRuns) {
+  const Transition op = make_op({1000, 128, 4, DType::kBF16, true, true, true, false, false});
+  const ir::Problem backward{ir::with_gradients(op, op.all_gradients()), ir::Direction::backward(op.all_gradients())};
+  const ir::Problem forward{backward.op, ir::Direction::forward()};
+  mf_plan forward_plan = nullptr, backward_plan = nullptr;
+  ASSERT_EQ(bridge::plan_create(cuda_, forward, &forward_plan), MF_SUCCESS) << mf_last_error();
+  ASSERT_EQ(bridge::plan_create(cuda_, backward, &backward_plan), MF_SUCCESS) << mf_last_error();
+  std::size_t workspace_bytes = 0;
+  mf_plan_workspace_size(backward_plan, &workspace_bytes);
+  const std::vector<std::string> outputs = {"y", "d_x", "d_gamma", "d_beta", "d_w1", "d_w2"};
+  bridge::BoundProblem first = bridge::bind_random(backward, 5);
+  bridge::BoundProblem second = first;
+  for (auto* bound : {&first, &second}) {
+    gpu::DeviceTensors device = gpu::upload(*device_, *bound);
+    auto workspace = device_->allocate(workspace_bytes);
+    ASSERT_EQ(bridge::execute(cuda_, forward_plan, forward, device), MF_SUCCESS) << mf_last_error();
+    ASSERT_EQ(bridge::execute(cuda_, backward_plan, backward, device, reinterpret_cast<void*>(workspace.address),
+                              workspace_bytes, nullptr),
+              MF_SUCCESS)
+        << mf_last_error();
+    device_->synchronize();
+    for (const auto& name : outputs) gpu::download(*device_, device, *bound, name);
+  }
+  mf_plan_destroy(forward_plan);
+  mf_plan_destroy(backward_plan);
+  for (const auto& name : outputs) {
+    const auto& a = first.tensors.at(name);
+    EXPECT_EQ(std::memcmp(a.data(), second.tensors.at(name).data(), a.bytes()), 0) << name << " differs";
   }
 }
 

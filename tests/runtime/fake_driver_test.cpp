@@ -157,8 +157,14 @@ TEST_F(FakeDriverTwoDevices, AutoPicksCuda) {
   EXPECT_EQ(cuda, nullptr);
 }
 
-// EvoAttention, LayerNormLinear and the Transition forward compile (NVRTC runs here) but
-// the fake driver cannot load modules; the Transition backward has no cuda kernels yet.
+ir::TransitionOptions f64_transition() {
+  ir::TransitionOptions options;
+  options.dtype = ir::DType::kF64;
+  return options;
+}
+
+// EvoAttention, LayerNormLinear and the Transition compile (NVRTC runs here) but the fake
+// driver cannot load modules; f64 has no cuda kernels.
 TEST_F(FakeDriverTwoDevices, PlansOnCudaNeedAKernelDriver) {
   mf_context context = nullptr;
   expect_success(create(MF_BACKEND_CUDA, 1, &context));
@@ -167,13 +173,14 @@ TEST_F(FakeDriverTwoDevices, PlansOnCudaNeedAKernelDriver) {
   for (const ir::Problem& compiles : {ir::Problem{ir::msa_row_attention(1, 2, 16, 4, 32), ir::Direction::forward()},
                                       ir::Problem{ir::layer_norm_linear(64, 128, 32), ir::Direction::forward()},
                                       backward_problem(ir::layer_norm_linear(64, 128, 32)),
-                                      ir::Problem{ir::transition(64, 128, 4), ir::Direction::forward()}}) {
+                                      ir::Problem{ir::transition(64, 128, 4), ir::Direction::forward()},
+                                      backward_problem(ir::transition(64, 128, 4))}) {
     expect_status(plan_create(context, compiles, &plan), MF_ERROR_BACKEND_UNAVAILABLE,
                   "cuda backend cannot run kernels: the CUDA driver lacks");
     EXPECT_EQ(plan, nullptr);
   }
   const std::vector<std::pair<std::string, ir::Problem>> problems = {
-      {"the Transition backward has no cuda kernels yet", backward_problem(ir::transition(64, 128, 4))},
+      {"f64", ir::Problem{ir::transition(64, 128, 4, f64_transition()), ir::Direction::forward()}},
   };
   for (const auto& [message, problem] : problems) {
     SCOPED_TRACE(message);

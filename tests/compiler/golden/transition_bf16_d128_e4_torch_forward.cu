@@ -1,4 +1,4 @@
-// transition_forward_bf16_d128_f512 [block_d=128,block_f=32,occupancy=8,stages=2,warps=4]
+// transition_forward_bf16_d128 [block_d=128,block_f=32,occupancy=8,stages=2,warps=4]
 struct MfTransition {
   using T = mf::bf16;
   using GammaT = mf::bf16;

@@ -1,4 +1,4 @@
-// transition_forward_f32_d40_f80 [block_d=32,block_f=32,occupancy=8,stages=2,warps=4]
+// transition_forward_f32_d40 [block_d=32,block_f=32,occupancy=8,stages=2,warps=4]
 struct MfTransition {
   using T = float;
   using GammaT = float;

@@ -4,10 +4,12 @@
 // Forward parameters: warps (16 rows each), block_f (hidden columns a chunk: a and g each),
 // block_d (columns of y a block computes), stages (weight chunks in flight, 1 or 2),
 // occupancy (warps per multiprocessor the register cap leaves room for, in whole blocks).
-// D is a compile-time constant of a module (padded), F too; M is a run-time value.
-// The backward has no cuda kernels yet: check_supported says so (kUnsupported).
+// Backward: warps, block_f and occupancy of the rows kernel (dx, dγ, dβ); weight_warps and
+// weight_block_f of the weights kernel (dW1, dW2). D is a compile-time constant of a module
+// (padded); M and F are run-time values.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "mf/compiler/evo_attention_generator.h"  // GeneratedSource, KernelLaunch
@@ -21,7 +23,16 @@ namespace mf::compiler {
 
 struct TransitionLaunchPlan {
   std::vector<KernelLaunch> kernels;  // in launch order
-  int row_blocks = 0;                 // blocks over M; the grid is row_blocks × column blocks
+  // Blocks over M: the forward's grid is row_blocks × column blocks; the backward's rows
+  // kernel has one block a row block.
+  int row_blocks = 0;
+  // Backward workspace (bytes): the rows kernel's dγ/dβ sums per row block, the weights
+  // kernel's dW1 and dW2 sums per group of rows; 0 where the gradients are not wanted.
+  std::size_t workspace_bytes = 0;
+  std::size_t gamma_partial_offset = 0, gamma_partial_bytes = 0;
+  std::size_t w1_partial_offset = 0, w1_partial_bytes = 0;
+  std::size_t w2_partial_offset = 0, w2_partial_bytes = 0;
+  int groups = 0, rows_per_group = 0;
 };
 
 class TransitionGenerator {
@@ -29,7 +40,7 @@ class TransitionGenerator {
   static constexpr const char* kName = "template";
 
   // Throws ir::Error(kUnsupported) naming the reason when the generator cannot serve the
-  // problem (f64, D past what one block's shared memory holds, the backward).
+  // problem (f64, D past the generator's limit).
   static void check_supported(const ir::Transition& op, const ir::Direction& direction);
 
   static ParameterSpace space(const ir::Transition& op, const ir::Direction& direction, const Target& target);
