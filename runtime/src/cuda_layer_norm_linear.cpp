@@ -15,29 +15,21 @@ class CudaLayerNormLinear final : public Executable {
   CudaLayerNormLinear(const ir::LayerNormLinear& op, const ir::Direction& direction,
                       compiler::LayerNormLinearLaunchPlan plan, std::shared_ptr<const CudaPrimaryContext> context,
                       std::vector<LoadedModule> modules)
-      : op_(op), direction_(direction), plan_(std::move(plan)), context_(std::move(context)), modules_(std::move(modules)) {
-    for (const auto& launch : plan_.kernels) kernels_.push_back(module_defining(modules_, launch.entry).kernel(launch.entry, launch.shared_bytes));
-  }
+      : op_(op), direction_(direction), plan_(std::move(plan)), context_(std::move(context)),
+        kernels_(plan_.kernels, std::move(modules)) {}
 
   std::size_t workspace_size() const override { return plan_.workspace_bytes; }
 
   void execute(const OperatorArgs& args, void* workspace, void* stream) override {
     const MfLinearParams params = parameters(std::get<mf_layer_norm_linear_args>(args), workspace);
     const CudaContextScope scope(context_->get());
-    for (std::size_t i = 0; i < kernels_.size(); ++i) {
-      const auto& launch = plan_.kernels[i];
-      mf::runtime::launch(kernels_[i], launch.blocks, launch.threads_x, launch.threads_y, launch.shared_bytes,
-                          static_cast<CUstream>(stream), &params, sizeof params);
-    }
+    kernels_.launch(static_cast<CUstream>(stream), &params, sizeof params);
   }
 
  private:
   // The pointer of a wanted gradient, else null (the kernels skip what is null).
   void* gradient(std::uint32_t bit, void* pointer) const {
     return direction_.pass == ir::Pass::kBackward && direction_.wants(bit) ? pointer : nullptr;
-  }
-  static float* at_offset(void* workspace, std::size_t offset, std::size_t bytes) {
-    return bytes == 0 ? nullptr : reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) + offset);
   }
 
   MfLinearParams parameters(const mf_layer_norm_linear_args& a, void* workspace) const {
@@ -97,9 +89,9 @@ class CudaLayerNormLinear final : public Executable {
       p.dw_stride_n = stride_of(*op_.d_weight, 1);
     }
     if ((p.d_bias = gradient(L::kGradBias, a.d_bias))) p.dbias_stride = stride_of(*op_.d_bias, 0);
-    p.gamma_partial = at_offset(workspace, plan_.gamma_partial_offset, plan_.gamma_partial_bytes);
-    p.weight_partial = at_offset(workspace, plan_.weight_partial_offset, plan_.weight_partial_bytes);
-    p.bias_partial = at_offset(workspace, plan_.bias_partial_offset, plan_.bias_partial_bytes);
+    p.gamma_partial = workspace_at<float>(workspace, plan_.gamma_partial_offset, plan_.gamma_partial_bytes);
+    p.weight_partial = workspace_at<float>(workspace, plan_.weight_partial_offset, plan_.weight_partial_bytes);
+    p.bias_partial = workspace_at<float>(workspace, plan_.bias_partial_offset, plan_.bias_partial_bytes);
     p.row_blocks = plan_.row_blocks;
     p.groups = plan_.groups;
     p.rows_per_group = plan_.rows_per_group;
@@ -109,8 +101,7 @@ class CudaLayerNormLinear final : public Executable {
   ir::Direction direction_;
   compiler::LayerNormLinearLaunchPlan plan_;
   std::shared_ptr<const CudaPrimaryContext> context_;
-  std::vector<LoadedModule> modules_;
-  std::vector<CudaKernel> kernels_;
+  KernelSequence kernels_;
 };
 
 }  // namespace

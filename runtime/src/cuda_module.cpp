@@ -88,4 +88,16 @@ void launch(const CudaKernel& kernel, std::int64_t blocks, int threads_x, int th
   if (result != CUDA_SUCCESS) check_cuda(("cuLaunchKernel(" + kernel.name + ")").c_str(), result);
 }
 
+KernelSequence::KernelSequence(const std::vector<compiler::KernelLaunch>& launches, std::vector<LoadedModule> modules)
+    : modules_(std::move(modules)) {
+  for (const auto& launch : launches)
+    kernels_.emplace_back(module_defining(modules_, launch.entry).kernel(launch.entry, launch.shared_bytes), launch);
+}
+
+void KernelSequence::launch(CUstream stream, const void* params, std::size_t params_size) const {
+  for (const auto& [kernel, plan] : kernels_)
+    mf::runtime::launch(kernel, plan.blocks, plan.threads_x, plan.threads_y, plan.shared_bytes, stream, params,
+                        params_size);
+}
+
 }  // namespace mf::runtime

@@ -8,7 +8,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "mf/compiler/evo_attention_generator.h"  // KernelLaunch
 
 namespace mf::runtime {
 
@@ -67,6 +70,25 @@ const CudaModule& module_defining(const std::vector<LoadedModule>& modules, cons
 // Launches on `stream` with the kernel's single by-value parameter block.
 void launch(const CudaKernel& kernel, std::int64_t blocks, int threads_x, int threads_y, int shared_bytes,
             CUstream stream, const void* params, std::size_t params_size);
+
+// A plan's kernels looked up in its modules (kept loaded while the sequence lives) and
+// launched in plan order on a stream, each with the same by-value parameter block.
+class KernelSequence {
+ public:
+  KernelSequence(const std::vector<compiler::KernelLaunch>& launches, std::vector<LoadedModule> modules);
+  void launch(CUstream stream, const void* params, std::size_t params_size) const;
+
+ private:
+  std::vector<LoadedModule> modules_;
+  std::vector<std::pair<CudaKernel, compiler::KernelLaunch>> kernels_;
+};
+
+// The workspace bytes at `offset` as T*; null when the region is empty (`bytes` 0), so that
+// kernels skip what the plan did not carve out.
+template <class T>
+T* workspace_at(void* workspace, std::size_t offset, std::size_t bytes) {
+  return bytes == 0 ? nullptr : reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + offset);
+}
 
 // Throws MF_ERROR_DEVICE naming `call` unless `result` is success.
 void check_cuda(const char* call, CUresult result);

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "gpu/forward_backward.h"
 #include "gpu/gpu_fixture.h"
 #include "mf/ir/tensor_list.h"
 #include "mf/ir/transition.h"
@@ -105,49 +106,16 @@ std::vector<std::string> check_case(mf_context cuda, mf_context cpu, gpu::Device
     }
   };
   mf_plan forward_plan = nullptr, backward_plan = nullptr;
-  if (auto error = plan_of(forward, &forward_plan); !error.empty()) return {"forward plan: " + error};
-  if (auto error = plan_of(backward, &backward_plan); !error.empty()) {
-    mf_plan_destroy(forward_plan);
-    return {"backward plan: " + error};
-  }
-  bridge::BoundProblem gpu_side = bridge::bind_random(backward, seed);
-  gpu::DeviceTensors device = gpu::upload(memory, gpu_side);
-  std::vector<std::string> written;
-  for (const ir::NamedTensor& t : ir::tensor_list(backward))
-    if (t.access == ir::Access::kWrite || t.name == "y" || t.name == "mean" || t.name == "rstd")
-      written.emplace_back(t.name);
-  for (const auto& name : written) memory.poison(device.buffers.at(name), gpu_side.tensors.at(name).bytes());
-  std::size_t workspace_bytes = 0;
-  mf_plan_workspace_size(backward_plan, &workspace_bytes);
-  auto workspace = memory.allocate(std::max<std::size_t>(workspace_bytes, 1));
-  memory.poison(workspace, workspace_bytes);
-  mf_status status = bridge::execute(cuda, forward_plan, forward, device);
-  if (status == MF_SUCCESS)
-    status = bridge::execute(cuda, backward_plan, backward, device, reinterpret_cast<void*>(workspace.address),
-                             workspace_bytes, nullptr);
-  memory.synchronize();
+  std::vector<std::string> failures;
+  if (auto error = plan_of(forward, &forward_plan); !error.empty())
+    failures = {"forward plan: " + error};
+  else if (error = plan_of(backward, &backward_plan); !error.empty())
+    failures = {"backward plan: " + error};
+  else  // f32 statistics computed from T inputs get the inputs' tolerance.
+    failures = gpu::check_forward_backward(cuda, cpu, memory, forward_plan, backward_plan, backward, seed,
+                                           reference::tolerance(c.dtype));
   mf_plan_destroy(forward_plan);
   mf_plan_destroy(backward_plan);
-  if (status != MF_SUCCESS) return {fmt::format("execute: {}", mf_last_error())};
-  for (const auto& name : written) gpu::download(memory, device, gpu_side, name);
-
-  bridge::BoundProblem reference = bridge::promoted_to_f64(gpu_side);
-  bridge::BoundProblem reference_forward{{reference.problem.op, ir::Direction::forward()}, {}};
-  for (const ir::NamedTensor& t : ir::tensor_list(forward)) {
-    reference_forward.tensors.emplace(std::string(t.name), reference.tensors.at(std::string(t.name)));
-    if (t.access == ir::Access::kWrite) reference_forward.tensors.at(std::string(t.name)).poison();
-  }
-  bridge::run_through_c_api(cpu, reference_forward, 1);
-  bridge::run_through_c_api(cpu, reference, 1);
-  std::vector<std::string> failures;
-  for (const auto& name : written) {
-    const bool saved = name == "y" || name == "mean" || name == "rstd";
-    const auto& expected = (saved ? reference_forward : reference).tensors.at(name);
-    const double error = reference::result_error(gpu_side.tensors.at(name), expected);
-    // f32 statistics and parameters computed from T inputs get the inputs' tolerance.
-    const double limit = reference::tolerance(c.dtype);
-    if (!(error <= limit)) failures.push_back(fmt::format("{}: relative error {:.3g} > {:.3g}", name, error, limit));
-  }
   return failures;
 }
 
@@ -196,28 +164,11 @@ TEST_F(TransitionGpu, DeterministicBitwiseAcrossRuns) {
   mf_plan forward_plan = nullptr, backward_plan = nullptr;
   ASSERT_EQ(bridge::plan_create(cuda_, forward, &forward_plan), MF_SUCCESS) << mf_last_error();
   ASSERT_EQ(bridge::plan_create(cuda_, backward, &backward_plan), MF_SUCCESS) << mf_last_error();
-  std::size_t workspace_bytes = 0;
-  mf_plan_workspace_size(backward_plan, &workspace_bytes);
-  const std::vector<std::string> outputs = {"y", "d_x", "d_gamma", "d_beta", "d_w1", "d_w2"};
-  bridge::BoundProblem first = bridge::bind_random(backward, 5);
-  bridge::BoundProblem second = first;
-  for (auto* bound : {&first, &second}) {
-    gpu::DeviceTensors device = gpu::upload(*device_, *bound);
-    auto workspace = device_->allocate(workspace_bytes);
-    ASSERT_EQ(bridge::execute(cuda_, forward_plan, forward, device), MF_SUCCESS) << mf_last_error();
-    ASSERT_EQ(bridge::execute(cuda_, backward_plan, backward, device, reinterpret_cast<void*>(workspace.address),
-                              workspace_bytes, nullptr),
-              MF_SUCCESS)
-        << mf_last_error();
-    device_->synchronize();
-    for (const auto& name : outputs) gpu::download(*device_, device, *bound, name);
-  }
+  const auto differing = gpu::differing_between_runs(cuda_, *device_, forward_plan, backward_plan, backward,
+                                                     {"y", "d_x", "d_gamma", "d_beta", "d_w1", "d_w2"});
   mf_plan_destroy(forward_plan);
   mf_plan_destroy(backward_plan);
-  for (const auto& name : outputs) {
-    const auto& a = first.tensors.at(name);
-    EXPECT_EQ(std::memcmp(a.data(), second.tensors.at(name).data(), a.bytes()), 0) << name << " differs";
-  }
+  EXPECT_TRUE(differing.empty()) << "differ between runs: " << fmt::format("{}", fmt::join(differing, ", "));
 }
 
 }  // namespace
