@@ -67,6 +67,14 @@ const void* pointer_named(const mf_transition_args& a, std::string_view name) {
   fail(MF_ERROR_INTERNAL, fmt::format("no transition argument named {}", name));
 }
 
+}  // namespace
+
+const void* argument_pointer(const OperatorArgs& args, std::string_view name) {
+  return std::visit([&](const auto& a) { return pointer_named(a, name); }, args);
+}
+
+namespace {
+
 // Byte range of one bound tensor.
 struct Range {
   std::uintptr_t begin;  // first byte the strides reach
@@ -107,7 +115,7 @@ std::vector<TensorFootprint> footprints(const ir::Problem& problem) {
 void check_arguments(std::span<const TensorFootprint> tensors, const OperatorArgs& args) {
   std::array<Range, kMaxPlanTensors> ranges{};
   for (std::size_t i = 0; i < tensors.size(); ++i) {
-    const void* pointer = std::visit([&](const auto& a) { return pointer_named(a, tensors[i].name); }, args);
+    const void* pointer = argument_pointer(args, tensors[i].name);
     ranges[i] = bind(tensors[i], pointer);
   }
   for (std::size_t w = 0; w < tensors.size(); ++w) {

@@ -27,6 +27,9 @@ struct TensorFootprint {
 
 std::vector<TensorFootprint> footprints(const ir::Problem& problem);
 
+// The pointer `args` holds for the tensor `name` (an ir::tensor_list name).
+const void* argument_pointer(const OperatorArgs& args, std::string_view name);
+
 // Throws MF_ERROR_INVALID_ARGUMENT or MF_ERROR_MISALIGNED naming the field ("args.d_q").
 void check_arguments(std::span<const TensorFootprint> tensors, const OperatorArgs& args);
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "cpu_generated.h"
 #include "mf/reference/reference.h"
 
 namespace mf::runtime {
@@ -71,17 +72,24 @@ class CpuBackend final : public Backend {
 
   mf_backend kind() const override { return MF_BACKEND_CPU; }
   const mf_device_info& device() const override { return device_; }
-  std::string generator_for(const ir::Problem&) const override { return "reference"; }
-  // The reference implementation has no tunable parameters.
+  // Generated code where the MLIR generator serves the problem, else the reference.
+  std::string generator_for(const ir::Problem& problem) const override {
+    return generated_unsupported(problem) ? "reference" : "mlir";
+  }
+  // Neither host generator has tunable parameters yet.
   ir::TileConfig default_config(const ir::Problem&) const override { return {}; }
   compiler::ParameterSpace space(const ir::Problem&) const override { return {}; }
-  std::optional<std::string> rejects(const ir::Problem&, const ir::TileConfig& config) const override {
+  std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const override {
     if (config.params.empty()) return std::nullopt;
-    return "the reference backend takes no tile parameters, got " + ir::to_string(config);
+    return "the " + generator_for(problem) + " generator of the cpu backend takes no tile parameters, got " +
+           ir::to_string(config);
   }
-  std::string generator_hash(const ir::Problem&) const override { return "reference/1"; }
-  std::string toolkit_version() const override { return "none"; }
+  std::string generator_hash(const ir::Problem& problem) const override {
+    return generator_for(problem) == "mlir" ? generated_version() : "reference/1";
+  }
+  std::string toolkit_version() const override { return generated_version(); }
   std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig&) override {
+    if (generator_for(problem) == "mlir") return build_generated(problem, pool_);
     return std::make_unique<ReferenceExecutable>(problem, pool_);
   }
 

@@ -66,7 +66,7 @@ TEST_F(TuningIdentity, BadInputThrowsWithTheReason) {
     mf_plan_destroy(plan);
     ADD_FAILURE() << "a configuration outside the space was planned";
   } catch (const std::invalid_argument& e) {
-    EXPECT_THAT(e.what(), HasSubstr("config: the reference backend takes no tile parameters, got warps=4"));
+    EXPECT_THAT(e.what(), HasSubstr("config: the reference generator of the cpu backend takes no tile parameters, got warps=4"));
   }
 }
 

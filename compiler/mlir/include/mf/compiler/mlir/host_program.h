@@ -1,0 +1,56 @@
+// The MLIR generator's host path: a problem built as an MLIR module (func, scf, arith,
+// math, memref with strided layouts), lowered to LLVM and compiled in process by MLIR's
+// ExecutionEngine. The cpu backend runs these programs; this header carries no MLIR type,
+// so its users compile without MLIR's headers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mf/ir/problem.h"
+
+namespace mf::compiler::mlir_generator {
+
+// One generated function of a program. It runs iterations [begin, end) of its outermost
+// loop, whose iterations are independent, so callers split it across threads; each
+// iteration writes its own outputs and sums in a fixed order, so results do not depend
+// on the split. Stages run in order.
+struct HostStage {
+  std::string function;
+  std::int64_t iterations = 0;
+};
+
+class HostProgram {
+ public:
+  ~HostProgram();
+  HostProgram(const HostProgram&) = delete;
+  HostProgram& operator=(const HostProgram&) = delete;
+
+  // Why the host generator cannot serve `problem`, or nullopt when it can.
+  static std::optional<std::string> unsupported(const ir::Problem& problem);
+  // The problem's module before lowering, as MLIR text (for mf-compile and tests).
+  static std::string module_text(const ir::Problem& problem);
+  // Builds, lowers and compiles the problem, which must have passed ir::validate. Throws
+  // ir::Error (kUnsupported) for what unsupported() names, CompileError when lowering or
+  // compiling fails.
+  static std::unique_ptr<HostProgram> compile(const ir::Problem& problem);
+  // What results are keyed by: the generator's version and the LLVM it compiles with.
+  static std::string version();
+
+  const std::vector<HostStage>& stages() const;
+  // Runs stage `stage` over [begin, end). `tensors` are the data pointers of
+  // ir::tensor_list(problem), in its order; the sizes and strides are the problem's.
+  // Safe to call from several threads at once.
+  void run(std::size_t stage, std::span<void* const> tensors, std::int64_t begin, std::int64_t end) const;
+
+ private:
+  struct State;
+  explicit HostProgram(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace mf::compiler::mlir_generator

@@ -1,0 +1,155 @@
+#include "mf/compiler/mlir/host_program.h"
+
+#include <cstring>
+#include <mutex>
+
+#include <llvm/Config/llvm-config.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <mlir/Dialect/Arith/IR/Arith.h>
+#include <mlir/Dialect/ControlFlow/IR/ControlFlow.h>
+#include <mlir/Dialect/Func/IR/FuncOps.h>
+#include <mlir/Dialect/LLVMIR/LLVMDialect.h>
+#include <mlir/Dialect/Math/IR/Math.h>
+#include <mlir/Dialect/MemRef/IR/MemRef.h>
+#include <mlir/Dialect/SCF/IR/SCF.h>
+#include <mlir/ExecutionEngine/ExecutionEngine.h>
+#include <mlir/ExecutionEngine/OptUtils.h>
+#include <mlir/IR/Diagnostics.h>
+#include <mlir/IR/MLIRContext.h>
+#include <mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h>
+#include <mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h>
+
+#include "host_lowering.h"
+#include "host_modules.h"
+#include "mf/compiler/compile_error.h"
+#include "mf/ir/error.h"
+#include "mf/ir/tensor_list.h"
+
+namespace mf::compiler::mlir_generator {
+namespace {
+
+// Bumped whenever a module builder or the lowering changes what programs compute.
+constexpr const char* kGeneratorVersion = "mlir-host/1";
+
+void initialise_native_target() {
+  static std::once_flag once;
+  static bool ready = false;
+  std::call_once(once, [] {
+    ready = !llvm::InitializeNativeTarget() && !llvm::InitializeNativeTargetAsmPrinter();
+  });
+  if (!ready) throw CompileError(CompileError::Kind::kToolchainUnavailable, "LLVM has no code generator for this host");
+}
+
+std::unique_ptr<mlir::MLIRContext> make_context() {
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::arith::ArithDialect, mlir::cf::ControlFlowDialect, mlir::func::FuncDialect,
+                  mlir::LLVM::LLVMDialect, mlir::math::MathDialect, mlir::memref::MemRefDialect,
+                  mlir::scf::SCFDialect>();
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+  // Programs are small; a thread pool per context would cost more than it saves.
+  auto context = std::make_unique<mlir::MLIRContext>(registry, mlir::MLIRContext::Threading::DISABLED);
+  context->loadAllAvailableDialects();
+  return context;
+}
+
+HostModule build_module(mlir::MLIRContext& context, const ir::Problem& problem) {
+  if (auto reason = HostProgram::unsupported(problem)) throw ir::Error(ir::ErrorKind::kUnsupported, *reason);
+  return layer_norm_linear_module(context, problem);
+}
+
+// MLIR's strided memref descriptor for rank R, as the C interface takes it:
+// { T* allocated; T* aligned; int64 offset; int64 sizes[R]; int64 strides[R]; }.
+std::vector<std::int64_t> descriptor(const ir::TensorDesc& desc) {
+  std::vector<std::int64_t> words(3 + 2 * desc.shape.size(), 0);
+  for (std::size_t d = 0; d < desc.shape.size(); ++d) {
+    words[3 + d] = desc.shape[d];
+    words[3 + desc.shape.size() + d] = desc.strides[d];
+  }
+  return words;
+}
+
+}  // namespace
+
+mlir::FloatType compute_type(mlir::MLIRContext& context, ir::DType dtype) {
+  mlir::Builder b(&context);
+  return dtype == ir::DType::kF64 ? mlir::FloatType(b.getF64Type()) : mlir::FloatType(b.getF32Type());
+}
+
+struct HostProgram::State {
+  std::vector<HostStage> stages;
+  std::vector<std::vector<std::int64_t>> descriptors;  // sizes and strides filled, pointers not
+  std::unique_ptr<mlir::MLIRContext> context;
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  std::vector<void (*)(void**)> entries;  // one packed C-interface entry per stage
+};
+
+HostProgram::HostProgram(std::unique_ptr<State> state) : state_(std::move(state)) {}
+HostProgram::~HostProgram() = default;
+
+std::optional<std::string> HostProgram::unsupported(const ir::Problem& problem) {
+  if (std::holds_alternative<ir::LayerNormLinear>(problem.op)) return layer_norm_linear_unsupported(problem);
+  return "the MLIR host generator does not build " + std::string(ir::op_name(problem.op)) + " yet";
+}
+
+std::string HostProgram::module_text(const ir::Problem& problem) {
+  auto context = make_context();
+  HostModule built = build_module(*context, problem);
+  std::string text;
+  llvm::raw_string_ostream out(text);
+  built.module->print(out);
+  return text;
+}
+
+std::string HostProgram::version() { return std::string(kGeneratorVersion) + " (LLVM " LLVM_VERSION_STRING ")"; }
+
+std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {
+  initialise_native_target();
+  auto state = std::make_unique<State>();
+  state->context = make_context();
+  HostModule built = build_module(*state->context, problem);
+  lower_to_llvm(*built.module);
+
+  mlir::ExecutionEngineOptions options;
+  options.transformer = mlir::makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = mlir::ExecutionEngine::create(*built.module, options);
+  if (!engine) {
+    throw CompileError(CompileError::Kind::kRejected,
+                       "the MLIR host generator's module did not compile: " + llvm::toString(engine.takeError()));
+  }
+  state->engine = std::move(*engine);
+  for (const HostStage& stage : built.stages) {
+    auto entry = state->engine->lookupPacked("_mlir_ciface_" + stage.function);
+    if (!entry) {
+      throw CompileError(CompileError::Kind::kRejected,
+                         "the compiled host program lacks " + stage.function + ": " + llvm::toString(entry.takeError()));
+    }
+    state->entries.push_back(*entry);
+  }
+  for (const auto& named : ir::tensor_list(problem)) state->descriptors.push_back(descriptor(*named.desc));
+  state->stages = std::move(built.stages);
+  return std::unique_ptr<HostProgram>(new HostProgram(std::move(state)));
+}
+
+const std::vector<HostStage>& HostProgram::stages() const { return state_->stages; }
+
+void HostProgram::run(std::size_t stage, std::span<void* const> tensors, std::int64_t begin, std::int64_t end) const {
+  if (stage >= state_->entries.size() || tensors.size() != state_->descriptors.size())
+    throw std::logic_error("HostProgram::run: no such stage, or not one pointer per tensor");
+  std::vector<std::vector<std::int64_t>> descriptors = state_->descriptors;
+  std::vector<void*> descriptor_pointers(descriptors.size());
+  std::vector<void*> arguments;
+  for (std::size_t t = 0; t < descriptors.size(); ++t) {
+    std::memcpy(&descriptors[t][0], &tensors[t], sizeof(void*));  // allocated
+    std::memcpy(&descriptors[t][1], &tensors[t], sizeof(void*));  // aligned
+    descriptor_pointers[t] = descriptors[t].data();
+    arguments.push_back(&descriptor_pointers[t]);
+  }
+  arguments.push_back(&begin);
+  arguments.push_back(&end);
+  state_->entries[stage](arguments.data());
+}
+
+}  // namespace mf::compiler::mlir_generator

@@ -1,0 +1,107 @@
+#include "kernel_builder.h"
+
+#include <mlir/Dialect/Arith/IR/Arith.h>
+#include <mlir/Dialect/Math/IR/Math.h>
+#include <mlir/Dialect/MemRef/IR/MemRef.h>
+#include <mlir/Dialect/SCF/IR/SCF.h>
+
+namespace mf::compiler::mlir_generator {
+
+using mlir::Value;
+
+mlir::Type element_type(mlir::MLIRContext& context, ir::DType dtype) {
+  mlir::Builder b(&context);
+  switch (dtype) {
+    case ir::DType::kBool: return b.getI8Type();
+    case ir::DType::kF16: return b.getF16Type();
+    case ir::DType::kBF16: return b.getBF16Type();
+    case ir::DType::kF32: return b.getF32Type();
+    case ir::DType::kF64: return b.getF64Type();
+  }
+  return b.getF32Type();
+}
+
+KernelBuilder::KernelBuilder(mlir::ImplicitLocOpBuilder& builder, mlir::FloatType compute)
+    : b_(builder), compute_(compute) {}
+
+Value KernelBuilder::index(std::int64_t value) { return mlir::arith::ConstantIndexOp::create(b_, value); }
+
+Value KernelBuilder::real(double value) {
+  return mlir::arith::ConstantOp::create(b_, mlir::cast<mlir::TypedAttr>(b_.getFloatAttr(compute_, value)));
+}
+
+Value KernelBuilder::size(const Tensor& tensor, int dimension) {
+  return mlir::memref::DimOp::create(b_, tensor.memref, static_cast<std::int64_t>(dimension));
+}
+
+Value KernelBuilder::to_real(Value index) {
+  Value integer = mlir::arith::IndexCastOp::create(b_, b_.getI64Type(), index);
+  return mlir::arith::SIToFPOp::create(b_, compute_, integer);
+}
+
+Value KernelBuilder::load(const Tensor& tensor, mlir::ValueRange indices) {
+  Value element = mlir::memref::LoadOp::create(b_, tensor.memref, indices);
+  mlir::Type type = element.getType();
+  if (type == compute_) return element;
+  if (tensor.dtype == ir::DType::kBool) {
+    Value zero = mlir::arith::ConstantOp::create(b_, mlir::cast<mlir::TypedAttr>(b_.getIntegerAttr(type, 0)));
+    Value kept = mlir::arith::CmpIOp::create(b_, mlir::arith::CmpIPredicate::ne, element, zero);
+    return mlir::arith::SelectOp::create(b_, kept, real(1.0), real(0.0));
+  }
+  if (mlir::cast<mlir::FloatType>(type).getWidth() < compute_.getWidth())
+    return mlir::arith::ExtFOp::create(b_, compute_, element);
+  return mlir::arith::TruncFOp::create(b_, compute_, element);
+}
+
+void KernelBuilder::store(const Tensor& tensor, mlir::ValueRange indices, Value value) {
+  auto type = mlir::cast<mlir::MemRefType>(tensor.memref.getType()).getElementType();
+  if (type != value.getType()) {
+    auto width = mlir::cast<mlir::FloatType>(type).getWidth();
+    value = width < compute_.getWidth() ? mlir::arith::TruncFOp::create(b_, type, value).getResult()
+                                        : mlir::arith::ExtFOp::create(b_, type, value).getResult();
+  }
+  mlir::memref::StoreOp::create(b_, value, tensor.memref, indices);
+}
+
+void KernelBuilder::loop(Value begin, Value end, const Body& body) {
+  auto step = index(1);
+  auto loop = mlir::scf::ForOp::create(b_, begin, end, step);
+  mlir::OpBuilder::InsertionGuard guard(b_);
+  b_.setInsertionPoint(loop.getBody()->getTerminator());
+  body(loop.getInductionVar());
+}
+
+Value KernelBuilder::sum(Value begin, Value end, const Term& term) {
+  return sums(begin, end, 1, [&](Value i) { return std::vector<Value>{term(i)}; }).front();
+}
+
+std::vector<Value> KernelBuilder::sums(Value begin, Value end, std::size_t count,
+                                       const std::function<std::vector<Value>(Value)>& terms) {
+  std::vector<Value> zeros(count, real(0.0));
+  auto loop = mlir::scf::ForOp::create(
+      b_, b_.getLoc(), begin, end, index(1), zeros,
+      [&](mlir::OpBuilder& nested, mlir::Location, Value i, mlir::ValueRange carried) {
+        mlir::OpBuilder::InsertionGuard guard(b_);
+        b_.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+        std::vector<Value> next = terms(i);
+        for (std::size_t s = 0; s < count; ++s) next[s] = add(carried[s], next[s]);
+        mlir::scf::YieldOp::create(b_, next);
+      });
+  return {loop.getResults().begin(), loop.getResults().end()};
+}
+
+Tensor KernelBuilder::scratch(Value length) {
+  auto type = mlir::MemRefType::get({mlir::ShapedType::kDynamic}, compute_);
+  Value row = mlir::memref::AllocOp::create(b_, type, mlir::ValueRange{length});
+  return {row, compute_.getWidth() == 64 ? ir::DType::kF64 : ir::DType::kF32};
+}
+
+void KernelBuilder::release(const Tensor& scratch) { mlir::memref::DeallocOp::create(b_, scratch.memref); }
+
+Value KernelBuilder::add(Value a, Value b) { return mlir::arith::AddFOp::create(b_, a, b); }
+Value KernelBuilder::sub(Value a, Value b) { return mlir::arith::SubFOp::create(b_, a, b); }
+Value KernelBuilder::mul(Value a, Value b) { return mlir::arith::MulFOp::create(b_, a, b); }
+Value KernelBuilder::div(Value a, Value b) { return mlir::arith::DivFOp::create(b_, a, b); }
+Value KernelBuilder::rsqrt(Value a) { return mlir::math::RsqrtOp::create(b_, a); }
+
+}  // namespace mf::compiler::mlir_generator

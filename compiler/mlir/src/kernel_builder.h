@@ -1,0 +1,72 @@
+// The few primitives host kernels are written in: typed loads and stores that convert to
+// and from the compute type, counted loops and sums (scf.for), scratch rows, arithmetic.
+// With them a generated kernel reads like the operator's math.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <mlir/IR/Builders.h>
+#include <mlir/IR/ImplicitLocOpBuilder.h>
+
+#include "mf/ir/dtype.h"
+
+namespace mf::compiler::mlir_generator {
+
+// A tensor argument of a generated function: a strided memref and the IR dtype of its
+// elements.
+struct Tensor {
+  mlir::Value memref;
+  ir::DType dtype;
+};
+
+class KernelBuilder {
+ public:
+  using Body = std::function<void(mlir::Value index)>;
+  using Term = std::function<mlir::Value(mlir::Value index)>;
+
+  // compute: the floating type arithmetic happens in (f32, or f64 for f64 problems).
+  KernelBuilder(mlir::ImplicitLocOpBuilder& builder, mlir::FloatType compute);
+
+  mlir::ImplicitLocOpBuilder& builder() { return b_; }
+  mlir::FloatType compute() const { return compute_; }
+
+  mlir::Value index(std::int64_t value);
+  mlir::Value real(double value);                        // a compute-type constant
+  mlir::Value size(const Tensor& tensor, int dimension);  // as an index
+  mlir::Value to_real(mlir::Value index);                 // index → compute type
+
+  // Element loads convert to the compute type; stores convert from it. A boolean (i8)
+  // element loads as 1.0 for nonzero, else 0.0.
+  mlir::Value load(const Tensor& tensor, mlir::ValueRange indices);
+  void store(const Tensor& tensor, mlir::ValueRange indices, mlir::Value value);
+
+  // for i in [begin, end): body(i)
+  void loop(mlir::Value begin, mlir::Value end, const Body& body);
+  // Σ_{i in [begin, end)} term(i), accumulated in order in the compute type.
+  mlir::Value sum(mlir::Value begin, mlir::Value end, const Term& term);
+  // Several such sums over one loop: terms(i) returns one term per sum.
+  std::vector<mlir::Value> sums(mlir::Value begin, mlir::Value end, std::size_t count,
+                                const std::function<std::vector<mlir::Value>(mlir::Value index)>& terms);
+
+  // A heap row of `length` compute-type elements, for values reused across a loop; free
+  // it with release() after its last use.
+  Tensor scratch(mlir::Value length);
+  void release(const Tensor& scratch);
+
+  mlir::Value add(mlir::Value a, mlir::Value b);
+  mlir::Value sub(mlir::Value a, mlir::Value b);
+  mlir::Value mul(mlir::Value a, mlir::Value b);
+  mlir::Value div(mlir::Value a, mlir::Value b);
+  mlir::Value rsqrt(mlir::Value a);
+
+ private:
+  mlir::ImplicitLocOpBuilder& b_;
+  mlir::FloatType compute_;
+};
+
+// The MLIR element type that stores `dtype` (bool as i8).
+mlir::Type element_type(mlir::MLIRContext& context, ir::DType dtype);
+
+}  // namespace mf::compiler::mlir_generator

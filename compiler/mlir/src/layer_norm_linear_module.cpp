@@ -1,0 +1,194 @@
+// LayerNormLinear (DESIGN.md §1.2) on the host. Forward: one stage over rows (statistics,
+// the normalised row, the row times W). Backward: dx over rows, dγ/dβ/dW over input
+// features and db over output features — each output element is summed by one iteration
+// in a fixed order, so the gradients are deterministic whatever the thread split.
+#include <mlir/Dialect/Func/IR/FuncOps.h>
+
+#include "host_modules.h"
+#include "stage_function.h"
+
+namespace mf::compiler::mlir_generator {
+namespace {
+
+using mlir::Value;
+using Row = std::function<Value(Value)>;
+using Matrix = std::function<Value(Value, Value)>;
+using Emit = std::function<void(Value, Value)>;
+
+// out[j] = Σ_{i < I} row(i)·matrix(i, j) for j < J, handed to emit(j, out[j]). With
+// `j_contiguous` (matrix rows are unit-stride along j) the loops run i outer and j inner
+// over a scratch accumulator, so the innermost loop walks memory in order; otherwise
+// each out[j] is a dot product over i.
+void row_times_matrix(KernelBuilder& k, Value I, Value J, const Row& row, const Matrix& matrix, bool j_contiguous,
+                      const Emit& emit) {
+  Value zero = k.index(0);
+  if (!j_contiguous) {
+    k.loop(zero, J, [&](Value j) { emit(j, k.sum(zero, I, [&](Value i) { return k.mul(row(i), matrix(i, j)); })); });
+    return;
+  }
+  Tensor accumulator = k.scratch(J);
+  k.loop(zero, J, [&](Value j) { k.store(accumulator, {j}, k.real(0.0)); });
+  k.loop(zero, I, [&](Value i) {
+    Value r = row(i);
+    k.loop(zero, J, [&](Value j) {
+      k.store(accumulator, {j}, k.add(k.load(accumulator, {j}), k.mul(r, matrix(i, j))));
+    });
+  });
+  k.loop(zero, J, [&](Value j) { emit(j, k.load(accumulator, {j})); });
+  k.release(accumulator);
+}
+
+bool unit_stride(const ir::TensorDesc& desc, int dimension) { return desc.strides[dimension] == 1; }
+
+// mean and rstd of row m of x [M, K], in two passes.
+std::pair<Value, Value> row_statistics(KernelBuilder& k, const Tensor& x, Value m, double eps) {
+  Value zero = k.index(0), features = k.size(x, 1);
+  Value count = k.to_real(features);
+  Value mean = k.div(k.sum(zero, features, [&](Value i) { return k.load(x, {m, i}); }), count);
+  Value variance = k.div(k.sum(zero, features,
+                               [&](Value i) {
+                                 Value centred = k.sub(k.load(x, {m, i}), mean);
+                                 return k.mul(centred, centred);
+                               }),
+                         count);
+  return {mean, k.rsqrt(k.add(variance, k.real(eps)))};
+}
+
+// The statistics of row m as the backward uses them: those the forward saved, unless the
+// compute type is wider than their f32 (f64 problems, which serve gradient checks), where
+// they are computed again from x so that the gradients keep f64 accuracy.
+std::pair<Value, Value> saved_statistics(StageFunction& f, const ir::LayerNormLinear& op, Value m) {
+  KernelBuilder& k = f.kernel();
+  if (k.compute().getWidth() > 32) return row_statistics(k, f.tensor("x"), m, op.eps);
+  return {k.load(f.tensor("mean"), {m}), k.load(f.tensor("rstd"), {m})};
+}
+
+void forward_rows(StageFunction& f, const ir::LayerNormLinear& op) {
+  KernelBuilder& k = f.kernel();
+  Tensor x = f.tensor("x"), gamma = f.tensor("gamma"), weight = f.tensor("weight"), y = f.tensor("y");
+  Value zero = k.index(0), features = k.size(x, 1), outputs = k.size(weight, 1);
+  Tensor normalised = k.scratch(features);
+  k.loop(f.begin(), f.end(), [&](Value m) {
+    auto [mean, rstd] = row_statistics(k, x, m, op.eps);
+    if (f.has("mean")) k.store(f.tensor("mean"), {m}, mean);
+    if (f.has("rstd")) k.store(f.tensor("rstd"), {m}, rstd);
+    k.loop(zero, features, [&](Value i) {
+      Value scaled = k.mul(k.mul(k.sub(k.load(x, {m, i}), mean), rstd), k.load(gamma, {i}));
+      k.store(normalised, {i}, f.has("beta") ? k.add(scaled, k.load(f.tensor("beta"), {i})) : scaled);
+    });
+    row_times_matrix(
+        k, features, outputs, [&](Value i) { return k.load(normalised, {i}); },
+        [&](Value i, Value n) { return k.load(weight, {i, n}); }, unit_stride(op.weight, 1),
+        [&](Value n, Value value) {
+          k.store(y, {m, n}, f.has("bias") ? k.add(value, k.load(f.tensor("bias"), {n})) : value);
+        });
+  });
+  k.release(normalised);
+}
+
+// dx[m, :] = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = γ ⊙ (dy[m, :]·Wᵀ).
+void backward_rows(StageFunction& f, const ir::LayerNormLinear& op) {
+  KernelBuilder& k = f.kernel();
+  Tensor x = f.tensor("x"), gamma = f.tensor("gamma"), weight = f.tensor("weight"), d_y = f.tensor("d_y");
+  Tensor d_x = f.tensor("d_x");
+  Value zero = k.index(0), features = k.size(x, 1), outputs = k.size(weight, 1);
+  Value count = k.to_real(features);
+  Tensor g = k.scratch(features);
+  k.loop(f.begin(), f.end(), [&](Value m) {
+    auto [mu, r] = saved_statistics(f, op, m);
+    auto x_hat = [&](Value i) { return k.mul(k.sub(k.load(x, {m, i}), mu), r); };
+    row_times_matrix(
+        k, outputs, features, [&](Value n) { return k.load(d_y, {m, n}); },
+        [&](Value n, Value i) { return k.load(weight, {i, n}); }, unit_stride(op.weight, 0),
+        [&](Value i, Value value) { k.store(g, {i}, k.mul(value, k.load(gamma, {i}))); });
+    auto sums = k.sums(zero, features, 2, [&](Value i) {
+      Value gi = k.load(g, {i});
+      return std::vector<Value>{gi, k.mul(gi, x_hat(i))};
+    });
+    Value g_mean = k.div(sums[0], count), gx_mean = k.div(sums[1], count);
+    k.loop(zero, features, [&](Value i) {
+      Value centred = k.sub(k.sub(k.load(g, {i}), g_mean), k.mul(x_hat(i), gx_mean));
+      k.store(d_x, {m, i}, k.mul(r, centred));
+    });
+  });
+  k.release(g);
+}
+
+// For input feature i: dγ[i] = Σ_m (dy[m, :]·W[i, :])·x̂[m, i], dβ[i] = Σ_m dy[m, :]·W[i, :],
+// dW[i, :] = Σ_m (x̂[m, i]·γ[i] + β[i])·dy[m, :].
+void backward_features(StageFunction& f, const ir::LayerNormLinear& op) {
+  KernelBuilder& k = f.kernel();
+  Tensor x = f.tensor("x"), gamma = f.tensor("gamma"), weight = f.tensor("weight"), d_y = f.tensor("d_y");
+  bool scale_grads = f.has("d_gamma") || f.has("d_beta"), weight_grad = f.has("d_weight");
+  Value zero = k.index(0), rows = k.size(x, 0), outputs = k.size(weight, 1);
+  Tensor accumulator = k.scratch(outputs);
+  k.loop(f.begin(), f.end(), [&](Value i) {
+    Value gamma_i = k.load(gamma, {i});
+    Value beta_i = f.has("beta") ? k.load(f.tensor("beta"), {i}) : k.real(0.0);
+    if (weight_grad) k.loop(zero, outputs, [&](Value n) { k.store(accumulator, {n}, k.real(0.0)); });
+    auto sums = k.sums(zero, rows, 2, [&](Value m) {
+      auto [mean, rstd] = saved_statistics(f, op, m);
+      Value x_hat = k.mul(k.sub(k.load(x, {m, i}), mean), rstd);
+      if (weight_grad) {
+        Value normalised = k.add(k.mul(x_hat, gamma_i), beta_i);
+        k.loop(zero, outputs, [&](Value n) {
+          k.store(accumulator, {n}, k.add(k.load(accumulator, {n}), k.mul(normalised, k.load(d_y, {m, n}))));
+        });
+      }
+      if (!scale_grads) return std::vector<Value>{k.real(0.0), k.real(0.0)};
+      Value d_normalised = k.sum(zero, outputs, [&](Value n) { return k.mul(k.load(d_y, {m, n}), k.load(weight, {i, n})); });
+      return std::vector<Value>{k.mul(d_normalised, x_hat), d_normalised};
+    });
+    if (f.has("d_gamma")) k.store(f.tensor("d_gamma"), {i}, sums[0]);
+    if (f.has("d_beta")) k.store(f.tensor("d_beta"), {i}, sums[1]);
+    if (weight_grad)
+      k.loop(zero, outputs, [&](Value n) { k.store(f.tensor("d_weight"), {i, n}, k.load(accumulator, {n})); });
+  });
+  k.release(accumulator);
+}
+
+// db[n] = Σ_m dy[m, n].
+void backward_outputs(StageFunction& f) {
+  KernelBuilder& k = f.kernel();
+  Tensor d_y = f.tensor("d_y"), d_bias = f.tensor("d_bias");
+  Value zero = k.index(0), rows = k.size(d_y, 0);
+  k.loop(f.begin(), f.end(),
+         [&](Value n) { k.store(d_bias, {n}, k.sum(zero, rows, [&](Value m) { return k.load(d_y, {m, n}); })); });
+}
+
+}  // namespace
+
+std::optional<std::string> layer_norm_linear_unsupported(const ir::Problem&) { return std::nullopt; }
+
+HostModule layer_norm_linear_module(mlir::MLIRContext& context, const ir::Problem& problem) {
+  const auto& op = std::get<ir::LayerNormLinear>(problem.op);
+  auto tensors = ir::tensor_list(problem);
+  mlir::FloatType compute = compute_type(context, op.x.dtype);
+  HostModule result{mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)), {}};
+  auto stage = [&](const std::string& name, std::int64_t iterations) {
+    result.stages.push_back({name, iterations});
+    return StageFunction(*result.module, name, tensors, compute);
+  };
+  if (problem.direction.pass == ir::Pass::kForward) {
+    auto rows = stage("layer_norm_linear_rows", op.rows());
+    forward_rows(rows, op);
+    return result;
+  }
+  const auto& d = problem.direction;
+  if (d.wants(ir::LayerNormLinear::kGradX)) {
+    auto rows = stage("layer_norm_linear_d_x", op.rows());
+    backward_rows(rows, op);
+  }
+  if (d.wants(ir::LayerNormLinear::kGradGamma) || d.wants(ir::LayerNormLinear::kGradBeta) ||
+      d.wants(ir::LayerNormLinear::kGradWeight)) {
+    auto features = stage("layer_norm_linear_d_params", op.in_features());
+    backward_features(features, op);
+  }
+  if (d.wants(ir::LayerNormLinear::kGradBias)) {
+    auto outputs = stage("layer_norm_linear_d_bias", op.out_features());
+    backward_outputs(outputs);
+  }
+  return result;
+}
+
+}  // namespace mf::compiler::mlir_generator

@@ -1,0 +1,200 @@
+// The MLIR generator's host programs against the reference backend: every pass and
+// gradient, every dtype, optional parameters, both weight layouts, odd sizes and strided
+// views; results independent of how a stage is split across threads.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mf/compiler/mlir/host_program.h"
+#include "mf/ir/error.h"
+#include "mf/ir/layer_norm_linear.h"
+#include "mf/ir/evo_attention.h"
+#include "reference/reference_testing.h"
+
+namespace mf::compiler::mlir_generator {
+namespace {
+
+using ir::DType;
+using ir::LayerNormLinear;
+using reference::testing::ProblemTensors;
+using ::testing::HasSubstr;
+
+// Runs every stage of `program` over its iterations cut into `pieces` ranges, one thread
+// per range.
+void run(const HostProgram& program, const ir::Problem& problem, ProblemTensors& tensors, int pieces) {
+  std::vector<void*> pointers;
+  for (const auto& named : ir::tensor_list(problem)) pointers.push_back(tensors.ptr(named.name));
+  for (std::size_t s = 0; s < program.stages().size(); ++s) {
+    const std::int64_t iterations = program.stages()[s].iterations;
+    std::vector<std::thread> threads;
+    for (int piece = 0; piece < pieces; ++piece) {
+      const std::int64_t begin = iterations * piece / pieces, end = iterations * (piece + 1) / pieces;
+      threads.emplace_back([&, s, begin, end] { program.run(s, pointers, begin, end); });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+}
+
+struct LinearCase {
+  std::string name;
+  std::int64_t rows, in_features, out_features;
+  ir::LinearOptions options;
+};
+
+void PrintTo(const LinearCase& c, std::ostream* out) { *out << c.name; }
+
+ir::LinearOptions linear(DType dtype, bool beta, bool bias, bool torch_weight,
+                         std::optional<DType> param_dtype = std::nullopt) {
+  ir::LinearOptions options;
+  options.dtype = dtype;
+  options.param_dtype = param_dtype;
+  options.with_beta = beta;
+  options.with_bias = bias;
+  options.torch_weight = torch_weight;
+  return options;
+}
+
+std::vector<LinearCase> linear_cases() {
+  return {
+      {"f32_one_row", 1, 8, 4, linear(DType::kF32, true, true, false)},
+      {"f32_odd_torch_weight", 7, 17, 5, linear(DType::kF32, true, true, true)},
+      {"bf16_f32_params_plain", 33, 24, 19, linear(DType::kBF16, false, false, false, DType::kF32)},
+      {"bf16_torch_weight", 1000, 20, 12, linear(DType::kBF16, true, true, true)},
+      {"f16_no_beta", 7, 16, 9, linear(DType::kF16, false, true, false)},
+      {"f16_torch_weight_f32_params", 45, 13, 30, linear(DType::kF16, true, false, true, DType::kF32)},
+      {"f64", 11, 9, 7, linear(DType::kF64, true, true, false)},
+  };
+}
+
+// x as every other column of a wider buffer and y with padded rows: strides, not copies.
+LayerNormLinear strided_views(LayerNormLinear op) {
+  op.x.strides = {2 * op.in_features(), 2};
+  op.y.strides = {op.out_features() + 3, 1};
+  return op;
+}
+
+void expect_close(ProblemTensors& got, ProblemTensors& expected, const std::string& name) {
+  SCOPED_TRACE(name);
+  const reference::HostTensor& tensor = got[name];
+  const double error = reference::relative_error(tensor, expected[name]);
+  EXPECT_LT(error, reference::tolerance(tensor.desc().dtype));
+}
+
+class HostLayerNormLinear : public ::testing::TestWithParam<LinearCase> {
+ protected:
+  LayerNormLinear op(bool strided) const {
+    const LinearCase& c = GetParam();
+    LayerNormLinear made = ir::layer_norm_linear(c.rows, c.in_features, c.out_features, c.options);
+    return strided ? strided_views(made) : made;
+  }
+  reference::ThreadPool pool_{2};
+};
+
+TEST_P(HostLayerNormLinear, ForwardMatchesTheReference) {
+  for (bool strided : {false, true}) {
+    SCOPED_TRACE(strided ? "strided views" : "contiguous");
+    const LayerNormLinear forward = op(strided);
+    const ir::Problem problem{forward, ir::Direction::forward()};
+    auto program = HostProgram::compile(problem);
+    ProblemTensors got(forward, 3), expected(forward, 3);
+    run(*program, problem, got, 3);
+    reference::testing::run_pass(forward, ir::Direction::forward(), expected, pool_);
+    for (const char* name : {"y", "mean", "rstd"}) expect_close(got, expected, name);
+  }
+}
+
+TEST_P(HostLayerNormLinear, EveryGradientMatchesTheReference) {
+  for (bool strided : {false, true}) {
+    SCOPED_TRACE(strided ? "strided views" : "contiguous");
+    const LayerNormLinear forward = op(strided);
+    const std::uint32_t gradients = forward.all_gradients();
+    const LayerNormLinear backward = ir::with_gradients(forward, gradients);
+    const ir::Problem problem{backward, ir::Direction::backward(gradients)};
+    auto program = HostProgram::compile(problem);
+    ProblemTensors got(backward, 5), expected(backward, 5);
+    // The backward reads the statistics the forward saved.
+    reference::testing::run_pass(backward, ir::Direction::forward(), got, pool_);
+    reference::testing::run_pass(backward, ir::Direction::forward(), expected, pool_);
+    run(*program, problem, got, 2);
+    reference::testing::run_pass(backward, problem.direction, expected, pool_);
+    for (const auto& named : ir::tensor_list(problem))
+      if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, HostLayerNormLinear, ::testing::ValuesIn(linear_cases()),
+                         [](const ::testing::TestParamInfo<LinearCase>& param) { return param.param.name; });
+
+// A pass asked for some gradients writes those and leaves the others' memory alone.
+TEST(HostLayerNormLinearGradients, OnlyTheRequestedOnes) {
+  reference::ThreadPool pool(1);
+  const LayerNormLinear forward = ir::layer_norm_linear(9, 8, 6, linear(DType::kF32, true, true, false));
+  for (std::uint32_t gradients : {LayerNormLinear::kGradX, LayerNormLinear::kGradBias,
+                                  LayerNormLinear::kGradGamma | LayerNormLinear::kGradWeight,
+                                  LayerNormLinear::kGradBeta}) {
+    SCOPED_TRACE(gradients);
+    const LayerNormLinear backward = ir::with_gradients(forward, gradients);
+    const ir::Problem problem{backward, ir::Direction::backward(gradients)};
+    ProblemTensors got(backward, 8), expected(backward, 8);
+    reference::testing::run_pass(backward, ir::Direction::forward(), got, pool);
+    reference::testing::run_pass(backward, ir::Direction::forward(), expected, pool);
+    run(*HostProgram::compile(problem), problem, got, 1);
+    reference::testing::run_pass(backward, problem.direction, expected, pool);
+    for (const auto& named : ir::tensor_list(problem))
+      if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+  }
+}
+
+// Each output element is summed by one iteration in a fixed order: a different split of
+// the stages across threads gives the same bits.
+TEST(HostLayerNormLinearGradients, BitwiseIndependentOfTheThreadSplit) {
+  reference::ThreadPool pool(1);
+  const LayerNormLinear forward = ir::layer_norm_linear(101, 16, 9, linear(DType::kBF16, true, true, false));
+  const LayerNormLinear backward = ir::with_gradients(forward, forward.all_gradients());
+  const ir::Problem problem{backward, ir::Direction::backward(forward.all_gradients())};
+  auto program = HostProgram::compile(problem);
+  ProblemTensors one(backward, 9), seven(backward, 9);
+  reference::testing::run_pass(backward, ir::Direction::forward(), one, pool);
+  reference::testing::run_pass(backward, ir::Direction::forward(), seven, pool);
+  run(*program, problem, one, 1);
+  run(*program, problem, seven, 7);
+  for (const auto& named : ir::tensor_list(problem)) {
+    if (named.access != ir::Access::kWrite) continue;
+    const std::string name(named.name);
+    ASSERT_EQ(one[name].bytes(), seven[name].bytes());
+    EXPECT_EQ(std::memcmp(one[name].data(), seven[name].data(), one[name].bytes()), 0) << name;
+  }
+}
+
+TEST(HostProgramModule, OneStridedFunctionPerStageWithACInterface) {
+  const LayerNormLinear forward = ir::layer_norm_linear(5, 8, 4, linear(DType::kBF16, true, true, true));
+  const std::string text = HostProgram::module_text({forward, ir::Direction::forward()});
+  EXPECT_THAT(text, HasSubstr("func.func @layer_norm_linear_rows(%arg0: memref<?x?xbf16, strided<[?, ?]>>"));
+  EXPECT_THAT(text, HasSubstr("llvm.emit_c_interface"));
+  EXPECT_THAT(text, HasSubstr("math.rsqrt"));
+  const auto backward = ir::with_gradients(forward, forward.all_gradients());
+  const std::string gradients = HostProgram::module_text({backward, ir::Direction::backward(forward.all_gradients())});
+  for (const char* stage : {"@layer_norm_linear_d_x", "@layer_norm_linear_d_params", "@layer_norm_linear_d_bias"})
+    EXPECT_THAT(gradients, HasSubstr(stage));
+}
+
+TEST(HostProgramModule, WhatItDoesNotServeIsNamed) {
+  const ir::Problem attention{ir::single_attention(1, 8, 2, 16, ir::EvoLayoutOptions{}), ir::Direction::forward()};
+  ASSERT_TRUE(HostProgram::unsupported(attention).has_value());
+  EXPECT_THAT(*HostProgram::unsupported(attention), HasSubstr("evo_attention"));
+  try {
+    HostProgram::compile(attention);
+    ADD_FAILURE() << "an unsupported problem compiled";
+  } catch (const ir::Error& e) {
+    EXPECT_EQ(e.kind(), ir::ErrorKind::kUnsupported);
+    EXPECT_THAT(e.what(), HasSubstr("evo_attention"));
+  }
+  EXPECT_THAT(HostProgram::version(), HasSubstr("LLVM 22"));
+}
+
+}  // namespace
+}  // namespace mf::compiler::mlir_generator
