@@ -27,9 +27,9 @@ class GeneratedExecutable final : public Executable {
     if (names_.size() > kMaxPlanTensors) fail(MF_ERROR_INTERNAL, "more tensors than a plan holds");
   }
 
-  std::size_t workspace_size() const override { return 0; }
+  std::size_t workspace_size() const override { return program_->workspace_bytes(); }
 
-  void execute(const OperatorArgs& args, void* /*workspace*/, void* /*stream*/) override {
+  void execute(const OperatorArgs& args, void* workspace, void* /*stream*/) override {
     std::array<void*, kMaxPlanTensors> pointers{};
     for (std::size_t t = 0; t < names_.size(); ++t)
       pointers[t] = const_cast<void*>(argument_pointer(args, names_[t]));
@@ -40,7 +40,7 @@ class GeneratedExecutable final : public Executable {
       const std::int64_t chunks = 4 * static_cast<std::int64_t>(pool_.threads());
       const std::int64_t grain = std::max<std::int64_t>(1, (stages[s].iterations + chunks - 1) / chunks);
       pool_.parallel_for(stages[s].iterations, grain, [&](std::int64_t begin, std::int64_t end, int) {
-        program_->run(s, tensors, begin, end);
+        program_->run(s, tensors, workspace, begin, end);
       });
     }
   }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +13,8 @@
 
 namespace mf::runtime {
 namespace {
+
+constexpr std::uintptr_t kWorkspaceAlignment = 16;
 
 const char* backend_name(mf_backend backend) {
   switch (backend) {
@@ -87,6 +90,9 @@ void execute_plan(mf_context_s& context, mf_plan_s& plan, const OperatorArgs& ar
     fail(MF_ERROR_WORKSPACE, fmt::format("workspace: the plan needs {} bytes, {} given{}", needed, workspace_size,
                                          workspace == nullptr && needed > 0 ? " (and the pointer is NULL)" : ""));
   check_arguments(plan.tensors, args);
+  // Kernels read the workspace as f32, f64 and 16-byte vectors.
+  if (needed > 0 && reinterpret_cast<std::uintptr_t>(workspace) % kWorkspaceAlignment != 0)
+    fail(MF_ERROR_MISALIGNED, fmt::format("workspace: must be aligned to {} bytes", kWorkspaceAlignment));
   plan.executable->execute(args, workspace, stream);
 }
 

@@ -1,10 +1,11 @@
-// The MLIR generator's host programs against the reference backend: every pass and
-// gradient, every dtype, optional parameters, both weight layouts, odd sizes and strided
-// views; results independent of how a stage is split across threads.
+// The MLIR generator's host programs (LayerNormLinear, Transition) against the reference
+// backend: every pass and gradient, every dtype, optional parameters, both weight layouts,
+// odd sizes and strided views; results independent of how a stage is split across threads.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "mf/ir/error.h"
 #include "mf/ir/layer_norm_linear.h"
 #include "mf/ir/evo_attention.h"
+#include "mf/ir/transition.h"
 #include "reference/reference_testing.h"
 
 namespace mf::compiler::mlir_generator {
@@ -28,12 +30,13 @@ using ::testing::HasSubstr;
 void run(const HostProgram& program, const ir::Problem& problem, ProblemTensors& tensors, int pieces) {
   std::vector<void*> pointers;
   for (const auto& named : ir::tensor_list(problem)) pointers.push_back(tensors.ptr(named.name));
+  std::vector<float> workspace(program.workspace_bytes() / sizeof(float));
   for (std::size_t s = 0; s < program.stages().size(); ++s) {
     const std::int64_t iterations = program.stages()[s].iterations;
     std::vector<std::thread> threads;
     for (int piece = 0; piece < pieces; ++piece) {
       const std::int64_t begin = iterations * piece / pieces, end = iterations * (piece + 1) / pieces;
-      threads.emplace_back([&, s, begin, end] { program.run(s, pointers, begin, end); });
+      threads.emplace_back([&, s, begin, end] { program.run(s, pointers, workspace.data(), begin, end); });
     }
     for (auto& thread : threads) thread.join();
   }
@@ -169,6 +172,113 @@ TEST(HostLayerNormLinearGradients, BitwiseIndependentOfTheThreadSplit) {
     EXPECT_EQ(std::memcmp(one[name].data(), seven[name].data(), one[name].bytes()), 0) << name;
   }
 }
+
+// ---- Transition ---------------------------------------------------------------------------
+
+struct TransitionCase {
+  std::string name;
+  std::int64_t rows, dim, expansion;
+  ir::TransitionOptions options;
+};
+
+void PrintTo(const TransitionCase& c, std::ostream* out) { *out << c.name; }
+
+ir::TransitionOptions mlp(DType dtype, bool layer_norm, bool beta, bool torch_weights,
+                          std::optional<DType> param_dtype = std::nullopt) {
+  ir::TransitionOptions options;
+  options.dtype = dtype;
+  options.param_dtype = param_dtype;
+  options.layer_norm = layer_norm;
+  options.with_beta = beta;
+  options.torch_weights = torch_weights;
+  return options;
+}
+
+std::vector<TransitionCase> transition_cases() {
+  return {
+      {"f32_one_row", 1, 8, 2, mlp(DType::kF32, true, true, false)},
+      {"f32_odd_torch_weights", 7, 13, 4, mlp(DType::kF32, true, true, true)},
+      {"f32_no_layer_norm", 9, 8, 2, mlp(DType::kF32, false, false, false)},
+      {"bf16_many_rows", 1000, 16, 2, mlp(DType::kBF16, true, true, false)},
+      {"bf16_no_beta_f32_params", 77, 12, 4, mlp(DType::kBF16, true, false, true, DType::kF32)},
+      {"f16", 65, 8, 4, mlp(DType::kF16, true, true, false)},
+      {"f64", 10, 6, 2, mlp(DType::kF64, true, true, true)},
+  };
+}
+
+class HostTransition : public ::testing::TestWithParam<TransitionCase> {
+ protected:
+  ir::Transition op(bool strided) const {
+    const TransitionCase& c = GetParam();
+    ir::Transition made = ir::transition(c.rows, c.dim, c.expansion, c.options);
+    if (strided) {  // x and y as every other column of wider buffers
+      made.x.strides = {2 * made.dim(), 2};
+      made.y.strides = {2 * made.dim(), 2};
+    }
+    return made;
+  }
+  reference::ThreadPool pool_{2};
+};
+
+TEST_P(HostTransition, ForwardMatchesTheReference) {
+  for (bool strided : {false, true}) {
+    SCOPED_TRACE(strided ? "strided views" : "contiguous");
+    const ir::Transition forward = op(strided);
+    const ir::Problem problem{forward, ir::Direction::forward()};
+    auto program = HostProgram::compile(problem);
+    ProblemTensors got(forward, 3), expected(forward, 3);
+    run(*program, problem, got, 3);
+    reference::testing::run_pass(forward, ir::Direction::forward(), expected, pool_);
+    for (const auto& named : ir::tensor_list(problem))
+      if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+  }
+}
+
+TEST_P(HostTransition, EveryGradientMatchesTheReference) {
+  for (bool strided : {false, true}) {
+    SCOPED_TRACE(strided ? "strided views" : "contiguous");
+    const ir::Transition forward = op(strided);
+    const ir::Transition backward = ir::with_gradients(forward, forward.all_gradients());
+    const ir::Problem problem{backward, ir::Direction::backward(forward.all_gradients())};
+    auto program = HostProgram::compile(problem);
+    ProblemTensors got(backward, 5), expected(backward, 5);
+    reference::testing::run_pass(backward, ir::Direction::forward(), got, pool_);
+    reference::testing::run_pass(backward, ir::Direction::forward(), expected, pool_);
+    run(*program, problem, got, 3);
+    reference::testing::run_pass(backward, problem.direction, expected, pool_);
+    for (const auto& named : ir::tensor_list(problem))
+      if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, HostTransition, ::testing::ValuesIn(transition_cases()),
+                         [](const ::testing::TestParamInfo<TransitionCase>& param) { return param.param.name; });
+
+TEST(HostTransitionGradients, OnlyTheRequestedOnesAndBitwiseIndependentOfTheSplit) {
+  reference::ThreadPool pool(1);
+  const ir::Transition forward = ir::transition(70, 8, 2, mlp(DType::kBF16, true, true, false));
+  for (std::uint32_t gradients : {ir::Transition::kGradX, ir::Transition::kGradGamma | ir::Transition::kGradW2,
+                                  ir::Transition::kGradBeta | ir::Transition::kGradW1, forward.all_gradients()}) {
+    SCOPED_TRACE(gradients);
+    const ir::Transition backward = ir::with_gradients(forward, gradients);
+    const ir::Problem problem{backward, ir::Direction::backward(gradients)};
+    auto program = HostProgram::compile(problem);
+    ProblemTensors one(backward, 8), five(backward, 8), expected(backward, 8);
+    for (ProblemTensors* t : {&one, &five, &expected})
+      reference::testing::run_pass(backward, ir::Direction::forward(), *t, pool);
+    run(*program, problem, one, 1);
+    run(*program, problem, five, 5);
+    reference::testing::run_pass(backward, problem.direction, expected, pool);
+    for (const auto& named : ir::tensor_list(problem)) {
+      if (named.access != ir::Access::kWrite) continue;
+      const std::string name(named.name);
+      expect_close(one, expected, name);
+      EXPECT_EQ(std::memcmp(one[name].data(), five[name].data(), one[name].bytes()), 0) << name;
+    }
+  }
+}
+
+// ---- modules -------------------------------------------------------------------------------
 
 TEST(HostProgramModule, OneStridedFunctionPerStageWithACInterface) {
   const LayerNormLinear forward = ir::layer_norm_linear(5, 8, 4, linear(DType::kBF16, true, true, true));

@@ -52,9 +52,9 @@ void expect_identical(const reference::HostTensor& tensor, const reference::Host
 }
 
 // The generator the cpu backend must pick: generated code for what the MLIR generator
-// serves (LayerNormLinear), the reference for the rest.
+// serves (LayerNormLinear, Transition), the reference for the rest.
 std::string cpu_generator(const ir::Problem& problem) {
-  return MF_HAVE_MLIR && std::holds_alternative<ir::LayerNormLinear>(problem.op) ? "mlir" : "reference";
+  return MF_HAVE_MLIR && !std::holds_alternative<ir::EvoAttention>(problem.op) ? "mlir" : "reference";
 }
 
 // Every element of `tensor` was written and is within DESIGN.md §1.4's tolerance of its
@@ -88,7 +88,10 @@ void expect_matches_reference(mf_context context, mf_plan plan, const ir::Proble
   reference::ThreadPool pool(kCpuThreads);
   save_forward_statistics(problem, api, pool);
   save_forward_statistics(problem, direct, pool);
-  expect_success(execute(context, plan, problem, api));
+  std::size_t workspace_bytes = 0;
+  expect_success(mf_plan_workspace_size(plan, &workspace_bytes));
+  std::vector<float> workspace((workspace_bytes + sizeof(float) - 1) / sizeof(float));
+  expect_success(execute(context, plan, problem, api, workspace.data(), workspace_bytes, nullptr));
   std::visit([&](const auto& op) { run_reference(op, problem.direction, direct, pool); }, problem.op);
   ASSERT_FALSE(api.written().empty());
   const bool generated = cpu_generator(problem) == "mlir";
@@ -117,7 +120,12 @@ void expect_description(mf_plan plan, const ir::Problem& problem) {
   EXPECT_EQ(description.at("generator"), cpu_generator(problem));
   EXPECT_EQ(description.at("config_source"), "default");
   EXPECT_EQ(description.at("key"), ir::problem_key(problem));
-  EXPECT_EQ(description.at("workspace_bytes"), 0);
+  std::size_t workspace_bytes = 0;
+  expect_success(mf_plan_workspace_size(plan, &workspace_bytes));
+  EXPECT_EQ(description.at("workspace_bytes"), workspace_bytes);
+  if (cpu_generator(problem) == "reference") {
+    EXPECT_EQ(workspace_bytes, 0u);
+  }
   EXPECT_TRUE(description.at("device").is_string());
   EXPECT_TRUE(description.contains("config"));
   EXPECT_EQ(description.at("problem"), nlohmann::json(problem)) << "the C descriptor was converted to another problem";
@@ -279,6 +287,32 @@ TEST(CapiExecutionViews, InterleavedGradientViewsOfOnePackedBuffer) {
   expect_identical(api_dqkv, direct_dqkv, "packed d_qkv");
   expect_identical(api.at("d_bias"), direct.at("d_bias"), "d_bias");
   expect_description(plan.get(), problem);
+}
+
+// ---- workspace ---------------------------------------------------------------------------------
+
+// A plan that needs a workspace (the generated Transition backward keeps per-block sums
+// there) refuses one that is missing, too small or misaligned, naming it.
+TEST(CapiExecutionWorkspace, MissingTooSmallOrMisalignedIsRefused) {
+  if (!MF_HAVE_MLIR) GTEST_SKIP() << "without the MLIR generator no cpu plan needs a workspace";
+  const ir::Transition op = ir::transition(9, 8, 2, options<ir::TransitionOptions>(DType::kF32));
+  const ir::Problem problem = backward_problem(op);
+  const Context context = cpu_context();
+  const Plan plan = make_plan(context.get(), problem);
+  ASSERT_NE(plan, nullptr);
+  std::size_t bytes = 0;
+  expect_success(mf_plan_workspace_size(plan.get(), &bytes));
+  ASSERT_GT(bytes, 0u);
+  TensorSet tensors(problem, 31);
+  std::vector<double> workspace(bytes / sizeof(double) + 2);
+  expect_status(execute(context.get(), plan.get(), problem, tensors, nullptr, bytes, nullptr), MF_ERROR_WORKSPACE,
+                "workspace: the plan needs");
+  expect_status(execute(context.get(), plan.get(), problem, tensors, workspace.data(), bytes - 1, nullptr),
+                MF_ERROR_WORKSPACE, "workspace: the plan needs");
+  auto* misaligned = reinterpret_cast<std::byte*>(workspace.data()) + 4;
+  expect_status(execute(context.get(), plan.get(), problem, tensors, misaligned, bytes, nullptr), MF_ERROR_MISALIGNED,
+                "workspace: must be aligned to 16 bytes");
+  expect_success(execute(context.get(), plan.get(), problem, tensors, workspace.data(), bytes, nullptr));
 }
 
 // ---- threads ---------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ std::unique_ptr<mlir::MLIRContext> make_context() {
 
 HostModule build_module(mlir::MLIRContext& context, const ir::Problem& problem) {
   if (auto reason = HostProgram::unsupported(problem)) throw ir::Error(ir::ErrorKind::kUnsupported, *reason);
+  if (std::holds_alternative<ir::Transition>(problem.op)) return transition_module(context, problem);
   return layer_norm_linear_module(context, problem);
 }
 
@@ -79,6 +80,8 @@ mlir::FloatType compute_type(mlir::MLIRContext& context, ir::DType dtype) {
 
 struct HostProgram::State {
   std::vector<HostStage> stages;
+  std::int64_t workspace_elements = 0;
+  std::size_t workspace_element_bytes = 0;
   std::vector<std::vector<std::int64_t>> descriptors;  // sizes and strides filled, pointers not
   std::unique_ptr<mlir::MLIRContext> context;
   std::unique_ptr<mlir::ExecutionEngine> engine;
@@ -90,6 +93,7 @@ HostProgram::~HostProgram() = default;
 
 std::optional<std::string> HostProgram::unsupported(const ir::Problem& problem) {
   if (std::holds_alternative<ir::LayerNormLinear>(problem.op)) return layer_norm_linear_unsupported(problem);
+  if (std::holds_alternative<ir::Transition>(problem.op)) return transition_unsupported(problem);
   return "the MLIR host generator does not build " + std::string(ir::op_name(problem.op)) + " yet";
 }
 
@@ -130,12 +134,19 @@ std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {
   }
   for (const auto& named : ir::tensor_list(problem)) state->descriptors.push_back(descriptor(*named.desc));
   state->stages = std::move(built.stages);
+  state->workspace_elements = built.workspace_elements;
+  state->workspace_element_bytes = built.compute.getWidth() / 8;
   return std::unique_ptr<HostProgram>(new HostProgram(std::move(state)));
 }
 
 const std::vector<HostStage>& HostProgram::stages() const { return state_->stages; }
 
-void HostProgram::run(std::size_t stage, std::span<void* const> tensors, std::int64_t begin, std::int64_t end) const {
+std::size_t HostProgram::workspace_bytes() const {
+  return static_cast<std::size_t>(state_->workspace_elements) * state_->workspace_element_bytes;
+}
+
+void HostProgram::run(std::size_t stage, std::span<void* const> tensors, void* workspace, std::int64_t begin,
+                      std::int64_t end) const {
   if (stage >= state_->entries.size() || tensors.size() != state_->descriptors.size())
     throw std::logic_error("HostProgram::run: no such stage, or not one pointer per tensor");
   std::vector<std::vector<std::int64_t>> descriptors = state_->descriptors;
@@ -147,6 +158,11 @@ void HostProgram::run(std::size_t stage, std::span<void* const> tensors, std::in
     descriptor_pointers[t] = descriptors[t].data();
     arguments.push_back(&descriptor_pointers[t]);
   }
+  std::int64_t workspace_descriptor[5] = {0, 0, 0, state_->workspace_elements, 1};
+  std::memcpy(&workspace_descriptor[0], &workspace, sizeof(void*));
+  std::memcpy(&workspace_descriptor[1], &workspace, sizeof(void*));
+  void* workspace_pointer = workspace_descriptor;
+  arguments.push_back(&workspace_pointer);
   arguments.push_back(&begin);
   arguments.push_back(&end);
   state_->entries[stage](arguments.data());

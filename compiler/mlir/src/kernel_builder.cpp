@@ -103,5 +103,9 @@ Value KernelBuilder::sub(Value a, Value b) { return mlir::arith::SubFOp::create(
 Value KernelBuilder::mul(Value a, Value b) { return mlir::arith::MulFOp::create(b_, a, b); }
 Value KernelBuilder::div(Value a, Value b) { return mlir::arith::DivFOp::create(b_, a, b); }
 Value KernelBuilder::rsqrt(Value a) { return mlir::math::RsqrtOp::create(b_, a); }
+Value KernelBuilder::exp(Value a) { return mlir::math::ExpOp::create(b_, a); }
+Value KernelBuilder::index_add(Value a, Value b) { return mlir::arith::AddIOp::create(b_, a, b); }
+Value KernelBuilder::index_mul(Value a, Value b) { return mlir::arith::MulIOp::create(b_, a, b); }
+Value KernelBuilder::index_div(Value a, Value b) { return mlir::arith::DivUIOp::create(b_, a, b); }
 
 }  // namespace mf::compiler::mlir_generator

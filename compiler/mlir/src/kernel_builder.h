@@ -60,6 +60,10 @@ class KernelBuilder {
   mlir::Value mul(mlir::Value a, mlir::Value b);
   mlir::Value div(mlir::Value a, mlir::Value b);
   mlir::Value rsqrt(mlir::Value a);
+  mlir::Value exp(mlir::Value a);
+  mlir::Value index_add(mlir::Value a, mlir::Value b);
+  mlir::Value index_mul(mlir::Value a, mlir::Value b);
+  mlir::Value index_div(mlir::Value a, mlir::Value b);  // a ≥ 0, b > 0
 
  private:
   mlir::ImplicitLocOpBuilder& b_;

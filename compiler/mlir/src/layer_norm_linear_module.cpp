@@ -2,58 +2,14 @@
 // the normalised row, the row times W). Backward: dx over rows, dγ/dβ/dW over input
 // features and db over output features — each output element is summed by one iteration
 // in a fixed order, so the gradients are deterministic whatever the thread split.
-#include <mlir/Dialect/Func/IR/FuncOps.h>
-
 #include "host_modules.h"
+#include "row_products.h"
 #include "stage_function.h"
 
 namespace mf::compiler::mlir_generator {
 namespace {
 
 using mlir::Value;
-using Row = std::function<Value(Value)>;
-using Matrix = std::function<Value(Value, Value)>;
-using Emit = std::function<void(Value, Value)>;
-
-// out[j] = Σ_{i < I} row(i)·matrix(i, j) for j < J, handed to emit(j, out[j]). With
-// `j_contiguous` (matrix rows are unit-stride along j) the loops run i outer and j inner
-// over a scratch accumulator, so the innermost loop walks memory in order; otherwise
-// each out[j] is a dot product over i.
-void row_times_matrix(KernelBuilder& k, Value I, Value J, const Row& row, const Matrix& matrix, bool j_contiguous,
-                      const Emit& emit) {
-  Value zero = k.index(0);
-  if (!j_contiguous) {
-    k.loop(zero, J, [&](Value j) { emit(j, k.sum(zero, I, [&](Value i) { return k.mul(row(i), matrix(i, j)); })); });
-    return;
-  }
-  Tensor accumulator = k.scratch(J);
-  k.loop(zero, J, [&](Value j) { k.store(accumulator, {j}, k.real(0.0)); });
-  k.loop(zero, I, [&](Value i) {
-    Value r = row(i);
-    k.loop(zero, J, [&](Value j) {
-      k.store(accumulator, {j}, k.add(k.load(accumulator, {j}), k.mul(r, matrix(i, j))));
-    });
-  });
-  k.loop(zero, J, [&](Value j) { emit(j, k.load(accumulator, {j})); });
-  k.release(accumulator);
-}
-
-bool unit_stride(const ir::TensorDesc& desc, int dimension) { return desc.strides[dimension] == 1; }
-
-// mean and rstd of row m of x [M, K], in two passes.
-std::pair<Value, Value> row_statistics(KernelBuilder& k, const Tensor& x, Value m, double eps) {
-  Value zero = k.index(0), features = k.size(x, 1);
-  Value count = k.to_real(features);
-  Value mean = k.div(k.sum(zero, features, [&](Value i) { return k.load(x, {m, i}); }), count);
-  Value variance = k.div(k.sum(zero, features,
-                               [&](Value i) {
-                                 Value centred = k.sub(k.load(x, {m, i}), mean);
-                                 return k.mul(centred, centred);
-                               }),
-                         count);
-  return {mean, k.rsqrt(k.add(variance, k.real(eps)))};
-}
-
 // The statistics of row m as the backward uses them: those the forward saved, unless the
 // compute type is wider than their f32 (f64 problems, which serve gradient checks), where
 // they are computed again from x so that the gradients keep f64 accuracy.
@@ -164,7 +120,7 @@ HostModule layer_norm_linear_module(mlir::MLIRContext& context, const ir::Proble
   const auto& op = std::get<ir::LayerNormLinear>(problem.op);
   auto tensors = ir::tensor_list(problem);
   mlir::FloatType compute = compute_type(context, op.x.dtype);
-  HostModule result{mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)), {}};
+  HostModule result{mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)), {}, compute, 0};
   auto stage = [&](const std::string& name, std::int64_t iterations) {
     result.stages.push_back({name, iterations});
     return StageFunction(*result.module, name, tensors, compute);

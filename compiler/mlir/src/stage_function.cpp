@@ -15,9 +15,10 @@ mlir::MemRefType argument_type(mlir::MLIRContext& context, const ir::TensorDesc&
 namespace {
 
 mlir::func::FuncOp declare(mlir::ImplicitLocOpBuilder& builder, const std::string& name,
-                           const std::vector<ir::NamedTensor>& tensors) {
+                           const std::vector<ir::NamedTensor>& tensors, mlir::FloatType compute) {
   std::vector<mlir::Type> inputs;
   for (const auto& named : tensors) inputs.push_back(argument_type(*builder.getContext(), *named.desc));
+  inputs.push_back(mlir::MemRefType::get({mlir::ShapedType::kDynamic}, compute));  // workspace
   inputs.push_back(builder.getIndexType());  // begin
   inputs.push_back(builder.getIndexType());  // end
   auto function = mlir::func::FuncOp::create(builder, name, builder.getFunctionType(inputs, {}));
@@ -36,12 +37,13 @@ mlir::func::FuncOp declare(mlir::ImplicitLocOpBuilder& builder, const std::strin
 StageFunction::StageFunction(mlir::ModuleOp module, const std::string& name,
                              const std::vector<ir::NamedTensor>& tensors, mlir::FloatType compute)
     : builder_(mlir::ImplicitLocOpBuilder::atBlockEnd(module.getLoc(), module.getBody())), kernel_(builder_, compute) {
-  auto function = declare(builder_, name, tensors);
+  auto function = declare(builder_, name, tensors, compute);
   auto arguments = function.getArguments();
   for (std::size_t i = 0; i < tensors.size(); ++i)
     tensors_.emplace_back(std::string(tensors[i].name), Tensor{arguments[i], tensors[i].desc->dtype});
-  begin_ = arguments[tensors.size()];
-  end_ = arguments[tensors.size() + 1];
+  workspace_ = {arguments[tensors.size()], compute.getWidth() == 64 ? ir::DType::kF64 : ir::DType::kF32};
+  begin_ = arguments[tensors.size() + 1];
+  end_ = arguments[tensors.size() + 2];
 }
 
 bool StageFunction::has(std::string_view tensor) const {

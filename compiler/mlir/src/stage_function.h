@@ -1,6 +1,7 @@
 // One stage of a host program as an MLIR function: one strided memref argument per
-// tensor of the problem's tensor list (in its order), then the range [begin, end) of the
-// stage's outermost loop that this call runs. Threads split a stage by that range.
+// tensor of the problem's tensor list (in its order), the program's workspace (partial
+// sums that one stage leaves for a later one, in the compute type), then the range [begin, end) of the stage's
+// outermost loop that this call runs. Threads split a stage by that range.
 #pragma once
 
 #include <string>
@@ -26,6 +27,7 @@ class StageFunction {
   bool has(std::string_view tensor) const;
   // The argument of `tensor`; throws std::logic_error when the problem lacks it.
   Tensor tensor(std::string_view tensor) const;
+  Tensor workspace() const { return workspace_; }
   mlir::Value begin() const { return begin_; }
   mlir::Value end() const { return end_; }
   KernelBuilder& kernel() { return kernel_; }
@@ -34,6 +36,7 @@ class StageFunction {
   mlir::ImplicitLocOpBuilder builder_;
   KernelBuilder kernel_;
   std::vector<std::pair<std::string, Tensor>> tensors_;
+  Tensor workspace_;
   mlir::Value begin_, end_;
 };
 

@@ -159,7 +159,9 @@ typedef enum mf_direction {
 
 typedef struct mf_plan_s* mf_plan;
 
-/* Bytes of device (or host, on cpu) workspace that each execution of the plan needs. */
+/* Bytes of device (or host, on cpu) workspace that each execution of the plan needs. A
+ * workspace must be aligned to 16 bytes (MF_ERROR_MISALIGNED otherwise); what cudaMalloc,
+ * malloc and PyTorch's allocators return is. */
 MF_API mf_status mf_plan_workspace_size(mf_plan plan, size_t* bytes);
 /* Writes a JSON object describing the plan (operator, direction, backend, generator, tile
  * configuration and where it came from, problem key, workspace) into buffer, NUL

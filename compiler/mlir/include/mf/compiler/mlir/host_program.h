@@ -42,10 +42,15 @@ class HostProgram {
   static std::string version();
 
   const std::vector<HostStage>& stages() const;
+  // Bytes of the workspace every run of this program's stages shares (partial sums one
+  // stage leaves for the next); 0 when it needs none.
+  std::size_t workspace_bytes() const;
   // Runs stage `stage` over [begin, end). `tensors` are the data pointers of
   // ir::tensor_list(problem), in its order; the sizes and strides are the problem's.
-  // Safe to call from several threads at once.
-  void run(std::size_t stage, std::span<void* const> tensors, std::int64_t begin, std::int64_t end) const;
+  // `workspace` holds workspace_bytes(), 8-byte aligned. Safe to call from several threads
+  // at once.
+  void run(std::size_t stage, std::span<void* const> tensors, void* workspace, std::int64_t begin,
+           std::int64_t end) const;
 
  private:
   struct State;
