@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -278,6 +280,155 @@ TEST(HostTransitionGradients, OnlyTheRequestedOnesAndBitwiseIndependentOfTheSpli
   }
 }
 
+// ---- EvoAttention ---------------------------------------------------------------------------
+
+struct AttentionCase {
+  std::string name;
+  ir::EvoAttention op;
+};
+
+void PrintTo(const AttentionCase& c, std::ostream* out) { *out << c.name; }
+
+ir::EvoLayoutOptions layout(DType dtype, bool bias, std::optional<DType> bias_dtype, ir::MaskKind mask,
+                            std::optional<DType> mask_dtype = std::nullopt) {
+  ir::EvoLayoutOptions options;
+  options.dtype = dtype;
+  options.with_bias = bias;
+  options.bias_dtype = bias_dtype;
+  options.mask_kind = mask;
+  options.additive_mask_dtype = mask_dtype;
+  return options;
+}
+
+// The bias as [1, 1, H, 1, N]: shared by the queries as well, so that d_bias sums them.
+ir::EvoAttention bias_shared_by_queries(ir::EvoAttention op) {
+  op.bias->shape[3] = 1;
+  op.bias->strides = {0, 0, op.seq_len(), 0, 1};
+  return op;
+}
+
+std::vector<AttentionCase> attention_cases() {
+  using ir::MaskKind;
+  return {
+      {"single_bf16_one_token", ir::single_attention(1, 1, 2, 16, layout(DType::kBF16, true, {}, MaskKind::kBoolean))},
+      {"single_f32_odd", ir::single_attention(2, 17, 2, 24, layout(DType::kF32, true, DType::kF32, MaskKind::kAdditive))},
+      {"triangle_start_bf16_f32_bias",
+       ir::triangle_attention_starting(1, 9, 2, 16, layout(DType::kBF16, true, DType::kF32, MaskKind::kBoolean))},
+      {"triangle_end_f16", ir::triangle_attention_ending(1, 8, 2, 32, layout(DType::kF16, true, {}, MaskKind::kBoolean))},
+      {"triangle_end_f32_no_mask",
+       ir::triangle_attention_ending(2, 5, 1, 16, layout(DType::kF32, true, {}, MaskKind::kNone))},
+      {"msa_row_f32_additive_f32",
+       ir::msa_row_attention(1, 3, 11, 2, 16, layout(DType::kF32, true, {}, MaskKind::kAdditive, DType::kF32))},
+      {"msa_row_bf16_no_bias", ir::msa_row_attention(2, 2, 7, 1, 64, layout(DType::kBF16, false, {}, MaskKind::kBoolean))},
+      {"msa_column_f16_no_mask",
+       ir::msa_column_attention(1, 6, 4, 2, 16, layout(DType::kF16, false, {}, MaskKind::kNone))},
+      {"msa_column_f32_boolean", ir::msa_column_attention(1, 9, 3, 2, 48, layout(DType::kF32, false, {}, MaskKind::kBoolean))},
+      {"f64_single", ir::single_attention(1, 13, 2, 16, layout(DType::kF64, true, {}, MaskKind::kAdditive))},
+      {"f64_triangle_bias_shared_by_queries",
+       bias_shared_by_queries(ir::triangle_attention_starting(1, 6, 2, 16, layout(DType::kF64, true, {}, MaskKind::kBoolean)))},
+      {"bf16_bias_shared_by_queries",
+       bias_shared_by_queries(ir::msa_row_attention(1, 4, 10, 2, 16, layout(DType::kBF16, true, DType::kF32, MaskKind::kNone)))},
+  };
+}
+
+class HostEvoAttention : public ::testing::TestWithParam<AttentionCase> {
+ protected:
+  reference::ThreadPool pool_{2};
+};
+
+TEST_P(HostEvoAttention, ForwardMatchesTheReference) {
+  const ir::EvoAttention& forward = GetParam().op;
+  const ir::Problem problem{forward, ir::Direction::forward()};
+  ProblemTensors got(forward, 3), expected(forward, 3);
+  run(*HostProgram::compile(problem), problem, got, 3);
+  reference::testing::run_pass(forward, ir::Direction::forward(), expected, pool_);
+  for (const char* name : {"o", "lse"}) expect_close(got, expected, name);
+}
+
+TEST_P(HostEvoAttention, EveryGradientMatchesTheReference) {
+  const ir::EvoAttention& forward = GetParam().op;
+  const ir::EvoAttention backward = ir::with_gradients(forward, forward.all_gradients());
+  const ir::Problem problem{backward, ir::Direction::backward(forward.all_gradients())};
+  ProblemTensors got(backward, 5), expected(backward, 5);
+  // The host backward recomputes the forward's statistics: o and lse stay random here.
+  run(*HostProgram::compile(problem), problem, got, 3);
+  reference::testing::run_pass(backward, problem.direction, expected, pool_);
+  for (const auto& named : ir::tensor_list(problem))
+    if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, HostEvoAttention, ::testing::ValuesIn(attention_cases()),
+                         [](const ::testing::TestParamInfo<AttentionCase>& param) { return param.param.name; });
+
+// Rows whose keys are all dropped: O = 0, lse = +∞, zero gradients, never NaN.
+TEST(HostEvoAttentionMasks, FullyMaskedRowsGiveZeros) {
+  reference::ThreadPool pool(1);
+  const ir::EvoAttention forward =
+      ir::msa_row_attention(1, 3, 6, 2, 16, layout(DType::kF32, true, {}, ir::MaskKind::kBoolean));
+  const ir::EvoAttention backward = ir::with_gradients(forward, forward.all_gradients());
+  for (ir::Pass pass : {ir::Pass::kForward, ir::Pass::kBackward}) {
+    const bool is_forward = pass == ir::Pass::kForward;
+    const ir::Problem problem{is_forward ? forward : backward,
+                              is_forward ? ir::Direction::forward() : ir::Direction::backward(forward.all_gradients())};
+    ProblemTensors got(backward, 4), expected(backward, 4);
+    for (ProblemTensors* t : {&got, &expected}) {
+      reference::HostTensor& mask = (*t)["mask"];
+      for (std::int64_t key = 0; key < 6; ++key) {  // row s = 1 drops every key
+        const std::int64_t index[5] = {0, 1, 0, 0, key};
+        mask.set(index, 0.0);
+      }
+    }
+    run(*HostProgram::compile(problem), problem, got, 2);
+    reference::testing::run_pass(backward, problem.direction, expected, pool);
+    for (const auto& named : ir::tensor_list(problem)) {
+      if (named.access != ir::Access::kWrite) continue;
+      const std::string name(named.name);
+      if (name == "lse") {
+        const std::int64_t index[4] = {0, 1, 0, 3};
+        EXPECT_EQ(got[name].get(index), std::numeric_limits<double>::infinity());
+      }
+      expect_close(got, expected, name);
+    }
+  }
+}
+
+// A bias shared by all keys of a row does not change the softmax: its gradient, dS summed
+// over the keys, is zero (Σ_k P·(dP − Δ) = Δ − Δ).
+TEST(HostEvoAttentionGradients, ABiasSharedByTheKeysHasZeroGradient) {
+  ir::EvoAttention forward =
+      ir::msa_row_attention(1, 3, 9, 2, 16, layout(DType::kF32, true, {}, ir::MaskKind::kBoolean));
+  forward.bias->shape[4] = 1;
+  forward.bias->strides = {0, 0, 9, 1, 0};
+  const ir::EvoAttention backward = ir::with_gradients(forward, ir::EvoAttention::kGradBias);
+  const ir::Problem problem{backward, ir::Direction::backward(ir::EvoAttention::kGradBias)};
+  ProblemTensors got(backward, 6);
+  run(*HostProgram::compile(problem), problem, got, 2);
+  for (double value : got["d_bias"].values()) EXPECT_LT(std::abs(value), 1e-5);
+}
+
+TEST(HostEvoAttentionGradients, OnlyTheRequestedOnesAndBitwiseIndependentOfTheSplit) {
+  reference::ThreadPool pool(1);
+  const ir::EvoAttention forward =
+      ir::triangle_attention_starting(1, 7, 2, 16, layout(DType::kBF16, true, DType::kF32, ir::MaskKind::kBoolean));
+  for (std::uint32_t gradients : {ir::EvoAttention::kGradQ, ir::EvoAttention::kGradK | ir::EvoAttention::kGradBias,
+                                  ir::EvoAttention::kGradV, forward.all_gradients()}) {
+    SCOPED_TRACE(gradients);
+    const ir::EvoAttention backward = ir::with_gradients(forward, gradients);
+    const ir::Problem problem{backward, ir::Direction::backward(gradients)};
+    auto program = HostProgram::compile(problem);
+    ProblemTensors one(backward, 8), four(backward, 8), expected(backward, 8);
+    run(*program, problem, one, 1);
+    run(*program, problem, four, 4);
+    reference::testing::run_pass(backward, problem.direction, expected, pool);
+    for (const auto& named : ir::tensor_list(problem)) {
+      if (named.access != ir::Access::kWrite) continue;
+      const std::string name(named.name);
+      expect_close(one, expected, name);
+      EXPECT_EQ(std::memcmp(one[name].data(), four[name].data(), one[name].bytes()), 0) << name;
+    }
+  }
+}
+
 // ---- modules -------------------------------------------------------------------------------
 
 TEST(HostProgramModule, OneStridedFunctionPerStageWithACInterface) {
@@ -292,17 +443,12 @@ TEST(HostProgramModule, OneStridedFunctionPerStageWithACInterface) {
     EXPECT_THAT(gradients, HasSubstr(stage));
 }
 
-TEST(HostProgramModule, WhatItDoesNotServeIsNamed) {
+TEST(HostProgramModule, ServesEveryOperatorAndNamesItsLLVM) {
   const ir::Problem attention{ir::single_attention(1, 8, 2, 16, ir::EvoLayoutOptions{}), ir::Direction::forward()};
-  ASSERT_TRUE(HostProgram::unsupported(attention).has_value());
-  EXPECT_THAT(*HostProgram::unsupported(attention), HasSubstr("evo_attention"));
-  try {
-    HostProgram::compile(attention);
-    ADD_FAILURE() << "an unsupported problem compiled";
-  } catch (const ir::Error& e) {
-    EXPECT_EQ(e.kind(), ir::ErrorKind::kUnsupported);
-    EXPECT_THAT(e.what(), HasSubstr("evo_attention"));
-  }
+  const ir::Problem linear{ir::layer_norm_linear(4, 8, 4), ir::Direction::forward()};
+  const ir::Problem mlp{ir::transition(4, 8, 2), ir::Direction::forward()};
+  for (const ir::Problem* problem : {&attention, &linear, &mlp}) EXPECT_FALSE(HostProgram::unsupported(*problem));
+  EXPECT_THAT(HostProgram::module_text(attention), HasSubstr("func.func @evo_attention_rows"));
   EXPECT_THAT(HostProgram::version(), HasSubstr("LLVM 22"));
 }
 

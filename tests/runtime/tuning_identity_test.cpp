@@ -34,8 +34,9 @@ TEST_F(TuningIdentity, DescribesTheCpuBackend) {
   const auto device = tuning_device(context_);
   EXPECT_EQ(device.vendor, "cpu");
   EXPECT_GT(device.multiprocessors, 0);
-  EXPECT_EQ(tuning_generator(context_, problem_), "reference");
-  EXPECT_EQ(tuning_generator_hash(context_, problem_), "reference/1");
+  // Generated host code where the MLIR generator is built in, else the reference.
+  EXPECT_EQ(tuning_generator(context_, problem_), MF_HAVE_MLIR ? "mlir" : "reference");
+  EXPECT_THAT(tuning_generator_hash(context_, problem_), HasSubstr(MF_HAVE_MLIR ? "mlir-host/" : "reference/1"));
   EXPECT_FALSE(tuning_unsupported(context_, problem_));
   EXPECT_EQ(tuning_space(context_, problem_).configs().size(), 1u);  // one empty configuration
   EXPECT_TRUE(tuning_default_config(context_, problem_).params.empty());
@@ -60,13 +61,13 @@ TEST_F(TuningIdentity, BadInputThrowsWithTheReason) {
   } catch (const ir::Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("k: has shape"));
   }
-  // The reference backend takes no parameters: a configuration with some is refused.
+  // The cpu backend's generators take no parameters: a configuration with some is refused.
   try {
     mf_plan plan = tuning_plan(context_, problem_, ir::TileConfig{}.set("warps", 4));
     mf_plan_destroy(plan);
     ADD_FAILURE() << "a configuration outside the space was planned";
   } catch (const std::invalid_argument& e) {
-    EXPECT_THAT(e.what(), HasSubstr("config: the reference generator of the cpu backend takes no tile parameters, got warps=4"));
+    EXPECT_THAT(e.what(), HasSubstr("generator of the cpu backend takes no tile parameters, got warps=4"));
   }
 }
 

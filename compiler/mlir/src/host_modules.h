@@ -23,6 +23,8 @@ struct HostModule {
 // The type a problem whose main tensors are `dtype` computes in: f64 for f64, else f32.
 mlir::FloatType compute_type(mlir::MLIRContext& context, ir::DType dtype);
 
+std::optional<std::string> evo_attention_unsupported(const ir::Problem& problem);
+HostModule evo_attention_module(mlir::MLIRContext& context, const ir::Problem& problem);
 std::optional<std::string> layer_norm_linear_unsupported(const ir::Problem& problem);
 HostModule layer_norm_linear_module(mlir::MLIRContext& context, const ir::Problem& problem);
 std::optional<std::string> transition_unsupported(const ir::Problem& problem);

@@ -56,8 +56,14 @@ std::unique_ptr<mlir::MLIRContext> make_context() {
 
 HostModule build_module(mlir::MLIRContext& context, const ir::Problem& problem) {
   if (auto reason = HostProgram::unsupported(problem)) throw ir::Error(ir::ErrorKind::kUnsupported, *reason);
-  if (std::holds_alternative<ir::Transition>(problem.op)) return transition_module(context, problem);
-  return layer_norm_linear_module(context, problem);
+  return std::visit(
+      [&](const auto& op) {
+        using Op = std::decay_t<decltype(op)>;
+        if constexpr (std::is_same_v<Op, ir::EvoAttention>) return evo_attention_module(context, problem);
+        if constexpr (std::is_same_v<Op, ir::LayerNormLinear>) return layer_norm_linear_module(context, problem);
+        if constexpr (std::is_same_v<Op, ir::Transition>) return transition_module(context, problem);
+      },
+      problem.op);
 }
 
 // MLIR's strided memref descriptor for rank R, as the C interface takes it:
@@ -92,9 +98,14 @@ HostProgram::HostProgram(std::unique_ptr<State> state) : state_(std::move(state)
 HostProgram::~HostProgram() = default;
 
 std::optional<std::string> HostProgram::unsupported(const ir::Problem& problem) {
-  if (std::holds_alternative<ir::LayerNormLinear>(problem.op)) return layer_norm_linear_unsupported(problem);
-  if (std::holds_alternative<ir::Transition>(problem.op)) return transition_unsupported(problem);
-  return "the MLIR host generator does not build " + std::string(ir::op_name(problem.op)) + " yet";
+  return std::visit(
+      [&](const auto& op) -> std::optional<std::string> {
+        using Op = std::decay_t<decltype(op)>;
+        if constexpr (std::is_same_v<Op, ir::EvoAttention>) return evo_attention_unsupported(problem);
+        if constexpr (std::is_same_v<Op, ir::LayerNormLinear>) return layer_norm_linear_unsupported(problem);
+        if constexpr (std::is_same_v<Op, ir::Transition>) return transition_unsupported(problem);
+      },
+      problem.op);
 }
 
 std::string HostProgram::module_text(const ir::Problem& problem) {

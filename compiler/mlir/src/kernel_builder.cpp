@@ -1,5 +1,7 @@
 #include "kernel_builder.h"
 
+#include <limits>
+
 #include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/Math/IR/Math.h>
 #include <mlir/Dialect/MemRef/IR/MemRef.h>
@@ -39,15 +41,17 @@ Value KernelBuilder::to_real(Value index) {
   return mlir::arith::SIToFPOp::create(b_, compute_, integer);
 }
 
+Value KernelBuilder::is_set(const Tensor& tensor, mlir::ValueRange indices) {
+  Value element = mlir::memref::LoadOp::create(b_, tensor.memref, indices);
+  Value zero = mlir::arith::ConstantOp::create(b_, mlir::cast<mlir::TypedAttr>(b_.getIntegerAttr(element.getType(), 0)));
+  return mlir::arith::CmpIOp::create(b_, mlir::arith::CmpIPredicate::ne, element, zero);
+}
+
 Value KernelBuilder::load(const Tensor& tensor, mlir::ValueRange indices) {
   Value element = mlir::memref::LoadOp::create(b_, tensor.memref, indices);
   mlir::Type type = element.getType();
   if (type == compute_) return element;
-  if (tensor.dtype == ir::DType::kBool) {
-    Value zero = mlir::arith::ConstantOp::create(b_, mlir::cast<mlir::TypedAttr>(b_.getIntegerAttr(type, 0)));
-    Value kept = mlir::arith::CmpIOp::create(b_, mlir::arith::CmpIPredicate::ne, element, zero);
-    return mlir::arith::SelectOp::create(b_, kept, real(1.0), real(0.0));
-  }
+  if (tensor.dtype == ir::DType::kBool) return select(is_set(tensor, indices), real(1.0), real(0.0));
   if (mlir::cast<mlir::FloatType>(type).getWidth() < compute_.getWidth())
     return mlir::arith::ExtFOp::create(b_, compute_, element);
   return mlir::arith::TruncFOp::create(b_, compute_, element);
@@ -90,6 +94,19 @@ std::vector<Value> KernelBuilder::sums(Value begin, Value end, std::size_t count
   return {loop.getResults().begin(), loop.getResults().end()};
 }
 
+Value KernelBuilder::maximum(Value begin, Value end, const Term& term) {
+  Value lowest = real(-std::numeric_limits<double>::infinity());
+  auto loop = mlir::scf::ForOp::create(
+      b_, b_.getLoc(), begin, end, index(1), mlir::ValueRange{lowest},
+      [&](mlir::OpBuilder& nested, mlir::Location, Value i, mlir::ValueRange carried) {
+        mlir::OpBuilder::InsertionGuard guard(b_);
+        b_.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+        Value next = mlir::arith::MaximumFOp::create(b_, carried.front(), term(i));
+        mlir::scf::YieldOp::create(b_, next);
+      });
+  return loop.getResult(0);
+}
+
 Tensor KernelBuilder::scratch(Value length) {
   auto type = mlir::MemRefType::get({mlir::ShapedType::kDynamic}, compute_);
   Value row = mlir::memref::AllocOp::create(b_, type, mlir::ValueRange{length});
@@ -104,6 +121,15 @@ Value KernelBuilder::mul(Value a, Value b) { return mlir::arith::MulFOp::create(
 Value KernelBuilder::div(Value a, Value b) { return mlir::arith::DivFOp::create(b_, a, b); }
 Value KernelBuilder::rsqrt(Value a) { return mlir::math::RsqrtOp::create(b_, a); }
 Value KernelBuilder::exp(Value a) { return mlir::math::ExpOp::create(b_, a); }
+Value KernelBuilder::log(Value a) { return mlir::math::LogOp::create(b_, a); }
+Value KernelBuilder::infinity() { return real(std::numeric_limits<double>::infinity()); }
+Value KernelBuilder::greater(Value a, Value b) {
+  return mlir::arith::CmpFOp::create(b_, mlir::arith::CmpFPredicate::OGT, a, b);
+}
+Value KernelBuilder::select(Value condition, Value if_true, Value if_false) {
+  return mlir::arith::SelectOp::create(b_, condition, if_true, if_false);
+}
+Value KernelBuilder::index_rem(Value a, Value b) { return mlir::arith::RemUIOp::create(b_, a, b); }
 Value KernelBuilder::index_add(Value a, Value b) { return mlir::arith::AddIOp::create(b_, a, b); }
 Value KernelBuilder::index_mul(Value a, Value b) { return mlir::arith::MulIOp::create(b_, a, b); }
 Value KernelBuilder::index_div(Value a, Value b) { return mlir::arith::DivUIOp::create(b_, a, b); }

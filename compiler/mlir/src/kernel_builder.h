@@ -40,6 +40,8 @@ class KernelBuilder {
   // Element loads convert to the compute type; stores convert from it. A boolean (i8)
   // element loads as 1.0 for nonzero, else 0.0.
   mlir::Value load(const Tensor& tensor, mlir::ValueRange indices);
+  // Whether the (boolean) element is nonzero, as an i1.
+  mlir::Value is_set(const Tensor& tensor, mlir::ValueRange indices);
   void store(const Tensor& tensor, mlir::ValueRange indices, mlir::Value value);
 
   // for i in [begin, end): body(i)
@@ -49,6 +51,8 @@ class KernelBuilder {
   // Several such sums over one loop: terms(i) returns one term per sum.
   std::vector<mlir::Value> sums(mlir::Value begin, mlir::Value end, std::size_t count,
                                 const std::function<std::vector<mlir::Value>(mlir::Value index)>& terms);
+  // max_{i in [begin, end)} term(i); −∞ for an empty range.
+  mlir::Value maximum(mlir::Value begin, mlir::Value end, const Term& term);
 
   // A heap row of `length` compute-type elements, for values reused across a loop; free
   // it with release() after its last use.
@@ -61,6 +65,11 @@ class KernelBuilder {
   mlir::Value div(mlir::Value a, mlir::Value b);
   mlir::Value rsqrt(mlir::Value a);
   mlir::Value exp(mlir::Value a);
+  mlir::Value log(mlir::Value a);
+  mlir::Value infinity();                             // +∞ in the compute type
+  mlir::Value greater(mlir::Value a, mlir::Value b);  // a > b (ordered), as an i1
+  mlir::Value select(mlir::Value condition, mlir::Value if_true, mlir::Value if_false);
+  mlir::Value index_rem(mlir::Value a, mlir::Value b);  // a ≥ 0, b > 0
   mlir::Value index_add(mlir::Value a, mlir::Value b);
   mlir::Value index_mul(mlir::Value a, mlir::Value b);
   mlir::Value index_div(mlir::Value a, mlir::Value b);  // a ≥ 0, b > 0
