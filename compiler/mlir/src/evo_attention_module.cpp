@@ -1,12 +1,9 @@
 // EvoAttention with pair bias (DESIGN.md §1.1) on the host, every layout through strides.
 // Forward: one stage over rows (b, s, h, q): the row's logits, their softmax and P·V.
-// Backward, which recomputes the forward's statistics instead of reading o and lse (so
-// that every dtype, f64 included, keeps its own accuracy):
-//   slices (b, s, h): each row's lse and Δ = ⟨dO, O⟩, then dQ row by row and dK, dV key by
-//     key, with P = exp(L − lse) and dS = P ⊙ (dP − Δ) recomputed where they are used;
-//   d_bias rows (the gradient's own leading indices): dS summed over the dimensions the
-//     bias broadcasts along, in a fixed order.
-// No sum depends on how threads split a stage: the gradients are deterministic.
+// Backward, one stage over groups of (b, s, h) slices (see backward_groups); it recomputes
+// the forward's statistics instead of reading o and lse, so that every dtype, f64
+// included, keeps its own accuracy. No sum depends on how threads split the stage: the
+// gradients, d_bias included, are deterministic.
 #include <limits>
 
 #include "host_modules.h"
@@ -137,106 +134,163 @@ void forward_rows(StageFunction& f, const ir::EvoAttention& op) {
   k.release(out);
 }
 
-// Iteration: one (b, s, h) slice, all its queries and keys.
-void backward_slices(StageFunction& f, const ir::EvoAttention& op) {
-  KernelBuilder& k = f.kernel();
-  Attention attention(f, op);
-  Value zero = k.index(0), tokens = attention.tokens(), dim = attention.dim();
-  Tensor lse = k.scratch(tokens), delta = k.scratch(tokens), logits = k.scratch(tokens);
-  Tensor first = k.scratch(dim), second = k.scratch(dim);
-  auto clear = [&](const Tensor& t) { k.loop(zero, dim, [&](Value d) { k.store(t, {d}, k.real(0.0)); }); };
-  auto accumulate = [&](const Tensor& t, Value weight, const std::function<Value(Value)>& row) {
-    k.loop(zero, dim, [&](Value d) { k.store(t, {d}, k.add(k.load(t, {d}), k.mul(weight, row(d)))); });
-  };
-  k.loop(f.begin(), f.end(), [&](Value slice) {
-    RowIndex at = attention.row(k.index_mul(slice, tokens));  // query 0 of the slice
-    auto query = [&](Value q) { return RowIndex{at.b, at.s, at.h, q}; };
-    k.loop(zero, tokens, [&](Value q) {
-      Value l = attention.softmax(query(q), logits, first);
-      k.store(lse, {q}, l);
-      k.store(delta, {q}, attention.delta(query(q), first));
-    });
-    if (f.has("d_q")) {
-      Tensor key = f.tensor("k"), d_q = f.tensor("d_q");
-      k.loop(zero, tokens, [&](Value q) {
-        RowIndex i = query(q);
-        clear(first);
-        k.loop(zero, tokens, [&](Value j) {
-          auto [d_s, p] = attention.d_logit(i, j, attention.logit(i, j), k.load(lse, {q}), k.load(delta, {q}));
-          accumulate(first, d_s, [&](Value d) { return attention.token(key, i, j, d); });
-        });
-        k.loop(zero, dim, [&](Value d) { k.store(d_q, {i.b, i.s, q, i.h, d}, k.mul(attention.scale(), k.load(first, {d}))); });
-      });
-    }
-    if (f.has("d_k") || f.has("d_v")) {
-      Tensor q_tensor = f.tensor("q"), d_o = f.tensor("d_o");
-      k.loop(zero, tokens, [&](Value j) {
-        clear(first);   // Σ_q dS·Q
-        clear(second);  // Σ_q P·dO
-        k.loop(zero, tokens, [&](Value q) {
-          RowIndex i = query(q);
-          auto [d_s, p] = attention.d_logit(i, j, attention.logit(i, j), k.load(lse, {q}), k.load(delta, {q}));
-          if (f.has("d_k")) accumulate(first, d_s, [&](Value d) { return attention.token(q_tensor, i, q, d); });
-          if (f.has("d_v")) accumulate(second, p, [&](Value d) { return attention.token(d_o, i, q, d); });
-        });
-        k.loop(zero, dim, [&](Value d) {
-          if (f.has("d_k")) k.store(f.tensor("d_k"), {at.b, at.s, j, at.h, d}, k.mul(attention.scale(), k.load(first, {d})));
-          if (f.has("d_v")) k.store(f.tensor("d_v"), {at.b, at.s, j, at.h, d}, k.load(second, {d}));
-        });
-      });
-    }
-  });
-  for (const Tensor& t : {lse, delta, logits, first, second}) k.release(t);
-}
+// The backward of one (b, s, h) slice, from scratch matrices of the slice:
+//   P = exp(L − lse) and dS = P ⊙ (dP − Δ), both [N, N], computed once;
+//   dV = Pᵀ·dO, dK = c·dSᵀ·Q, dQ = c·dS·K with [N, D] accumulators;
+// and dS added to `bias_sums` (the group's d_bias slab) where d_bias is wanted.
+class SliceBackward {
+ public:
+  SliceBackward(StageFunction& f, Attention& attention)
+      : f_(f), k_(f.kernel()), attention_(attention), zero_(k_.index(0)) {
+    Value tokens = attention.tokens(), dim = attention.dim();
+    Value square = k_.index_mul(tokens, tokens), rows = k_.index_mul(tokens, dim);
+    p_ = k_.scratch(square);
+    d_s_ = k_.scratch(square);
+    logits_ = k_.scratch(tokens);
+    delta_ = k_.scratch(tokens);
+    out_ = k_.scratch(dim);
+    first_ = k_.scratch(rows);
+    second_ = k_.scratch(rows);
+  }
 
-// Iteration: one (b', s', h', q') of d_bias's leading dimensions, all its keys. Each of
-// b, s, h, q, key runs over one index where d_bias has the full extent and over all of
-// them where it has extent 1 (the bias broadcasts there).
-void backward_bias(StageFunction& f, const ir::EvoAttention& op) {
+  void release() {
+    for (const Tensor& t : {p_, d_s_, logits_, delta_, out_, first_, second_}) k_.release(t);
+  }
+
+  // bias_slot(q, key) gives the index into bias_sums, or nullopt without d_bias.
+  void run(const RowIndex& slice, const std::optional<Tensor>& bias_sums,
+           const std::function<Value(Value, Value)>& bias_slot) {
+    Value tokens = attention_.tokens(), dim = attention_.dim();
+    auto row = [&](Value q) { return RowIndex{slice.b, slice.s, slice.h, q}; };
+    auto at = [&](Value q, Value key) { return k_.index_add(k_.index_mul(q, tokens), key); };
+    Tensor d_o = f_.tensor("d_o");
+    k_.loop(zero_, tokens, [&](Value q) {
+      Value lse = attention_.softmax(row(q), logits_, out_);
+      Value delta = attention_.delta(row(q), out_);
+      k_.loop(zero_, tokens, [&](Value key) {
+        Value p = k_.exp(k_.sub(k_.load(logits_, {key}), lse));
+        Value d_p = k_.sum(zero_, dim, [&](Value d) {
+          return k_.mul(attention_.token(d_o, row(q), q, d), attention_.token(f_.tensor("v"), row(q), key, d));
+        });
+        Value d_s = k_.mul(p, k_.sub(d_p, delta));
+        k_.store(p_, {at(q, key)}, p);
+        k_.store(d_s_, {at(q, key)}, d_s);
+        if (bias_sums) {
+          Value slot = bias_slot(q, key);
+          k_.store(*bias_sums, {slot}, k_.add(k_.load(*bias_sums, {slot}), d_s));
+        }
+      });
+    });
+    if (f_.has("d_q")) {
+      // dQ[q, :] = c·Σ_key dS[q, key]·K[key, :]
+      product(tokens, [&](Value q, Value key) { return k_.load(d_s_, {at(q, key)}); }, "k", slice, first_);
+      store(first_, "d_q", slice, attention_.scale());
+    }
+    if (f_.has("d_k")) {
+      // dK[key, :] = c·Σ_q dS[q, key]·Q[q, :]
+      product(tokens, [&](Value key, Value q) { return k_.load(d_s_, {at(q, key)}); }, "q", slice, first_);
+      store(first_, "d_k", slice, attention_.scale());
+    }
+    if (f_.has("d_v")) {
+      // dV[key, :] = Σ_q P[q, key]·dO[q, :]
+      product(tokens, [&](Value key, Value q) { return k_.load(p_, {at(q, key)}); }, "d_o", slice, second_);
+      store(second_, "d_v", slice, k_.real(1.0));
+    }
+  }
+
+ private:
+  // out[r, :] = Σ_t weight(r, t)·tensor[t, :] for rows r, t < N of the slice, into the
+  // [N, D] accumulator `out` (t outer, d innermost: contiguous rows).
+  void product(Value tokens, const std::function<Value(Value, Value)>& weight, const char* tensor,
+               const RowIndex& slice, const Tensor& out) {
+    Value dim = attention_.dim();
+    Tensor source = f_.tensor(tensor);
+    k_.loop(zero_, k_.index_mul(tokens, dim), [&](Value e) { k_.store(out, {e}, k_.real(0.0)); });
+    k_.loop(zero_, tokens, [&](Value r) {
+      Value base = k_.index_mul(r, dim);
+      k_.loop(zero_, tokens, [&](Value t) {
+        Value w = weight(r, t);
+        k_.loop(zero_, dim, [&](Value d) {
+          Value e = k_.index_add(base, d);
+          k_.store(out, {e}, k_.add(k_.load(out, {e}), k_.mul(w, attention_.token(source, slice, t, d))));
+        });
+      });
+    });
+  }
+
+  void store(const Tensor& rows, const char* gradient, const RowIndex& slice, Value factor) {
+    Value dim = attention_.dim();
+    Tensor target = f_.tensor(gradient);
+    k_.loop(zero_, attention_.tokens(), [&](Value r) {
+      k_.loop(zero_, dim, [&](Value d) {
+        Value value = k_.load(rows, {k_.index_add(k_.index_mul(r, dim), d)});
+        k_.store(target, {slice.b, slice.s, r, slice.h, d}, k_.mul(factor, value));
+      });
+    });
+  }
+
+  StageFunction& f_;
+  KernelBuilder& k_;
+  Attention& attention_;
+  Value zero_;
+  Tensor p_, d_s_, logits_, delta_, out_, first_, second_;
+};
+
+// Iteration: one group of (b, s, h) slices. Without d_bias a group is one slice. With
+// d_bias it is one (b', s', h') of d_bias's leading indices: every slice whose bias it
+// is (each of b, s, h over one index where d_bias has the full extent, over all where it
+// has extent 1), so that the group sums its d_bias slab alone, slice by slice in order.
+void backward_groups(StageFunction& f, const ir::EvoAttention& op) {
   KernelBuilder& k = f.kernel();
   Attention attention(f, op);
-  Tensor d_bias = f.tensor("d_bias");
-  const ir::TensorDesc& desc = *op.d_bias;
-  Value zero = k.index(0), one = k.index(1), tokens = attention.tokens();
-  Value extents[5] = {attention.batch(), attention.rows(), attention.heads(), tokens, tokens};
-  Tensor sums = k.scratch(k.size(d_bias, 4)), logits = k.scratch(tokens), out = k.scratch(attention.dim());
-  k.loop(f.begin(), f.end(), [&](Value r) {
-    Value own[4];
-    Value rest = r;
-    for (int d = 3; d >= 0; --d) {
-      Value extent = k.size(d_bias, d);
+  SliceBackward backward(f, attention);
+  Value zero = k.index(0), one = k.index(1);
+  const bool with_bias = f.has("d_bias");
+  std::vector<std::int64_t> group_shape = {op.batch(), op.rows(), op.heads(), op.seq_len(), op.seq_len()};
+  if (with_bias) group_shape = op.d_bias->shape;
+  Value extents[3] = {attention.batch(), attention.rows(), attention.heads()};
+  std::optional<Tensor> sums;
+  Value slab;
+  if (with_bias) {
+    Tensor d_bias = f.tensor("d_bias");
+    slab = k.index_mul(k.size(d_bias, 3), k.size(d_bias, 4));
+    sums = k.scratch(slab);
+  }
+  k.loop(f.begin(), f.end(), [&](Value g) {
+    Value own[3];
+    Value rest = g;
+    for (int d = 2; d >= 0; --d) {
+      Value extent = group_shape[d] == 1 ? one : extents[d];
       own[d] = k.index_rem(rest, extent);
       rest = k.index_div(rest, extent);
     }
     auto range = [&](int d) -> std::pair<Value, Value> {
-      if (desc.shape[d] == 1) return {zero, extents[d]};
+      if (with_bias && group_shape[d] == 1) return {zero, extents[d]};
       return {own[d], k.index_add(own[d], one)};
     };
-    const bool summed_keys = desc.shape[4] == 1;
-    k.loop(zero, k.size(d_bias, 4), [&](Value j) { k.store(sums, {j}, k.real(0.0)); });
+    if (sums) k.loop(zero, slab, [&](Value e) { k.store(*sums, {e}, k.real(0.0)); });
+    Tensor d_bias = with_bias ? f.tensor("d_bias") : Tensor{};
+    auto slot = [&](Value q, Value key) {
+      Value row = group_shape[3] == 1 ? zero : q, column = group_shape[4] == 1 ? zero : key;
+      return k.index_add(k.index_mul(row, k.size(d_bias, 4)), column);
+    };
     auto [b0, b1] = range(0);
     auto [s0, s1] = range(1);
     auto [h0, h1] = range(2);
-    auto [q0, q1] = range(3);
     k.loop(b0, b1, [&](Value b) {
       k.loop(s0, s1, [&](Value s) {
-        k.loop(h0, h1, [&](Value h) {
-          k.loop(q0, q1, [&](Value q) {
-            RowIndex i{b, s, h, q};
-            Value lse = attention.softmax(i, logits, out);
-            Value delta = attention.delta(i, out);
-            k.loop(zero, tokens, [&](Value key) {
-              auto [d_s, p] = attention.d_logit(i, key, k.load(logits, {key}), lse, delta);
-              Value slot = summed_keys ? zero : key;
-              k.store(sums, {slot}, k.add(k.load(sums, {slot}), d_s));
-            });
-          });
-        });
+        k.loop(h0, h1, [&](Value h) { backward.run(RowIndex{b, s, h, zero}, sums, slot); });
       });
     });
-    k.loop(zero, k.size(d_bias, 4), [&](Value j) { k.store(d_bias, {own[0], own[1], own[2], own[3], j}, k.load(sums, {j})); });
+    if (!with_bias) return;
+    k.loop(zero, k.size(d_bias, 3), [&](Value q) {
+      k.loop(zero, k.size(d_bias, 4), [&](Value key) {
+        k.store(d_bias, {own[0], own[1], own[2], q, key}, k.load(*sums, {slot(q, key)}));
+      });
+    });
   });
-  for (const Tensor& t : {sums, logits, out}) k.release(t);
+  backward.release();
+  if (sums) k.release(*sums);
 }
 
 }  // namespace
@@ -253,21 +307,18 @@ HostModule evo_attention_module(mlir::MLIRContext& context, const ir::Problem& p
     result.stages.push_back({name, iterations});
     return StageFunction(*result.module, name, tensors, compute);
   };
-  const std::int64_t slices = op.batch() * op.rows() * op.heads();
   if (d.pass == ir::Pass::kForward) {
-    auto rows = stage("evo_attention_rows", slices * op.seq_len());
+    auto rows = stage("evo_attention_rows", op.batch() * op.rows() * op.heads() * op.seq_len());
     forward_rows(rows, op);
     return result;
   }
-  if (d.wants(ir::EvoAttention::kGradQ) || d.wants(ir::EvoAttention::kGradK) || d.wants(ir::EvoAttention::kGradV)) {
-    auto slice_stage = stage("evo_attention_d_qkv", slices);
-    backward_slices(slice_stage, op);
-  }
+  std::int64_t group_count = op.batch() * op.rows() * op.heads();
   if (d.wants(ir::EvoAttention::kGradBias)) {
-    const auto& shape = op.d_bias->shape;
-    auto bias_stage = stage("evo_attention_d_bias", shape[0] * shape[1] * shape[2] * shape[3]);
-    backward_bias(bias_stage, op);
+    const auto& slab = op.d_bias->shape;
+    group_count = slab[0] * slab[1] * slab[2];
   }
+  auto group_stage = stage("evo_attention_backward", group_count);
+  backward_groups(group_stage, op);
   return result;
 }
 

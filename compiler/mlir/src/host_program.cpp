@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <mlir/Dialect/Arith/IR/Arith.h>
@@ -126,10 +127,16 @@ std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {
   HostModule built = build_module(*state->context, problem);
   lower_to_llvm(*built.module);
 
+  // The host's own CPU and features: without them LLVM's cost model sees no vector unit
+  // and vectorises nothing.
+  auto target = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!target) throw CompileError(CompileError::Kind::kToolchainUnavailable, llvm::toString(target.takeError()));
+  auto machine = target->createTargetMachine();
+  if (!machine) throw CompileError(CompileError::Kind::kToolchainUnavailable, llvm::toString(machine.takeError()));
   mlir::ExecutionEngineOptions options;
-  options.transformer = mlir::makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
+  options.transformer = mlir::makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, machine->get());
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  auto engine = mlir::ExecutionEngine::create(*built.module, options);
+  auto engine = mlir::ExecutionEngine::create(*built.module, options, std::move(*machine));
   if (!engine) {
     throw CompileError(CompileError::Kind::kRejected,
                        "the MLIR host generator's module did not compile: " + llvm::toString(engine.takeError()));

@@ -115,9 +115,17 @@ Tensor KernelBuilder::scratch(Value length) {
 
 void KernelBuilder::release(const Tensor& scratch) { mlir::memref::DeallocOp::create(b_, scratch.memref); }
 
-Value KernelBuilder::add(Value a, Value b) { return mlir::arith::AddFOp::create(b_, a, b); }
-Value KernelBuilder::sub(Value a, Value b) { return mlir::arith::SubFOp::create(b_, a, b); }
-Value KernelBuilder::mul(Value a, Value b) { return mlir::arith::MulFOp::create(b_, a, b); }
+// Sums may be reassociated and products fused into them, so that LLVM vectorises the
+// reductions. A compiled program still computes the same bits every run, and the split
+// of a stage across threads never changes an iteration's order.
+static mlir::arith::FastMathFlagsAttr relaxed(mlir::OpBuilder& b) {
+  return mlir::arith::FastMathFlagsAttr::get(b.getContext(),
+                                             mlir::arith::FastMathFlags::reassoc | mlir::arith::FastMathFlags::contract);
+}
+
+Value KernelBuilder::add(Value a, Value b) { return mlir::arith::AddFOp::create(b_, a, b, relaxed(b_)); }
+Value KernelBuilder::sub(Value a, Value b) { return mlir::arith::SubFOp::create(b_, a, b, relaxed(b_)); }
+Value KernelBuilder::mul(Value a, Value b) { return mlir::arith::MulFOp::create(b_, a, b, relaxed(b_)); }
 Value KernelBuilder::div(Value a, Value b) { return mlir::arith::DivFOp::create(b_, a, b); }
 Value KernelBuilder::rsqrt(Value a) { return mlir::math::RsqrtOp::create(b_, a); }
 Value KernelBuilder::exp(Value a) { return mlir::math::ExpOp::create(b_, a); }

@@ -7,9 +7,13 @@
 namespace mf::compiler::mlir_generator {
 
 mlir::MemRefType argument_type(mlir::MLIRContext& context, const ir::TensorDesc& desc) {
-  std::vector<std::int64_t> dynamic(desc.shape.size(), mlir::ShapedType::kDynamic);
-  auto layout = mlir::StridedLayoutAttr::get(&context, /*offset=*/0, dynamic);
-  return mlir::MemRefType::get(dynamic, element_type(context, desc.dtype), layout);
+  std::vector<std::int64_t> sizes(desc.shape.size(), mlir::ShapedType::kDynamic);
+  // A unit stride is part of the problem (its key's stride class), so the program may
+  // rely on it: contiguous inner loops then vectorise.
+  std::vector<std::int64_t> strides;
+  for (std::int64_t stride : desc.strides) strides.push_back(stride == 1 ? 1 : mlir::ShapedType::kDynamic);
+  auto layout = mlir::StridedLayoutAttr::get(&context, /*offset=*/0, strides);
+  return mlir::MemRefType::get(sizes, element_type(context, desc.dtype), layout);
 }
 
 namespace {

@@ -40,8 +40,8 @@ class StageFunction {
   mlir::Value begin_, end_;
 };
 
-// The strided memref type of a tensor argument: rank of the descriptor, every size and
-// stride dynamic (one compiled stage serves any size and any strides).
+// The strided memref type of a tensor argument: rank of the descriptor, every size
+// dynamic, unit strides static and the other strides dynamic.
 mlir::MemRefType argument_type(mlir::MLIRContext& context, const ir::TensorDesc& desc);
 
 }  // namespace mf::compiler::mlir_generator
