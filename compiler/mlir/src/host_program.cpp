@@ -133,8 +133,12 @@ std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {
   if (!target) throw CompileError(CompileError::Kind::kToolchainUnavailable, llvm::toString(target.takeError()));
   auto machine = target->createTargetMachine();
   if (!machine) throw CompileError(CompileError::Kind::kToolchainUnavailable, llvm::toString(machine.takeError()));
+  // ExecutionEngineOptions holds the transformer by reference (a function_ref): it must
+  // outlive create().
+  std::function<llvm::Error(llvm::Module*)> optimise =
+      mlir::makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, machine->get());
   mlir::ExecutionEngineOptions options;
-  options.transformer = mlir::makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, machine->get());
+  options.transformer = optimise;
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   auto engine = mlir::ExecutionEngine::create(*built.module, options, std::move(*machine));
   if (!engine) {
