@@ -1,4 +1,4 @@
-// EvoAttention on the cuda backend against the fp64 reference (cpu backend), through the C
+// EvoAttention on the cuda backend against the fp64 reference (mf::reference), through the C
 // API as a framework calls it: random inputs, outputs poisoned on the device before every
 // run, forward and every gradient, the five layouts, each dtype, bias and mask variant, odd
 // and even N, every supported head dim, contiguous and strided views. Skips without a GPU.
@@ -136,7 +136,7 @@ mf_status execute(mf_context context, mf_plan plan, const ir::Problem& problem, 
 
 // Runs forward then backward on the GPU (the backward reads the forward's O and LSE) and
 // the reference on f64 copies of the same inputs; returns one line per failing output.
-std::vector<std::string> check_case(mf_context cuda, mf_context cpu, gpu::DeviceMemory& memory, const Case& c,
+std::vector<std::string> check_case(mf_context cuda, gpu::DeviceMemory& memory, const Case& c,
                                     const Plans& plans, const ir::Problem& backward, std::uint64_t seed) {
   std::vector<std::string> failures;
   bridge::BoundProblem gpu_side = bridge::bind_random(backward, seed);
@@ -158,8 +158,8 @@ std::vector<std::string> check_case(mf_context cuda, mf_context cpu, gpu::Device
     reference_forward.tensors.emplace(std::string(t.name), reference.tensors.at(std::string(t.name)));
     if (t.access == ir::Access::kWrite) reference_forward.tensors.at(std::string(t.name)).poison();
   }
-  bridge::run_through_c_api(cpu, reference_forward, 1);
-  bridge::run_through_c_api(cpu, reference, 1);
+  bridge::run_reference(reference_forward);
+  bridge::run_reference(reference);
   auto compare = [&](std::string_view name, const reference::HostTensor& expected) {
     const auto& actual = gpu_side.tensors.at(std::string(name));
     const double error = reference::result_error(actual, expected);
@@ -237,7 +237,7 @@ TEST_F(EvoAttentionGpu, MatchesReferenceAcrossTheMatrix) {
       ++failed;
       continue;
     }
-    const auto failures = check_case(cuda_, cpu_, *device_, cases[i], plans[i], backwards[i], 1000 + i);
+    const auto failures = check_case(cuda_, *device_, cases[i], plans[i], backwards[i], 1000 + i);
     for (const auto& f : failures) ADD_FAILURE() << name << ": " << f;
     failed += failures.empty() ? 0 : 1;
     std::printf("[case] %-48s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
@@ -288,7 +288,7 @@ TEST_F(EvoAttentionGpu, OtherConfigurationsMatchTheReference) {
         plans.backward = configured(backward, backward_overrides[b]);
         if (plans.forward != nullptr && plans.backward != nullptr) {
           const std::string name = fmt::format("{} forward #{} backward #{}", name_of(cases[i]), f, b);
-          const auto failures = check_case(cuda_, cpu_, *device_, cases[i], plans, backward, 500 + 10 * i + f);
+          const auto failures = check_case(cuda_, *device_, cases[i], plans, backward, 500 + 10 * i + f);
           for (const auto& failure : failures) ADD_FAILURE() << name << ": " << failure;
           std::printf("[config] %-64s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
           ++checked;

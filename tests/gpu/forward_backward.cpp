@@ -37,7 +37,7 @@ std::set<std::string> written_by(const ir::Problem& problem) {
 
 }  // namespace
 
-std::vector<std::string> check_forward_backward(mf_context cuda, mf_context cpu, DeviceMemory& memory,
+std::vector<std::string> check_forward_backward(mf_context cuda, DeviceMemory& memory,
                                                 mf_plan forward_plan, mf_plan backward_plan,
                                                 const ir::Problem& backward, std::uint64_t seed, double limit) {
   const ir::Problem forward{backward.op, ir::Direction::forward()};
@@ -58,8 +58,8 @@ std::vector<std::string> check_forward_backward(mf_context cuda, mf_context cpu,
     reference_forward.tensors.emplace(std::string(t.name), reference.tensors.at(std::string(t.name)));
     if (t.access == ir::Access::kWrite) reference_forward.tensors.at(std::string(t.name)).poison();
   }
-  bridge::run_through_c_api(cpu, reference_forward, 1);
-  bridge::run_through_c_api(cpu, reference, 1);
+  bridge::run_reference(reference_forward);
+  bridge::run_reference(reference);
   std::vector<std::string> failures;
   for (const auto& name : written) {
     const auto& expected = (saved.count(name) ? reference_forward : reference).tensors.at(name);

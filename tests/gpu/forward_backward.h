@@ -17,7 +17,7 @@ namespace mf::gpu {
 // is the backward problem; the forward is the same operator forward. The forward's outputs
 // (y and the saved statistics) are compared with the reference forward, the gradients with
 // the reference backward.
-std::vector<std::string> check_forward_backward(mf_context cuda, mf_context cpu, DeviceMemory& memory,
+std::vector<std::string> check_forward_backward(mf_context cuda, DeviceMemory& memory,
                                                 mf_plan forward_plan, mf_plan backward_plan,
                                                 const ir::Problem& backward, std::uint64_t seed, double limit);
 

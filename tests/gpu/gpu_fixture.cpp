@@ -3,7 +3,6 @@
 namespace mf::gpu {
 
 mf_context GpuTest::cuda_ = nullptr;
-mf_context GpuTest::cpu_ = nullptr;
 std::string GpuTest::skip_reason_;
 std::unique_ptr<DeviceMemory> GpuTest::device_;
 
@@ -15,15 +14,12 @@ void GpuTest::SetUpTestSuite() {
     skip_reason_ = mf_last_error();
     return;
   }
-  options.backend = MF_BACKEND_CPU;
-  ASSERT_EQ(mf_context_create(&options, &cpu_), MF_SUCCESS) << mf_last_error();
   device_ = std::make_unique<DeviceMemory>();
 }
 
 void GpuTest::TearDownTestSuite() {
   if (cuda_ != nullptr) mf_context_destroy(cuda_);
-  if (cpu_ != nullptr) mf_context_destroy(cpu_);
-  cuda_ = cpu_ = nullptr;
+  cuda_ = nullptr;
   device_.reset();
 }
 

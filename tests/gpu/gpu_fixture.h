@@ -1,5 +1,6 @@
-// What the GPU tests share: a cuda context (the suite skips without a device), a cpu
-// context for the fp64 reference, device memory, and problems' tensors copied to it.
+// What the GPU tests share: a cuda context (the suite skips without a device), device
+// memory, and problems' tensors copied to it. The oracle is mf::reference, run directly
+// (bridge::run_reference).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -22,7 +23,7 @@ class GpuTest : public ::testing::Test {
   static void TearDownTestSuite();
   void SetUp() override;
 
-  static mf_context cuda_, cpu_;
+  static mf_context cuda_;
   static std::string skip_reason_;
   static std::unique_ptr<DeviceMemory> device_;
 };

@@ -1,4 +1,4 @@
-// The Transition forward and backward on the cuda backend against the fp64 reference (cpu backend),
+// The Transition forward and backward on the cuda backend against the fp64 reference (mf::reference),
 // through the C API: random inputs, outputs poisoned on the device, the AF3 shapes (M
 // scaled down for the reference) and odd ones (M = 1, 7, 1000; D not a multiple of 16),
 // each dtype, with and without the LayerNorm and β, f32 parameters, both weight layouts,
@@ -88,7 +88,7 @@ struct Overrides {
   ir::TileConfig forward, backward;
 };
 
-std::vector<std::string> check_case(mf_context cuda, mf_context cpu, gpu::DeviceMemory& memory, const Case& c,
+std::vector<std::string> check_case(mf_context cuda, gpu::DeviceMemory& memory, const Case& c,
                                     std::uint64_t seed, const Overrides& overrides = {}) {
   const Transition forward_op = make_op(c);
   const std::uint32_t all = forward_op.all_gradients();
@@ -112,7 +112,7 @@ std::vector<std::string> check_case(mf_context cuda, mf_context cpu, gpu::Device
   else if (error = plan_of(backward, &backward_plan); !error.empty())
     failures = {"backward plan: " + error};
   else  // f32 statistics computed from T inputs get the inputs' tolerance.
-    failures = gpu::check_forward_backward(cuda, cpu, memory, forward_plan, backward_plan, backward, seed,
+    failures = gpu::check_forward_backward(cuda, memory, forward_plan, backward_plan, backward, seed,
                                            reference::tolerance(c.dtype));
   mf_plan_destroy(forward_plan);
   mf_plan_destroy(backward_plan);
@@ -124,7 +124,7 @@ TEST_F(TransitionGpu, ForwardAndBackwardMatchTheReferenceAcrossTheMatrix) {
   int failed = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const std::string name = name_of(cases[i]);
-    const auto failures = check_case(cuda_, cpu_, *device_, cases[i], 3000 + i);
+    const auto failures = check_case(cuda_, *device_, cases[i], 3000 + i);
     for (const auto& f : failures) ADD_FAILURE() << name << ": " << f;
     failed += failures.empty() ? 0 : 1;
     std::printf("[case] %-48s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
@@ -152,7 +152,7 @@ TEST_F(TransitionGpu, OtherConfigurationsMatchTheReference) {
     const auto& [c, overrides] = runs[i];
     const std::string name =
         name_of(c) + " [" + ir::to_string(overrides.forward) + "] [" + ir::to_string(overrides.backward) + "]";
-    for (const auto& f : check_case(cuda_, cpu_, *device_, c, 4000 + i, overrides)) ADD_FAILURE() << name << ": " << f;
+    for (const auto& f : check_case(cuda_, *device_, c, 4000 + i, overrides)) ADD_FAILURE() << name << ": " << f;
   }
 }
 

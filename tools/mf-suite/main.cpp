@@ -110,12 +110,11 @@ struct PassResult {
   mf_status status = MF_SUCCESS;
 };
 
-PassResult run_pass(mf_context context, mf_context reference, BoundProblem& bound, BoundProblem& ref_bound,
-                    int repeats) {
+PassResult run_pass(mf_context context, BoundProblem& bound, BoundProblem& ref_bound, int repeats) {
   PassResult result;
   try {
     result.ms = mf::bridge::run_through_c_api(context, bound, repeats);
-    mf::bridge::run_through_c_api(reference, ref_bound, 1);
+    mf::bridge::run_reference(ref_bound);
     result.error = worst_error(bound, ref_bound);
   } catch (const mf::bridge::CapiError& error) {
     result.failure = error.what();
@@ -126,7 +125,6 @@ PassResult run_pass(mf_context context, mf_context reference, BoundProblem& boun
 
 struct Runner {
   mf_context context;
-  mf_context reference;
   int repeats;
   std::uint64_t seed;
 };
@@ -148,7 +146,7 @@ bool run_problem(Runner& runner, const std::string& name, int count, const mf::i
     if (!is_forward) take_saved_tensors(bwd, fwd);
     BoundProblem& bound = is_forward ? fwd : bwd;
     BoundProblem ref_bound = mf::bridge::promoted_to_f64(bound);
-    const PassResult result = run_pass(runner.context, runner.reference, bound, ref_bound, runner.repeats);
+    const PassResult result = run_pass(runner.context, bound, ref_bound, runner.repeats);
     if (result.status == MF_ERROR_UNSUPPORTED) return false;
     const double limit = tolerance(bound.problem);
     const bool ok = result.failure.empty() && result.error.first < limit;
@@ -171,7 +169,7 @@ int main(int argc, char** argv) {
   int failures = 0;
   try {
     mf_context context = create_context(options.backend);
-    mf_context reference = create_context(MF_BACKEND_CPU);
+    mf_context cpu = create_context(MF_BACKEND_CPU);
     const bool on_cpu = std::strcmp(backend_name(context), "cpu") == 0;
     const bool scaled = on_cpu && !options.full_size;
     mf_device_info device{};
@@ -182,8 +180,8 @@ int main(int argc, char** argv) {
     fmt::print("error: ‖out − ref‖/‖ref‖ against the fp64 reference, worst tensor the pass writes\n\n");
     fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11} {:>10} {:<8} {}\n", "problem", "pass", "backend", "count",
                "time [ms]", "error", "worst", "status");
-    Runner runner{context, reference, options.repeats, 1};
-    Runner cpu_runner{reference, reference, options.repeats, 1};
+    Runner runner{context, options.repeats, 1};
+    Runner cpu_runner{cpu, options.repeats, 1};
     auto full = mf::tools::af3_suite(false);
     auto small = mf::tools::af3_suite(!options.full_size);
     if (options.sweep) {
@@ -196,16 +194,16 @@ int main(int argc, char** argv) {
       if (!options.filter.empty() && entry.name.find(options.filter) == std::string::npos) continue;
       if (run_problem(runner, entry.name, entry.count_per_step, entry.forward, backend_name(context), failures))
         continue;
-      // No generator on this backend yet: the cpu reference runs it, scaled like a cpu run.
+      // No generator on this backend yet: the cpu backend runs it, scaled like a cpu run.
       fell_back = true;
       cpu_runner.seed = runner.seed;
       if (!run_problem(cpu_runner, small[i].name, small[i].count_per_step, small[i].forward, "cpu*", failures))
         throw std::logic_error("the cpu backend reported an operator unsupported");
     }
     if (fell_back)
-      fmt::print("\n* {} has no generator for these operators yet: they ran on the cpu reference backend{}\n",
+      fmt::print("\n* {} has no generator for these operators yet: they ran on the cpu backend{}\n",
                  backend_name(context), options.full_size ? "" : ", scaled down");
-    mf_context_destroy(reference);
+    mf_context_destroy(cpu);
     mf_context_destroy(context);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "mf-suite: %s\n", error.what());

@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <type_traits>
 #include <stdexcept>
 #include <vector>
 
 #include "mf/bridge/capi.h"
 #include "mf/ir/tensor_list.h"
+#include "mf/reference/reference.h"
+#include "mf/reference/thread_pool.h"
 
 namespace mf::bridge {
 namespace {
@@ -97,17 +101,37 @@ double run_through_c_api(mf_context context, BoundProblem& bound, int repeats) {
   mf_plan plan = nullptr;
   check(bridge::plan_create(context, bound.problem, &plan), "plan create");
   HostPointers pointers{bound};
+  std::size_t workspace_bytes = 0;
+  mf_status status = mf_plan_workspace_size(plan, &workspace_bytes);
+  // Host memory, as the host pointers: max_align_t elements are 16-byte aligned.
+  std::vector<std::max_align_t> workspace((workspace_bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t));
   std::vector<double> times;
-  mf_status status = MF_SUCCESS;
   for (int i = 0; i < repeats && status == MF_SUCCESS; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    status = bridge::execute(context, plan, bound.problem, pointers);
+    status = bridge::execute(context, plan, bound.problem, pointers, workspace.data(), workspace_bytes, nullptr);
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   mf_plan_destroy(plan);
   check(status, "execute");
   std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
   return times[times.size() / 2];
+}
+
+void run_reference(BoundProblem& bound) {
+  static reference::ThreadPool pool(0);  // shared by every caller; calls are serialised
+  HostPointers host{bound};
+  std::visit(
+      [&](const auto& op) {
+        using Op = std::decay_t<decltype(op)>;
+        if constexpr (std::is_same_v<Op, ir::EvoAttention>) {
+          reference::run(op, bound.problem.direction, pointers<reference::EvoAttentionData>(op, host), pool);
+        } else if constexpr (std::is_same_v<Op, ir::LayerNormLinear>) {
+          reference::run(op, bound.problem.direction, pointers<reference::LayerNormLinearData>(op, host), pool);
+        } else {
+          reference::run(op, bound.problem.direction, pointers<reference::TransitionData>(op, host), pool);
+        }
+      },
+      bound.problem.op);
 }
 
 }  // namespace mf::bridge

@@ -33,6 +33,12 @@ struct CapiError : std::runtime_error {
 
 // Creates a plan for the problem through the C API, runs it `repeats` times and returns the
 // median wall time in milliseconds; throws CapiError.
+// For cpu contexts: the tensors are host memory, and so is the plan's workspace, which is
+// allocated here when the plan needs one.
 double run_through_c_api(mf_context context, BoundProblem& bound, int repeats);
+
+// Runs the reference implementation (mf::reference, fp64 accumulation) on the bound
+// tensors: the oracle, independent of every generator.
+void run_reference(BoundProblem& bound);
 
 }  // namespace mf::bridge
