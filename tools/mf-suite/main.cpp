@@ -96,11 +96,11 @@ std::pair<double, std::string> worst_error(const BoundProblem& out, const BoundP
   return worst;
 }
 
-// The backward reads what the forward saved: hand it the forward's outputs.
-void take_saved_tensors(BoundProblem& backward, BoundProblem& forward) {
-  for (const char* name : {"o", "lse", "y", "mean", "rstd"})
-    if (backward.tensors.contains(name) && forward.tensors.contains(name))
-      backward.tensors.at(name) = forward.tensors.at(name);
+// The backward reads what the forward saved, for the forward's inputs: hand it both (a
+// backward's own random x with the forward's mean and rstd would be inconsistent).
+void take_forward_tensors(BoundProblem& backward, BoundProblem& forward) {
+  for (const auto& [name, tensor] : forward.tensors)
+    if (backward.tensors.contains(name)) backward.tensors.at(name) = tensor;
 }
 
 struct PassResult {
@@ -143,7 +143,7 @@ bool run_problem(Runner& runner, const std::string& name, int count, const mf::i
   BoundProblem bwd = mf::bridge::bind_random(backward, runner.seed + 50);
   runner.seed += 100;
   for (const bool is_forward : {true, false}) {
-    if (!is_forward) take_saved_tensors(bwd, fwd);
+    if (!is_forward) take_forward_tensors(bwd, fwd);
     BoundProblem& bound = is_forward ? fwd : bwd;
     BoundProblem ref_bound = mf::bridge::promoted_to_f64(bound);
     const PassResult result = run_pass(runner.context, bound, ref_bound, runner.repeats);
