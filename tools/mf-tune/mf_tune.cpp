@@ -18,6 +18,7 @@
 #include "mf/runtime/tuning_identity.h"
 #include "mf/tuner/capi_bench.h"
 #include "mf/tuner/tune.h"
+#include "problem_file.h"
 #include "suite.h"
 
 namespace mf::tools {
@@ -143,23 +144,9 @@ std::vector<Named> suite_problems(const Options& o, bool on_cpu) {
 }
 
 std::vector<Named> file_problems(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw std::runtime_error("--problems: cannot read " + path);
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(file);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(fmt::format("--problems: {} is not JSON: {}", path, e.what()));
-  }
-  if (!document.is_array()) throw std::runtime_error("--problems: the file must hold a JSON array of problems");
   std::vector<Named> out;
-  for (std::size_t i = 0; i < document.size(); ++i) {
-    try {
-      out.push_back({fmt::format("{}[{}]", path, i), document[i].get<ir::Problem>()});
-    } catch (const std::exception& e) {
-      throw std::runtime_error(fmt::format("--problems: {}[{}]: {}", path, i, e.what()));
-    }
-  }
+  for (ir::Problem& problem : read_problem_file(path, "--problems"))
+    out.push_back({fmt::format("{}[{}]", path, out.size()), std::move(problem)});
   return out;
 }
 

@@ -118,6 +118,16 @@ std::string HostProgram::module_text(const ir::Problem& problem) {
   return text;
 }
 
+std::string HostProgram::lowered_text(const ir::Problem& problem) {
+  auto context = make_context();
+  HostModule built = build_module(*context, problem);
+  lower_to_llvm(*built.module);
+  std::string text;
+  llvm::raw_string_ostream out(text);
+  built.module->print(out);
+  return text;
+}
+
 std::string HostProgram::version() { return std::string(kGeneratorVersion) + " (LLVM " LLVM_VERSION_STRING ")"; }
 
 std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {

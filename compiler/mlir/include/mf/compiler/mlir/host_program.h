@@ -34,6 +34,8 @@ class HostProgram {
   static std::optional<std::string> unsupported(const ir::Problem& problem);
   // The problem's module before lowering, as MLIR text (for mf-compile and tests).
   static std::string module_text(const ir::Problem& problem);
+  // The same module lowered to MLIR's LLVM dialect: what the ExecutionEngine compiles.
+  static std::string lowered_text(const ir::Problem& problem);
   // Builds, lowers and compiles the problem, which must have passed ir::validate. Throws
   // ir::Error (kUnsupported) for what unsupported() names, CompileError when lowering or
   // compiling fails.
