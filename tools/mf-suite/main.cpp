@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <iterator>
 #include <stdexcept>
@@ -105,6 +106,7 @@ void take_forward_tensors(BoundProblem& backward, BoundProblem& forward) {
 
 struct PassResult {
   double ms = 0;
+  double reference_ms = 0;  // the fp64 reference on the host, one run
   std::pair<double, std::string> error;
   std::string failure;
   mf_status status = MF_SUCCESS;
@@ -114,7 +116,9 @@ PassResult run_pass(mf_context context, BoundProblem& bound, BoundProblem& ref_b
   PassResult result;
   try {
     result.ms = mf::bridge::run_through_c_api(context, bound, repeats);
+    const auto start = std::chrono::steady_clock::now();
     mf::bridge::run_reference(ref_bound);
+    result.reference_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     result.error = worst_error(bound, ref_bound);
   } catch (const mf::bridge::CapiError& error) {
     result.failure = error.what();
@@ -153,11 +157,12 @@ bool run_problem(Runner& runner, const std::string& name, int count, const mf::i
     failures += ok ? 0 : 1;
     const char* pass = is_forward ? "fwd" : "bwd";
     if (!result.failure.empty())
-      fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11} {:>10} {:<8} FAILED: {}\n", name, pass, backend_label, count, "-",
-                 "-", "-", result.failure);
+      fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11} {:>11} {:>10} {:<8} FAILED: {}\n", name, pass, backend_label, count,
+                 "-", "-", "-", "-", result.failure);
     else
-      fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11.3f} {:>10.2e} {:<8} {}\n", name, pass, backend_label, count,
-                 result.ms, result.error.first, result.error.second, ok ? "ok" : fmt::format("ABOVE {:.0e}", limit));
+      fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11.3f} {:>11.3f} {:>10.2e} {:<8} {}\n", name, pass, backend_label, count,
+                 result.ms, result.reference_ms, result.error.first, result.error.second,
+                 ok ? "ok" : fmt::format("ABOVE {:.0e}", limit));
   }
   return true;
 }
@@ -177,9 +182,10 @@ int main(int argc, char** argv) {
     fmt::print("mfjit {} — AF3 suite on {} ({}, {}, {} multiprocessors, {} MiB L2, driver {}){}\n",
                mf_version_string(), backend_name(context), device.name, device.arch, device.multiprocessors,
                device.l2_cache_bytes >> 20, device.driver_version, scaled ? ", scaled down for the CPU" : "");
-    fmt::print("error: ‖out − ref‖/‖ref‖ against the fp64 reference, worst tensor the pass writes\n\n");
-    fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11} {:>10} {:<8} {}\n", "problem", "pass", "backend", "count",
-               "time [ms]", "error", "worst", "status");
+    fmt::print("error: ‖out − ref‖/‖ref‖ against the fp64 reference, worst tensor the pass writes; time: median\n"
+               "of the runs through the C API; ref.: one run of the fp64 reference on this host\n\n");
+    fmt::print("{:<40} {:<4} {:<7} {:>5} {:>11} {:>11} {:>10} {:<8} {}\n", "problem", "pass", "backend", "count",
+               "time [ms]", "ref. [ms]", "error", "worst", "status");
     Runner runner{context, options.repeats, 1};
     Runner cpu_runner{cpu, options.repeats, 1};
     auto full = mf::tools::af3_suite(false);
