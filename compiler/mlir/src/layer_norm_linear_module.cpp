@@ -42,8 +42,9 @@ void forward_rows(StageFunction& f, const ir::LayerNormLinear& op) {
   k.release(normalised);
 }
 
-// dx[m, :] = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = γ ⊙ (dy[m, :]·Wᵀ).
-void backward_rows(StageFunction& f, const ir::LayerNormLinear& op) {
+// dx[m, :] = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = γ ⊙ dh and dh = dy[m, :]·Wᵀ.
+// With `keep_dh`, dh goes to workspace[m·K, m·K + K) for the parameter gradients' stage.
+void backward_rows(StageFunction& f, const ir::LayerNormLinear& op, bool keep_dh) {
   KernelBuilder& k = f.kernel();
   Tensor x = f.tensor("x"), gamma = f.tensor("gamma"), weight = f.tensor("weight"), d_y = f.tensor("d_y");
   Tensor d_x = f.tensor("d_x");
@@ -56,7 +57,10 @@ void backward_rows(StageFunction& f, const ir::LayerNormLinear& op) {
     row_times_matrix(
         k, outputs, features, [&](Value n) { return k.load(d_y, {m, n}); },
         [&](Value n, Value i) { return k.load(weight, {i, n}); }, unit_stride(op.weight, 0),
-        [&](Value i, Value value) { k.store(g, {i}, k.mul(value, k.load(gamma, {i}))); });
+        [&](Value i, Value value) {
+          if (keep_dh) k.store(f.workspace(), {k.index_add(k.index_mul(m, features), i)}, value);
+          k.store(g, {i}, k.mul(value, k.load(gamma, {i})));
+        });
     auto sums = k.sums(zero, features, 2, [&](Value i) {
       Value gi = k.load(g, {i});
       return std::vector<Value>{gi, k.mul(gi, x_hat(i))};
@@ -70,13 +74,14 @@ void backward_rows(StageFunction& f, const ir::LayerNormLinear& op) {
   k.release(g);
 }
 
-// For input feature i: dγ[i] = Σ_m (dy[m, :]·W[i, :])·x̂[m, i], dβ[i] = Σ_m dy[m, :]·W[i, :],
+// For input feature i: dγ[i] = Σ_m dh[m, i]·x̂[m, i], dβ[i] = Σ_m dh[m, i] with
+// dh[m, i] = dy[m, :]·W[i, :] (from the workspace when the dx stage kept it), and
 // dW[i, :] = Σ_m (x̂[m, i]·γ[i] + β[i])·dy[m, :].
-void backward_features(StageFunction& f, const ir::LayerNormLinear& op) {
+void backward_features(StageFunction& f, const ir::LayerNormLinear& op, bool kept_dh) {
   KernelBuilder& k = f.kernel();
   Tensor x = f.tensor("x"), gamma = f.tensor("gamma"), weight = f.tensor("weight"), d_y = f.tensor("d_y");
   bool scale_grads = f.has("d_gamma") || f.has("d_beta"), weight_grad = f.has("d_weight");
-  Value zero = k.index(0), rows = k.size(x, 0), outputs = k.size(weight, 1);
+  Value zero = k.index(0), rows = k.size(x, 0), outputs = k.size(weight, 1), features = k.size(x, 1);
   Tensor accumulator = k.scratch(outputs);
   k.loop(f.begin(), f.end(), [&](Value i) {
     Value gamma_i = k.load(gamma, {i});
@@ -92,7 +97,9 @@ void backward_features(StageFunction& f, const ir::LayerNormLinear& op) {
         });
       }
       if (!scale_grads) return std::vector<Value>{k.real(0.0), k.real(0.0)};
-      Value d_normalised = k.sum(zero, outputs, [&](Value n) { return k.mul(k.load(d_y, {m, n}), k.load(weight, {i, n})); });
+      Value d_normalised =
+          kept_dh ? k.load(f.workspace(), {k.index_add(k.index_mul(m, features), i)})
+                  : k.sum(zero, outputs, [&](Value n) { return k.mul(k.load(d_y, {m, n}), k.load(weight, {i, n})); });
       return std::vector<Value>{k.mul(d_normalised, x_hat), d_normalised};
     });
     if (f.has("d_gamma")) k.store(f.tensor("d_gamma"), {i}, sums[0]);
@@ -131,14 +138,19 @@ HostModule layer_norm_linear_module(mlir::MLIRContext& context, const ir::Proble
     return result;
   }
   const auto& d = problem.direction;
+  // dh = dy·Wᵀ costs as much as the forward: computed once for dx and, when the scale
+  // gradients are wanted too, kept in the workspace (M·K elements) for them.
+  const bool keep_dh = d.wants(ir::LayerNormLinear::kGradX) &&
+                       (d.wants(ir::LayerNormLinear::kGradGamma) || d.wants(ir::LayerNormLinear::kGradBeta));
+  if (keep_dh) result.workspace_elements = op.rows() * op.in_features();
   if (d.wants(ir::LayerNormLinear::kGradX)) {
     auto rows = stage("layer_norm_linear_d_x", op.rows());
-    backward_rows(rows, op);
+    backward_rows(rows, op, keep_dh);
   }
   if (d.wants(ir::LayerNormLinear::kGradGamma) || d.wants(ir::LayerNormLinear::kGradBeta) ||
       d.wants(ir::LayerNormLinear::kGradWeight)) {
     auto features = stage("layer_norm_linear_d_params", op.in_features());
-    backward_features(features, op);
+    backward_features(features, op, keep_dh);
   }
   if (d.wants(ir::LayerNormLinear::kGradBias)) {
     auto outputs = stage("layer_norm_linear_d_bias", op.out_features());
