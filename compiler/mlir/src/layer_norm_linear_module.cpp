@@ -83,7 +83,12 @@ void backward_features(StageFunction& f, const ir::LayerNormLinear& op, bool kep
   bool scale_grads = f.has("d_gamma") || f.has("d_beta"), weight_grad = f.has("d_weight");
   Value zero = k.index(0), rows = k.size(x, 0), outputs = k.size(weight, 1), features = k.size(x, 1);
   Tensor accumulator = k.scratch(outputs);
+  // W[i, :], copied once so that the per-row dot products walk contiguous memory in
+  // either weight layout.
+  Tensor weight_row = k.scratch(outputs);
   k.loop(f.begin(), f.end(), [&](Value i) {
+    if (scale_grads && !kept_dh)
+      k.loop(zero, outputs, [&](Value n) { k.store(weight_row, {n}, k.load(weight, {i, n})); });
     Value gamma_i = k.load(gamma, {i});
     Value beta_i = f.has("beta") ? k.load(f.tensor("beta"), {i}) : k.real(0.0);
     if (weight_grad) k.loop(zero, outputs, [&](Value n) { k.store(accumulator, {n}, k.real(0.0)); });
@@ -99,7 +104,7 @@ void backward_features(StageFunction& f, const ir::LayerNormLinear& op, bool kep
       if (!scale_grads) return std::vector<Value>{k.real(0.0), k.real(0.0)};
       Value d_normalised =
           kept_dh ? k.load(f.workspace(), {k.index_add(k.index_mul(m, features), i)})
-                  : k.sum(zero, outputs, [&](Value n) { return k.mul(k.load(d_y, {m, n}), k.load(weight, {i, n})); });
+                  : k.sum(zero, outputs, [&](Value n) { return k.mul(k.load(d_y, {m, n}), k.load(weight_row, {n})); });
       return std::vector<Value>{k.mul(d_normalised, x_hat), d_normalised};
     });
     if (f.has("d_gamma")) k.store(f.tensor("d_gamma"), {i}, sums[0]);
@@ -108,6 +113,7 @@ void backward_features(StageFunction& f, const ir::LayerNormLinear& op, bool kep
       k.loop(zero, outputs, [&](Value n) { k.store(f.tensor("d_weight"), {i, n}, k.load(accumulator, {n})); });
   });
   k.release(accumulator);
+  k.release(weight_row);
 }
 
 // db[n] = Σ_m dy[m, n].

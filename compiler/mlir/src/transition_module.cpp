@@ -206,17 +206,26 @@ void backward_weights(StageFunction& f, const ir::Transition& op) {
   Value zero = k.index(0), total_rows = k.size(f.tensor("x"), 0);
   Tensor row = k.scratch(rows.dim()), w2_sum = k.scratch(rows.dim());
   Tensor a_sum = k.scratch(rows.dim()), gate_sum = k.scratch(rows.dim());
+  // The weights iteration j reads for every row, copied once so that the per-row dot
+  // products walk contiguous memory whatever the weights' layout: W1[:, j], W1[:, F + j]
+  // and W2[j, :].
+  Tensor w1_a = k.scratch(rows.dim()), w1_gate = k.scratch(rows.dim()), w2_row = k.scratch(rows.dim());
   k.loop(f.begin(), f.end(), [&](Value j) {
     Value gate_column = k.index_add(j, rows.hidden());
     for (const Tensor& t : {w2_sum, a_sum, gate_sum})
       k.loop(zero, rows.dim(), [&](Value i) { k.store(t, {i}, k.real(0.0)); });
+    k.loop(zero, rows.dim(), [&](Value i) {
+      k.store(w1_a, {i}, k.load(w1, {i, j}));
+      k.store(w1_gate, {i}, k.load(w1, {i, gate_column}));
+      k.store(w2_row, {i}, k.load(w2, {j, i}));
+    });
     k.loop(zero, total_rows, [&](Value m) {
       Value mean = k.real(0.0), rstd = k.real(1.0);
       if (op.has_layer_norm()) std::tie(mean, rstd) = rows.statistics(m, computed);
       k.loop(zero, rows.dim(), [&](Value i) { k.store(row, {i}, rows.normalised(m, i, mean, rstd)); });
       auto u = k.sums(zero, rows.dim(), 2, [&](Value i) {
         Value r = k.load(row, {i});
-        return std::vector<Value>{k.mul(r, k.load(w1, {i, j})), k.mul(r, k.load(w1, {i, gate_column}))};
+        return std::vector<Value>{k.mul(r, k.load(w1_a, {i})), k.mul(r, k.load(w1_gate, {i}))};
       });
       SiLU s = silu(k, u[1]);
       if (d_w2) {
@@ -226,7 +235,7 @@ void backward_weights(StageFunction& f, const ir::Transition& op) {
         });
       }
       if (!d_w1) return;
-      Value dh = k.sum(zero, rows.dim(), [&](Value n) { return k.mul(k.load(d_y, {m, n}), k.load(w2, {j, n})); });
+      Value dh = k.sum(zero, rows.dim(), [&](Value n) { return k.mul(k.load(d_y, {m, n}), k.load(w2_row, {n})); });
       Value da = k.mul(dh, s.value), dgate = k.mul(k.mul(dh, u[0]), s.derivative);
       k.loop(zero, rows.dim(), [&](Value i) {
         Value r = k.load(row, {i});
@@ -242,7 +251,7 @@ void backward_weights(StageFunction& f, const ir::Transition& op) {
       }
     });
   });
-  for (const Tensor& t : {row, w2_sum, a_sum, gate_sum}) k.release(t);
+  for (const Tensor& t : {row, w2_sum, a_sum, gate_sum, w1_a, w1_gate, w2_row}) k.release(t);
 }
 
 }  // namespace
