@@ -295,31 +295,23 @@ void backward_groups(StageFunction& f, const ir::EvoAttention& op) {
 
 }  // namespace
 
-std::optional<std::string> evo_attention_unsupported(const ir::Problem&) { return std::nullopt; }
-
 HostModule evo_attention_module(mlir::MLIRContext& context, const ir::Problem& problem) {
   const auto& op = std::get<ir::EvoAttention>(problem.op);
   const auto& d = problem.direction;
-  auto tensors = ir::tensor_list(problem);
-  mlir::FloatType compute = compute_type(context, op.q.dtype);
-  HostModule result{mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)), {}, compute, 0};
-  auto stage = [&](const std::string& name, std::int64_t iterations) {
-    result.stages.push_back({name, iterations});
-    return StageFunction(*result.module, name, tensors, compute);
-  };
+  HostModuleBuilder module(context, problem, op.q.dtype);
   if (d.pass == ir::Pass::kForward) {
-    auto rows = stage("evo_attention_rows", op.batch() * op.rows() * op.heads() * op.seq_len());
+    auto rows = module.stage("evo_attention_rows", op.batch() * op.rows() * op.heads() * op.seq_len());
     forward_rows(rows, op);
-    return result;
+    return module.finish();
   }
   std::int64_t group_count = op.batch() * op.rows() * op.heads();
   if (d.wants(ir::EvoAttention::kGradBias)) {
     const auto& slab = op.d_bias->shape;
     group_count = slab[0] * slab[1] * slab[2];
   }
-  auto group_stage = stage("evo_attention_backward", group_count);
+  auto group_stage = module.stage("evo_attention_backward", group_count);
   backward_groups(group_stage, op);
-  return result;
+  return module.finish();
 }
 
 }  // namespace mf::compiler::mlir_generator

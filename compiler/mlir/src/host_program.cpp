@@ -85,6 +85,15 @@ mlir::FloatType compute_type(mlir::MLIRContext& context, ir::DType dtype) {
   return dtype == ir::DType::kF64 ? mlir::FloatType(b.getF64Type()) : mlir::FloatType(b.getF32Type());
 }
 
+HostModuleBuilder::HostModuleBuilder(mlir::MLIRContext& context, const ir::Problem& problem, ir::DType compute_dtype)
+    : tensors_(ir::tensor_list(problem)),
+      module_{mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)), {}, compute_type(context, compute_dtype), 0} {}
+
+StageFunction HostModuleBuilder::stage(const std::string& name, std::int64_t iterations) {
+  module_.stages.push_back({name, iterations});
+  return StageFunction(*module_.module, name, tensors_, module_.compute);
+}
+
 struct HostProgram::State {
   std::vector<HostStage> stages;
   std::int64_t workspace_elements = 0;
@@ -98,16 +107,8 @@ struct HostProgram::State {
 HostProgram::HostProgram(std::unique_ptr<State> state) : state_(std::move(state)) {}
 HostProgram::~HostProgram() = default;
 
-std::optional<std::string> HostProgram::unsupported(const ir::Problem& problem) {
-  return std::visit(
-      [&](const auto& op) -> std::optional<std::string> {
-        using Op = std::decay_t<decltype(op)>;
-        if constexpr (std::is_same_v<Op, ir::EvoAttention>) return evo_attention_unsupported(problem);
-        if constexpr (std::is_same_v<Op, ir::LayerNormLinear>) return layer_norm_linear_unsupported(problem);
-        if constexpr (std::is_same_v<Op, ir::Transition>) return transition_unsupported(problem);
-      },
-      problem.op);
-}
+// The host path serves every operator, pass, dtype and layout that ir::validate accepts.
+std::optional<std::string> HostProgram::unsupported(const ir::Problem&) { return std::nullopt; }
 
 std::string HostProgram::module_text(const ir::Problem& problem) {
   auto context = make_context();

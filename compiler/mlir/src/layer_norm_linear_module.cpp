@@ -127,42 +127,34 @@ void backward_outputs(StageFunction& f) {
 
 }  // namespace
 
-std::optional<std::string> layer_norm_linear_unsupported(const ir::Problem&) { return std::nullopt; }
-
 HostModule layer_norm_linear_module(mlir::MLIRContext& context, const ir::Problem& problem) {
   const auto& op = std::get<ir::LayerNormLinear>(problem.op);
-  auto tensors = ir::tensor_list(problem);
-  mlir::FloatType compute = compute_type(context, op.x.dtype);
-  HostModule result{mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)), {}, compute, 0};
-  auto stage = [&](const std::string& name, std::int64_t iterations) {
-    result.stages.push_back({name, iterations});
-    return StageFunction(*result.module, name, tensors, compute);
-  };
+  HostModuleBuilder module(context, problem, op.x.dtype);
   if (problem.direction.pass == ir::Pass::kForward) {
-    auto rows = stage("layer_norm_linear_rows", op.rows());
+    auto rows = module.stage("layer_norm_linear_rows", op.rows());
     forward_rows(rows, op);
-    return result;
+    return module.finish();
   }
   const auto& d = problem.direction;
   // dh = dy·Wᵀ costs as much as the forward: computed once for dx and, when the scale
   // gradients are wanted too, kept in the workspace (M·K elements) for them.
   const bool keep_dh = d.wants(ir::LayerNormLinear::kGradX) &&
                        (d.wants(ir::LayerNormLinear::kGradGamma) || d.wants(ir::LayerNormLinear::kGradBeta));
-  if (keep_dh) result.workspace_elements = op.rows() * op.in_features();
+  if (keep_dh) module.set_workspace_elements(op.rows() * op.in_features());
   if (d.wants(ir::LayerNormLinear::kGradX)) {
-    auto rows = stage("layer_norm_linear_d_x", op.rows());
+    auto rows = module.stage("layer_norm_linear_d_x", op.rows());
     backward_rows(rows, op, keep_dh);
   }
   if (d.wants(ir::LayerNormLinear::kGradGamma) || d.wants(ir::LayerNormLinear::kGradBeta) ||
       d.wants(ir::LayerNormLinear::kGradWeight)) {
-    auto features = stage("layer_norm_linear_d_params", op.in_features());
+    auto features = module.stage("layer_norm_linear_d_params", op.in_features());
     backward_features(features, op, keep_dh);
   }
   if (d.wants(ir::LayerNormLinear::kGradBias)) {
-    auto outputs = stage("layer_norm_linear_d_bias", op.out_features());
+    auto outputs = module.stage("layer_norm_linear_d_bias", op.out_features());
     backward_outputs(outputs);
   }
-  return result;
+  return module.finish();
 }
 
 }  // namespace mf::compiler::mlir_generator

@@ -256,39 +256,31 @@ void backward_weights(StageFunction& f, const ir::Transition& op) {
 
 }  // namespace
 
-std::optional<std::string> transition_unsupported(const ir::Problem&) { return std::nullopt; }
-
 HostModule transition_module(mlir::MLIRContext& context, const ir::Problem& problem) {
   const auto& op = std::get<ir::Transition>(problem.op);
   const auto& d = problem.direction;
-  auto tensors = ir::tensor_list(problem);
-  mlir::FloatType compute = compute_type(context, op.x.dtype);
-  HostModule result{mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)), {}, compute, 0};
-  auto stage = [&](const std::string& name, std::int64_t iterations) {
-    result.stages.push_back({name, iterations});
-    return StageFunction(*result.module, name, tensors, compute);
-  };
+  HostModuleBuilder module(context, problem, op.x.dtype);
   if (d.pass == ir::Pass::kForward) {
-    auto rows = stage("transition_rows", op.rows());
+    auto rows = module.stage("transition_rows", op.rows());
     forward_rows(rows, op);
-    return result;
+    return module.finish();
   }
   const bool scale = op.has_layer_norm() && (d.wants(ir::Transition::kGradGamma) || d.wants(ir::Transition::kGradBeta));
   const std::int64_t blocks = row_blocks(op);
   if (d.wants(ir::Transition::kGradX) || scale) {
-    auto rows = stage("transition_d_x", blocks);
+    auto rows = module.stage("transition_d_x", blocks);
     backward_rows(rows, op, blocks);
   }
   if (scale) {
-    result.workspace_elements = blocks * 2 * op.dim();
-    auto features = stage("transition_d_scale", op.dim());
+    module.set_workspace_elements(blocks * 2 * op.dim());
+    auto features = module.stage("transition_d_scale", op.dim());
     backward_scale(features, blocks);
   }
   if (d.wants(ir::Transition::kGradW1) || d.wants(ir::Transition::kGradW2)) {
-    auto hidden = stage("transition_d_weights", op.hidden());
+    auto hidden = module.stage("transition_d_weights", op.hidden());
     backward_weights(hidden, op);
   }
-  return result;
+  return module.finish();
 }
 
 }  // namespace mf::compiler::mlir_generator
