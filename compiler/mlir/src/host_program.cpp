@@ -21,6 +21,7 @@
 #include <mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h>
 #include <mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h>
 
+#include "generator_sources_hash.h"
 #include "host_lowering.h"
 #include "host_modules.h"
 #include "mf/compiler/compile_error.h"
@@ -30,8 +31,8 @@
 namespace mf::compiler::mlir_generator {
 namespace {
 
-// Bumped whenever a module builder or the lowering changes what programs compute.
-constexpr const char* kGeneratorVersion = "mlir-host/1";
+// What tuning results of host programs are keyed by: the generator's own sources.
+constexpr std::string_view kSourcesHash = MF_MLIR_GENERATOR_SOURCES_HASH;
 
 void initialise_native_target() {
   static std::once_flag once;
@@ -129,7 +130,9 @@ std::string HostProgram::lowered_text(const ir::Problem& problem) {
   return text;
 }
 
-std::string HostProgram::version() { return std::string(kGeneratorVersion) + " (LLVM " LLVM_VERSION_STRING ")"; }
+std::string HostProgram::version() {
+  return "mlir-host/" + std::string(kSourcesHash.substr(0, 16)) + " (LLVM " LLVM_VERSION_STRING ")";
+}
 
 std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {
   initialise_native_target();
