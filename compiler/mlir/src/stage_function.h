@@ -1,7 +1,7 @@
 // One stage of a host program as an MLIR function: one strided memref argument per
-// tensor of the problem's tensor list (in its order), the program's workspace (partial
-// sums that one stage leaves for a later one, in the compute type), then the range [begin, end) of the stage's
-// outermost loop that this call runs. Threads split a stage by that range.
+// tensor of the problem's tensor list (in its order), the program's workspace (values one
+// stage leaves for a later one, in the compute type), then the range [begin, end) of the
+// stage's outermost loop that this call runs. Threads split a stage by that range.
 #pragma once
 
 #include <string>
