@@ -1,5 +1,7 @@
 #include "mf/compiler/mlir/host_program.h"
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <mutex>
 
@@ -68,15 +70,19 @@ HostModule build_module(mlir::MLIRContext& context, const ir::Problem& problem) 
       problem.op);
 }
 
-// MLIR's strided memref descriptor for rank R, as the C interface takes it:
-// { T* allocated; T* aligned; int64 offset; int64 sizes[R]; int64 strides[R]; }.
-std::vector<std::int64_t> descriptor(const ir::TensorDesc& desc) {
-  std::vector<std::int64_t> words(3 + 2 * desc.shape.size(), 0);
-  for (std::size_t d = 0; d < desc.shape.size(); ++d) {
-    words[3 + d] = desc.shape[d];
-    words[3 + desc.shape.size() + d] = desc.strides[d];
-  }
-  return words;
+// The arguments of a stage call live on the caller's stack: every tensor's descriptor
+// (at most 3 + 2·kMaxRank words), the workspace's, then one pointer each.
+constexpr std::size_t kMaxArguments = 24;
+constexpr std::size_t kMaxDescriptorWords = kMaxArguments * (3 + 2 * ir::kMaxRank);
+
+// Appends MLIR's strided memref descriptor for rank R, as the C interface takes it:
+// { T* allocated; T* aligned; int64 offset; int64 sizes[R]; int64 strides[R]; }, with the
+// pointers left for run() to fill.
+void append_descriptor(std::vector<std::int64_t>& words, const std::vector<std::int64_t>& shape,
+                       const std::vector<std::int64_t>& strides) {
+  words.insert(words.end(), {0, 0, 0});
+  words.insert(words.end(), shape.begin(), shape.end());
+  words.insert(words.end(), strides.begin(), strides.end());
 }
 
 }  // namespace
@@ -99,7 +105,10 @@ struct HostProgram::State {
   std::vector<HostStage> stages;
   std::int64_t workspace_elements = 0;
   std::size_t workspace_element_bytes = 0;
-  std::vector<std::vector<std::int64_t>> descriptors;  // sizes and strides filled, pointers not
+  // The tensors' descriptors and then the workspace's, one after another: sizes and
+  // strides filled, pointers not.
+  std::vector<std::int64_t> descriptor_words;
+  std::vector<std::size_t> descriptor_offsets;  // where each begins in descriptor_words
   std::unique_ptr<mlir::MLIRContext> context;
   std::unique_ptr<mlir::ExecutionEngine> engine;
   std::vector<void (*)(void**)> entries;  // one packed C-interface entry per stage
@@ -168,7 +177,14 @@ std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {
     }
     state->entries.push_back(*entry);
   }
-  for (const auto& named : ir::tensor_list(problem)) state->descriptors.push_back(descriptor(*named.desc));
+  for (const auto& named : ir::tensor_list(problem)) {
+    state->descriptor_offsets.push_back(state->descriptor_words.size());
+    append_descriptor(state->descriptor_words, named.desc->shape, named.desc->strides);
+  }
+  state->descriptor_offsets.push_back(state->descriptor_words.size());
+  append_descriptor(state->descriptor_words, {built.workspace_elements}, {1});
+  if (state->descriptor_offsets.size() + 2 > kMaxArguments || state->descriptor_words.size() > kMaxDescriptorWords)
+    throw std::logic_error("a host program with more arguments than HostProgram::run passes");
   state->stages = std::move(built.stages);
   state->workspace_elements = built.workspace_elements;
   state->workspace_element_bytes = built.compute.getWidth() / 8;
@@ -183,24 +199,23 @@ std::size_t HostProgram::workspace_bytes() const {
 
 void HostProgram::run(std::size_t stage, std::span<void* const> tensors, void* workspace, std::int64_t begin,
                       std::int64_t end) const {
-  if (stage >= state_->entries.size() || tensors.size() != state_->descriptors.size())
+  const auto& offsets = state_->descriptor_offsets;
+  if (stage >= state_->entries.size() || tensors.size() + 1 != offsets.size())
     throw std::logic_error("HostProgram::run: no such stage, or not one pointer per tensor");
-  std::vector<std::vector<std::int64_t>> descriptors = state_->descriptors;
-  std::vector<void*> descriptor_pointers(descriptors.size());
-  std::vector<void*> arguments;
-  for (std::size_t t = 0; t < descriptors.size(); ++t) {
-    std::memcpy(&descriptors[t][0], &tensors[t], sizeof(void*));  // allocated
-    std::memcpy(&descriptors[t][1], &tensors[t], sizeof(void*));  // aligned
-    descriptor_pointers[t] = descriptors[t].data();
-    arguments.push_back(&descriptor_pointers[t]);
+  // Threads run stages at once: each call fills its own copy of the descriptors.
+  std::array<std::int64_t, kMaxDescriptorWords> words;
+  std::copy(state_->descriptor_words.begin(), state_->descriptor_words.end(), words.begin());
+  std::array<void*, kMaxArguments> descriptors;
+  std::array<void*, kMaxArguments> arguments;
+  for (std::size_t a = 0; a < offsets.size(); ++a) {
+    void* data = a < tensors.size() ? tensors[a] : workspace;
+    std::memcpy(&words[offsets[a]], &data, sizeof(void*));      // allocated
+    std::memcpy(&words[offsets[a] + 1], &data, sizeof(void*));  // aligned
+    descriptors[a] = &words[offsets[a]];
+    arguments[a] = &descriptors[a];
   }
-  std::int64_t workspace_descriptor[5] = {0, 0, 0, state_->workspace_elements, 1};
-  std::memcpy(&workspace_descriptor[0], &workspace, sizeof(void*));
-  std::memcpy(&workspace_descriptor[1], &workspace, sizeof(void*));
-  void* workspace_pointer = workspace_descriptor;
-  arguments.push_back(&workspace_pointer);
-  arguments.push_back(&begin);
-  arguments.push_back(&end);
+  arguments[offsets.size()] = &begin;
+  arguments[offsets.size() + 1] = &end;
   state_->entries[stage](arguments.data());
 }
 
