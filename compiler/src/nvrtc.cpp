@@ -1,6 +1,5 @@
 #include "mf/compiler/nvrtc.h"
 
-#include <dlfcn.h>
 #include <fmt/format.h>
 #include <nvrtc.h>
 
@@ -9,7 +8,9 @@
 #include <string_view>
 #include <utility>
 
+#include "dynamic_library.h"
 #include "mf/compiler/compile_error.h"
+#include "toolkit_error.h"
 
 namespace mf::compiler {
 namespace {
@@ -26,9 +27,6 @@ struct Functions {
   decltype(&::nvrtcGetErrorString) get_error_string = nullptr;
 };
 
-// Enough of the log to see the first errors; a template error can run to megabytes.
-constexpr std::size_t kLogExcerpt = 4000;
-
 std::vector<std::string> candidate_paths() {
   const char* override_path = std::getenv("MFJIT_NVRTC");
   if (override_path != nullptr && *override_path != '\0') return {override_path};
@@ -36,36 +34,16 @@ std::vector<std::string> candidate_paths() {
   return {"libnvrtc.so.13", "libnvrtc.so", "/usr/local/cuda/lib64/libnvrtc.so.13"};
 }
 
-// Returns the first candidate that loads and its path; `reason` collects every failure.
-std::pair<void*, std::string> open_library(std::string& reason) {
-  for (const std::string& path : candidate_paths()) {
-    // Never closed: compiled programs and NVRTC's own state live as long as the process.
-    if (void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) return {library, path};
-    const char* error = dlerror();
-    if (!reason.empty()) reason += "; ";
-    reason += fmt::format("dlopen({}): {}", path, error != nullptr ? error : "unknown reason");
-  }
-  return {nullptr, {}};
-}
-
-template <typename Function>
-bool resolve(void* library, const std::string& path, const char* symbol, Function& function,
-             std::string& missing) {
-  function = reinterpret_cast<Function>(dlsym(library, symbol));
-  if (function == nullptr) missing = fmt::format("{} lacks {}", path, symbol);
-  return function != nullptr;
-}
-
 bool resolve_all(void* library, const std::string& path, Functions& f, std::string& missing) {
-  return resolve(library, path, "nvrtcVersion", f.version, missing) &&
-         resolve(library, path, "nvrtcCreateProgram", f.create_program, missing) &&
-         resolve(library, path, "nvrtcCompileProgram", f.compile_program, missing) &&
-         resolve(library, path, "nvrtcGetProgramLogSize", f.get_program_log_size, missing) &&
-         resolve(library, path, "nvrtcGetProgramLog", f.get_program_log, missing) &&
-         resolve(library, path, "nvrtcGetCUBINSize", f.get_cubin_size, missing) &&
-         resolve(library, path, "nvrtcGetCUBIN", f.get_cubin, missing) &&
-         resolve(library, path, "nvrtcDestroyProgram", f.destroy_program, missing) &&
-         resolve(library, path, "nvrtcGetErrorString", f.get_error_string, missing);
+  return resolve_symbol(library, path, "nvrtcVersion", f.version, missing) &&
+         resolve_symbol(library, path, "nvrtcCreateProgram", f.create_program, missing) &&
+         resolve_symbol(library, path, "nvrtcCompileProgram", f.compile_program, missing) &&
+         resolve_symbol(library, path, "nvrtcGetProgramLogSize", f.get_program_log_size, missing) &&
+         resolve_symbol(library, path, "nvrtcGetProgramLog", f.get_program_log, missing) &&
+         resolve_symbol(library, path, "nvrtcGetCUBINSize", f.get_cubin_size, missing) &&
+         resolve_symbol(library, path, "nvrtcGetCUBIN", f.get_cubin, missing) &&
+         resolve_symbol(library, path, "nvrtcDestroyProgram", f.destroy_program, missing) &&
+         resolve_symbol(library, path, "nvrtcGetErrorString", f.get_error_string, missing);
 }
 
 std::string error_text(const Functions& f, nvrtcResult result) {
@@ -98,12 +76,7 @@ std::string program_log(const Functions& f, nvrtcProgram program) {
 
 [[noreturn]] void reject(const std::string& what, const std::string& name, const std::string& arch,
                          const std::string& log) {
-  std::string message = fmt::format("NVRTC rejected {} for {}: {}", name, arch, what);
-  std::string_view excerpt = std::string_view(log).substr(0, kLogExcerpt);
-  while (!excerpt.empty() && (excerpt.back() == '\n' || excerpt.back() == ' ')) excerpt.remove_suffix(1);
-  if (!excerpt.empty()) message += fmt::format("\n{}", excerpt);
-  if (log.size() > kLogExcerpt) message += fmt::format("\n[... {} more characters of log]", log.size() - kLogExcerpt);
-  throw CompileError(CompileError::Kind::kRejected, message);
+  throw_rejected("NVRTC", what, name, arch, log);
 }
 
 std::vector<const char*> option_pointers(const std::vector<std::string>& options) {
@@ -122,7 +95,7 @@ bool is_elf(const std::vector<char>& binary) {
 struct Nvrtc::Api : Functions {};
 
 Nvrtc::Nvrtc() {
-  auto [library, path] = open_library(unavailable_reason_);
+  auto [library, path] = open_first_library(candidate_paths(), unavailable_reason_);
   if (library == nullptr) return;
   unavailable_reason_.clear();  // an earlier candidate failed, but this one loaded
   auto api = std::make_unique<Api>();

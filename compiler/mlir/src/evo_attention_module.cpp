@@ -6,7 +6,7 @@
 // gradients, d_bias included, are deterministic.
 #include <limits>
 
-#include "host_modules.h"
+#include "stage_modules.h"
 #include "stage_function.h"
 
 namespace mf::compiler::mlir_generator {
@@ -124,7 +124,7 @@ void forward_rows(StageFunction& f, const ir::EvoAttention& op) {
   Attention attention(f, op);
   Tensor o = f.tensor("o");
   Tensor logits = k.scratch(attention.tokens()), out = k.scratch(attention.dim());
-  k.loop(f.begin(), f.end(), [&](Value r) {
+  f.for_each_iteration([&](Value r) {
     RowIndex i = attention.row(r);
     Value lse = attention.softmax(i, logits, out);
     k.loop(k.index(0), attention.dim(), [&](Value d) { k.store(o, {i.b, i.s, i.q, i.h, d}, k.load(out, {d})); });
@@ -256,7 +256,7 @@ void backward_groups(StageFunction& f, const ir::EvoAttention& op) {
     slab = k.index_mul(k.size(d_bias, 3), k.size(d_bias, 4));
     sums = k.scratch(slab);
   }
-  k.loop(f.begin(), f.end(), [&](Value g) {
+  f.for_each_iteration([&](Value g) {
     Value own[3];
     Value rest = g;
     for (int d = 2; d >= 0; --d) {
@@ -295,10 +295,10 @@ void backward_groups(StageFunction& f, const ir::EvoAttention& op) {
 
 }  // namespace
 
-HostModule evo_attention_module(mlir::MLIRContext& context, const ir::Problem& problem) {
+StageModule evo_attention_module(mlir::MLIRContext& context, const ir::Problem& problem, StageTarget target) {
   const auto& op = std::get<ir::EvoAttention>(problem.op);
   const auto& d = problem.direction;
-  HostModuleBuilder module(context, problem, op.q.dtype);
+  StageModuleBuilder module(context, problem, op.q.dtype, target);
   if (d.pass == ir::Pass::kForward) {
     auto rows = module.stage("evo_attention_rows", op.batch() * op.rows() * op.heads() * op.seq_len());
     forward_rows(rows, op);

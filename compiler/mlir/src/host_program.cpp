@@ -25,7 +25,7 @@
 
 #include "generator_sources_hash.h"
 #include "host_lowering.h"
-#include "host_modules.h"
+#include "stage_modules.h"
 #include "mf/compiler/compile_error.h"
 #include "mf/ir/error.h"
 #include "mf/ir/tensor_list.h"
@@ -58,16 +58,9 @@ std::unique_ptr<mlir::MLIRContext> make_context() {
   return context;
 }
 
-HostModule build_module(mlir::MLIRContext& context, const ir::Problem& problem) {
+StageModule build_module(mlir::MLIRContext& context, const ir::Problem& problem) {
   if (auto reason = HostProgram::unsupported(problem)) throw ir::Error(ir::ErrorKind::kUnsupported, *reason);
-  return std::visit(
-      [&](const auto& op) {
-        using Op = std::decay_t<decltype(op)>;
-        if constexpr (std::is_same_v<Op, ir::EvoAttention>) return evo_attention_module(context, problem);
-        if constexpr (std::is_same_v<Op, ir::LayerNormLinear>) return layer_norm_linear_module(context, problem);
-        if constexpr (std::is_same_v<Op, ir::Transition>) return transition_module(context, problem);
-      },
-      problem.op);
+  return build_stage_module(context, problem, StageTarget::kHost);
 }
 
 // The arguments of a stage call live on the caller's stack: every tensor's descriptor
@@ -86,20 +79,6 @@ void append_descriptor(std::vector<std::int64_t>& words, const std::vector<std::
 }
 
 }  // namespace
-
-mlir::FloatType compute_type(mlir::MLIRContext& context, ir::DType dtype) {
-  mlir::Builder b(&context);
-  return dtype == ir::DType::kF64 ? mlir::FloatType(b.getF64Type()) : mlir::FloatType(b.getF32Type());
-}
-
-HostModuleBuilder::HostModuleBuilder(mlir::MLIRContext& context, const ir::Problem& problem, ir::DType compute_dtype)
-    : tensors_(ir::tensor_list(problem)),
-      module_{mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)), {}, compute_type(context, compute_dtype), 0} {}
-
-StageFunction HostModuleBuilder::stage(const std::string& name, std::int64_t iterations) {
-  module_.stages.push_back({name, iterations});
-  return StageFunction(*module_.module, name, tensors_, module_.compute);
-}
 
 struct HostProgram::State {
   std::vector<HostStage> stages;
@@ -122,7 +101,7 @@ std::optional<std::string> HostProgram::unsupported(const ir::Problem&) { return
 
 std::string HostProgram::module_text(const ir::Problem& problem) {
   auto context = make_context();
-  HostModule built = build_module(*context, problem);
+  StageModule built = build_module(*context, problem);
   std::string text;
   llvm::raw_string_ostream out(text);
   built.module->print(out);
@@ -131,7 +110,7 @@ std::string HostProgram::module_text(const ir::Problem& problem) {
 
 std::string HostProgram::lowered_text(const ir::Problem& problem) {
   auto context = make_context();
-  HostModule built = build_module(*context, problem);
+  StageModule built = build_module(*context, problem);
   lower_to_llvm(*built.module);
   std::string text;
   llvm::raw_string_ostream out(text);
@@ -147,7 +126,7 @@ std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {
   initialise_native_target();
   auto state = std::make_unique<State>();
   state->context = make_context();
-  HostModule built = build_module(*state->context, problem);
+  StageModule built = build_module(*state->context, problem);
   lower_to_llvm(*built.module);
 
   // The host's own CPU and features: without them LLVM's cost model sees no vector unit

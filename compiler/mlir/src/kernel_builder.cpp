@@ -1,11 +1,14 @@
 #include "kernel_builder.h"
 
 #include <limits>
+#include <optional>
+#include <stdexcept>
 
 #include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/Math/IR/Math.h>
 #include <mlir/Dialect/MemRef/IR/MemRef.h>
 #include <mlir/Dialect/SCF/IR/SCF.h>
+#include <mlir/Dialect/Utils/StaticValueUtils.h>
 
 namespace mf::compiler::mlir_generator {
 
@@ -33,7 +36,7 @@ Value KernelBuilder::real(double value) {
 }
 
 Value KernelBuilder::size(const Tensor& tensor, int dimension) {
-  return mlir::memref::DimOp::create(b_, tensor.memref, static_cast<std::int64_t>(dimension));
+  return b_.createOrFold<mlir::memref::DimOp>(tensor.memref, static_cast<std::int64_t>(dimension));
 }
 
 Value KernelBuilder::to_real(Value index) {
@@ -108,12 +111,34 @@ Value KernelBuilder::maximum(Value begin, Value end, const Term& term) {
 }
 
 Tensor KernelBuilder::scratch(Value length) {
-  auto type = mlir::MemRefType::get({mlir::ShapedType::kDynamic}, compute_);
-  Value row = mlir::memref::AllocOp::create(b_, type, mlir::ValueRange{length});
-  return {row, compute_.getWidth() == 64 ? ir::DType::kF64 : ir::DType::kF32};
+  const ir::DType dtype = compute_.getWidth() == 64 ? ir::DType::kF64 : ir::DType::kF32;
+  if (!gpu_arena_) {
+    auto type = mlir::MemRefType::get({mlir::ShapedType::kDynamic}, compute_);
+    return {mlir::memref::AllocOp::create(b_, type, mlir::ValueRange{length}), dtype};
+  }
+  std::optional<std::int64_t> elements = mlir::getConstantIntValue(length);
+  if (!elements) throw std::logic_error("a GPU kernel's scratch row needs a length known when it is built");
+  // Offset slot + used·threads, stride threads: the rows of all threads interleave.
+  Value offset = index_add(gpu_slot_, index(gpu_scratch_used_ * gpu_threads_));
+  gpu_scratch_used_ += *elements;
+  gpu_function_->setAttr(kScratchAttr, b_.getI64IntegerAttr(gpu_scratch_used_));
+  auto layout = mlir::StridedLayoutAttr::get(b_.getContext(), mlir::ShapedType::kDynamic, {gpu_threads_});
+  auto type = mlir::MemRefType::get({*elements}, compute_, layout);
+  std::vector<mlir::OpFoldResult> sizes{b_.getIndexAttr(*elements)}, strides{b_.getIndexAttr(gpu_threads_)};
+  Value row = mlir::memref::ReinterpretCastOp::create(b_, type, gpu_arena_, offset, sizes, strides);
+  return {row, dtype};
 }
 
-void KernelBuilder::release(const Tensor& scratch) { mlir::memref::DeallocOp::create(b_, scratch.memref); }
+void KernelBuilder::release(const Tensor& scratch) {
+  if (!gpu_arena_) mlir::memref::DeallocOp::create(b_, scratch.memref);
+}
+
+void KernelBuilder::use_gpu_scratch(Value arena, Value slot, std::int64_t threads, mlir::Operation* function) {
+  gpu_function_ = function;
+  gpu_arena_ = arena;
+  gpu_slot_ = slot;
+  gpu_threads_ = threads;
+}
 
 // Sums may be reassociated and products fused into them, so that LLVM vectorises the
 // reductions. A compiled program still computes the same bits every run, and the split
@@ -137,9 +162,9 @@ Value KernelBuilder::greater(Value a, Value b) {
 Value KernelBuilder::select(Value condition, Value if_true, Value if_false) {
   return mlir::arith::SelectOp::create(b_, condition, if_true, if_false);
 }
-Value KernelBuilder::index_rem(Value a, Value b) { return mlir::arith::RemUIOp::create(b_, a, b); }
-Value KernelBuilder::index_add(Value a, Value b) { return mlir::arith::AddIOp::create(b_, a, b); }
-Value KernelBuilder::index_mul(Value a, Value b) { return mlir::arith::MulIOp::create(b_, a, b); }
-Value KernelBuilder::index_div(Value a, Value b) { return mlir::arith::DivUIOp::create(b_, a, b); }
+Value KernelBuilder::index_rem(Value a, Value b) { return b_.createOrFold<mlir::arith::RemUIOp>(a, b); }
+Value KernelBuilder::index_add(Value a, Value b) { return b_.createOrFold<mlir::arith::AddIOp>(a, b); }
+Value KernelBuilder::index_mul(Value a, Value b) { return b_.createOrFold<mlir::arith::MulIOp>(a, b); }
+Value KernelBuilder::index_div(Value a, Value b) { return b_.createOrFold<mlir::arith::DivUIOp>(a, b); }
 
 }  // namespace mf::compiler::mlir_generator

@@ -14,6 +14,9 @@
 
 namespace mf::compiler::mlir_generator {
 
+// The attribute of a GPU kernel that gives the scratch elements each of its threads uses.
+inline constexpr const char* kScratchAttr = "mf.scratch_elements_per_thread";
+
 // A tensor argument of a generated function: a strided memref and the IR dtype of its
 // elements.
 struct Tensor {
@@ -34,7 +37,7 @@ class KernelBuilder {
 
   mlir::Value index(std::int64_t value);
   mlir::Value real(double value);                        // a compute-type constant
-  mlir::Value size(const Tensor& tensor, int dimension);  // as an index
+  mlir::Value size(const Tensor& tensor, int dimension);  // as an index; constant when static
   mlir::Value to_real(mlir::Value index);                 // index → compute type
 
   // Element loads convert to the compute type; stores convert from it. A boolean (i8)
@@ -54,10 +57,18 @@ class KernelBuilder {
   // max_{i in [begin, end)} term(i); −∞ for an empty range.
   mlir::Value maximum(mlir::Value begin, mlir::Value end, const Term& term);
 
-  // A heap row of `length` compute-type elements, for values reused across a loop; free
-  // it with release() after its last use.
+  // A row of `length` compute-type elements, for values reused across a loop; free it
+  // with release() after its last use. On the host it lives on the heap; in a GPU kernel
+  // (after use_gpu_scratch) it is the thread's slice of the scratch arena, and `length`
+  // must fold to a constant.
   Tensor scratch(mlir::Value length);
   void release(const Tensor& scratch);
+
+  // GPU kernels take scratch rows from `arena` (a 1-element memref the kernel receives as a
+  // bare pointer): element e of the thread's rows lies at slot + e·threads, so that the
+  // threads of a warp touch consecutive addresses.
+  // The kernel `function` records the elements per thread in its kScratchAttr.
+  void use_gpu_scratch(mlir::Value arena, mlir::Value slot, std::int64_t threads, mlir::Operation* function);
 
   mlir::Value add(mlir::Value a, mlir::Value b);
   mlir::Value sub(mlir::Value a, mlir::Value b);
@@ -69,6 +80,8 @@ class KernelBuilder {
   mlir::Value infinity();                             // +∞ in the compute type
   mlir::Value greater(mlir::Value a, mlir::Value b);  // a > b (ordered), as an i1
   mlir::Value select(mlir::Value condition, mlir::Value if_true, mlir::Value if_false);
+  // Index arithmetic folds constants (GPU kernels have static shapes, so their scratch
+  // lengths fold to constants).
   mlir::Value index_rem(mlir::Value a, mlir::Value b);  // a ≥ 0, b > 0
   mlir::Value index_add(mlir::Value a, mlir::Value b);
   mlir::Value index_mul(mlir::Value a, mlir::Value b);
@@ -77,6 +90,9 @@ class KernelBuilder {
  private:
   mlir::ImplicitLocOpBuilder& b_;
   mlir::FloatType compute_;
+  mlir::Value gpu_arena_, gpu_slot_;  // null on the host
+  mlir::Operation* gpu_function_ = nullptr;
+  std::int64_t gpu_threads_ = 0, gpu_scratch_used_ = 0;
 };
 
 // The MLIR element type that stores `dtype` (bool as i8).

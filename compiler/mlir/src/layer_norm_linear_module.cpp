@@ -2,7 +2,7 @@
 // the normalised row, the row times W). Backward: dx over rows, dγ/dβ/dW over input
 // features and db over output features — each output element is summed by one iteration
 // in a fixed order, so the gradients are deterministic whatever the thread split.
-#include "host_modules.h"
+#include "stage_modules.h"
 #include "row_products.h"
 #include "stage_function.h"
 
@@ -24,7 +24,7 @@ void forward_rows(StageFunction& f, const ir::LayerNormLinear& op) {
   Tensor x = f.tensor("x"), gamma = f.tensor("gamma"), weight = f.tensor("weight"), y = f.tensor("y");
   Value zero = k.index(0), features = k.size(x, 1), outputs = k.size(weight, 1);
   Tensor normalised = k.scratch(features);
-  k.loop(f.begin(), f.end(), [&](Value m) {
+  f.for_each_iteration([&](Value m) {
     auto [mean, rstd] = row_statistics(k, x, m, op.eps);
     if (f.has("mean")) k.store(f.tensor("mean"), {m}, mean);
     if (f.has("rstd")) k.store(f.tensor("rstd"), {m}, rstd);
@@ -51,7 +51,7 @@ void backward_rows(StageFunction& f, const ir::LayerNormLinear& op, bool keep_dh
   Value zero = k.index(0), features = k.size(x, 1), outputs = k.size(weight, 1);
   Value count = k.to_real(features);
   Tensor g = k.scratch(features);
-  k.loop(f.begin(), f.end(), [&](Value m) {
+  f.for_each_iteration([&](Value m) {
     auto [mu, r] = saved_statistics(f, op, m);
     auto x_hat = [&](Value i) { return k.mul(k.sub(k.load(x, {m, i}), mu), r); };
     row_times_matrix(
@@ -86,7 +86,7 @@ void backward_features(StageFunction& f, const ir::LayerNormLinear& op, bool kep
   // W[i, :], copied once so that the per-row dot products walk contiguous memory in
   // either weight layout.
   Tensor weight_row = k.scratch(outputs);
-  k.loop(f.begin(), f.end(), [&](Value i) {
+  f.for_each_iteration([&](Value i) {
     if (scale_grads && !kept_dh)
       k.loop(zero, outputs, [&](Value n) { k.store(weight_row, {n}, k.load(weight, {i, n})); });
     Value gamma_i = k.load(gamma, {i});
@@ -121,15 +121,15 @@ void backward_outputs(StageFunction& f) {
   KernelBuilder& k = f.kernel();
   Tensor d_y = f.tensor("d_y"), d_bias = f.tensor("d_bias");
   Value zero = k.index(0), rows = k.size(d_y, 0);
-  k.loop(f.begin(), f.end(),
-         [&](Value n) { k.store(d_bias, {n}, k.sum(zero, rows, [&](Value m) { return k.load(d_y, {m, n}); })); });
+  f.for_each_iteration(
+      [&](Value n) { k.store(d_bias, {n}, k.sum(zero, rows, [&](Value m) { return k.load(d_y, {m, n}); })); });
 }
 
 }  // namespace
 
-HostModule layer_norm_linear_module(mlir::MLIRContext& context, const ir::Problem& problem) {
+StageModule layer_norm_linear_module(mlir::MLIRContext& context, const ir::Problem& problem, StageTarget target) {
   const auto& op = std::get<ir::LayerNormLinear>(problem.op);
-  HostModuleBuilder module(context, problem, op.x.dtype);
+  StageModuleBuilder module(context, problem, op.x.dtype, target);
   if (problem.direction.pass == ir::Pass::kForward) {
     auto rows = module.stage("layer_norm_linear_rows", op.rows());
     forward_rows(rows, op);

@@ -8,7 +8,7 @@
 // Every sum has one fixed order, so the gradients are deterministic.
 #include <algorithm>
 
-#include "host_modules.h"
+#include "stage_modules.h"
 #include "row_products.h"
 #include "stage_function.h"
 
@@ -93,7 +93,7 @@ void forward_rows(StageFunction& f, const ir::Transition& op) {
   Tensor w2 = f.tensor("w2"), y = f.tensor("y");
   Value zero = k.index(0);
   Tensor row = k.scratch(rows.dim()), u = k.scratch(rows.two_hidden()), h = k.scratch(rows.hidden());
-  k.loop(f.begin(), f.end(), [&](Value m) {
+  f.for_each_iteration([&](Value m) {
     Value mean = k.real(0.0), rstd = k.real(1.0);
     if (op.has_layer_norm()) {
       std::tie(mean, rstd) = rows.statistics(m, true);
@@ -125,7 +125,7 @@ void backward_rows(StageFunction& f, const ir::Transition& op, std::int64_t bloc
   Value block_count = k.index(blocks), two_dim = k.index_add(rows.dim(), rows.dim());
   Tensor row = k.scratch(rows.dim()), u = k.scratch(rows.two_hidden()), dh = k.scratch(rows.hidden());
   Tensor du = k.scratch(rows.two_hidden()), g = k.scratch(rows.dim());
-  k.loop(f.begin(), f.end(), [&](Value b) {
+  f.for_each_iteration([&](Value b) {
     Value first = k.index_div(k.index_mul(b, total_rows), block_count);
     Value last = k.index_div(k.index_mul(k.index_add(b, k.index(1)), total_rows), block_count);
     Value base = k.index_mul(b, two_dim);
@@ -185,7 +185,7 @@ void backward_scale(StageFunction& f, std::int64_t blocks) {
   Tensor workspace = f.workspace();
   Value dim = k.size(f.tensor("x"), 1);
   Value two_dim = k.index_add(dim, dim);
-  k.loop(f.begin(), f.end(), [&](Value i) {
+  f.for_each_iteration([&](Value i) {
     auto sums = k.sums(k.index(0), k.index(blocks), 2, [&](Value b) {
       Value scale_at = k.index_add(k.index_mul(b, two_dim), i);
       return std::vector<Value>{k.load(workspace, {scale_at}), k.load(workspace, {k.index_add(scale_at, dim)})};
@@ -210,7 +210,7 @@ void backward_weights(StageFunction& f, const ir::Transition& op) {
   // products walk contiguous memory whatever the weights' layout: W1[:, j], W1[:, F + j]
   // and W2[j, :].
   Tensor w1_a = k.scratch(rows.dim()), w1_gate = k.scratch(rows.dim()), w2_row = k.scratch(rows.dim());
-  k.loop(f.begin(), f.end(), [&](Value j) {
+  f.for_each_iteration([&](Value j) {
     Value gate_column = k.index_add(j, rows.hidden());
     for (const Tensor& t : {w2_sum, a_sum, gate_sum})
       k.loop(zero, rows.dim(), [&](Value i) { k.store(t, {i}, k.real(0.0)); });
@@ -256,10 +256,10 @@ void backward_weights(StageFunction& f, const ir::Transition& op) {
 
 }  // namespace
 
-HostModule transition_module(mlir::MLIRContext& context, const ir::Problem& problem) {
+StageModule transition_module(mlir::MLIRContext& context, const ir::Problem& problem, StageTarget target) {
   const auto& op = std::get<ir::Transition>(problem.op);
   const auto& d = problem.direction;
-  HostModuleBuilder module(context, problem, op.x.dtype);
+  StageModuleBuilder module(context, problem, op.x.dtype, target);
   if (d.pass == ir::Pass::kForward) {
     auto rows = module.stage("transition_rows", op.rows());
     forward_rows(rows, op);
@@ -267,12 +267,12 @@ HostModule transition_module(mlir::MLIRContext& context, const ir::Problem& prob
   }
   const bool scale = op.has_layer_norm() && (d.wants(ir::Transition::kGradGamma) || d.wants(ir::Transition::kGradBeta));
   const std::int64_t blocks = row_blocks(op);
+  if (scale) module.set_workspace_elements(blocks * 2 * op.dim());
   if (d.wants(ir::Transition::kGradX) || scale) {
     auto rows = module.stage("transition_d_x", blocks);
     backward_rows(rows, op, blocks);
   }
   if (scale) {
-    module.set_workspace_elements(blocks * 2 * op.dim());
     auto features = module.stage("transition_d_scale", op.dim());
     backward_scale(features, blocks);
   }
