@@ -1,6 +1,7 @@
-// The MLIR generator's host programs (LayerNormLinear, Transition) against the reference
-// backend: every pass and gradient, every dtype, optional parameters, both weight layouts,
-// odd sizes and strided views; results independent of how a stage is split across threads.
+// The MLIR generator's programs against the reference backend: the host programs, and the
+// GPU path's kernels run thread by thread on the host (HostProgram::compile_gpu_kernels).
+// Every pass and gradient, every dtype, optional parameters, both weight layouts, odd
+// sizes and strided views; results independent of how a stage is split across threads.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "mf/compiler/mlir/gpu_program.h"
 #include "mf/compiler/mlir/host_program.h"
 #include "mf/ir/error.h"
 #include "mf/ir/layer_norm_linear.h"
@@ -42,6 +44,15 @@ void run(const HostProgram& program, const ir::Problem& problem, ProblemTensors&
     }
     for (auto& thread : threads) thread.join();
   }
+}
+
+// What a problem's results are checked for: the host program, and the GPU path's kernels
+// run on the host (gpu_program.h; for the problems the GPU path serves).
+std::vector<std::pair<std::string, std::unique_ptr<HostProgram>>> programs(const ir::Problem& problem) {
+  std::vector<std::pair<std::string, std::unique_ptr<HostProgram>>> all;
+  all.emplace_back("host program", HostProgram::compile(problem));
+  if (!gpu_unsupported(problem)) all.emplace_back("GPU kernels run on the host", HostProgram::compile_gpu_kernels(problem));
+  return all;
 }
 
 struct LinearCase {
@@ -104,11 +115,14 @@ TEST_P(HostLayerNormLinear, ForwardMatchesTheReference) {
     SCOPED_TRACE(strided ? "strided views" : "contiguous");
     const LayerNormLinear forward = op(strided);
     const ir::Problem problem{forward, ir::Direction::forward()};
-    auto program = HostProgram::compile(problem);
-    ProblemTensors got(forward, 3), expected(forward, 3);
-    run(*program, problem, got, 3);
+    ProblemTensors expected(forward, 3);
     reference::testing::run_pass(forward, ir::Direction::forward(), expected, pool_);
-    for (const char* name : {"y", "mean", "rstd"}) expect_close(got, expected, name);
+    for (const auto& [path, program] : programs(problem)) {
+      SCOPED_TRACE(path);
+      ProblemTensors got(forward, 3);
+      run(*program, problem, got, 3);
+      for (const char* name : {"y", "mean", "rstd"}) expect_close(got, expected, name);
+    }
   }
 }
 
@@ -119,15 +133,18 @@ TEST_P(HostLayerNormLinear, EveryGradientMatchesTheReference) {
     const std::uint32_t gradients = forward.all_gradients();
     const LayerNormLinear backward = ir::with_gradients(forward, gradients);
     const ir::Problem problem{backward, ir::Direction::backward(gradients)};
-    auto program = HostProgram::compile(problem);
-    ProblemTensors got(backward, 5), expected(backward, 5);
-    // The backward reads the statistics the forward saved.
-    reference::testing::run_pass(backward, ir::Direction::forward(), got, pool_);
+    ProblemTensors expected(backward, 5);
     reference::testing::run_pass(backward, ir::Direction::forward(), expected, pool_);
-    run(*program, problem, got, 2);
     reference::testing::run_pass(backward, problem.direction, expected, pool_);
-    for (const auto& named : ir::tensor_list(problem))
-      if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+    for (const auto& [path, program] : programs(problem)) {
+      SCOPED_TRACE(path);
+      ProblemTensors got(backward, 5);
+      // The backward reads the statistics the forward saved.
+      reference::testing::run_pass(backward, ir::Direction::forward(), got, pool_);
+      run(*program, problem, got, 2);
+      for (const auto& named : ir::tensor_list(problem))
+        if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+    }
   }
 }
 
@@ -227,12 +244,15 @@ TEST_P(HostTransition, ForwardMatchesTheReference) {
     SCOPED_TRACE(strided ? "strided views" : "contiguous");
     const ir::Transition forward = op(strided);
     const ir::Problem problem{forward, ir::Direction::forward()};
-    auto program = HostProgram::compile(problem);
-    ProblemTensors got(forward, 3), expected(forward, 3);
-    run(*program, problem, got, 3);
+    ProblemTensors expected(forward, 3);
     reference::testing::run_pass(forward, ir::Direction::forward(), expected, pool_);
-    for (const auto& named : ir::tensor_list(problem))
-      if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+    for (const auto& [path, program] : programs(problem)) {
+      SCOPED_TRACE(path);
+      ProblemTensors got(forward, 3);
+      run(*program, problem, got, 3);
+      for (const auto& named : ir::tensor_list(problem))
+        if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+    }
   }
 }
 
@@ -242,14 +262,17 @@ TEST_P(HostTransition, EveryGradientMatchesTheReference) {
     const ir::Transition forward = op(strided);
     const ir::Transition backward = ir::with_gradients(forward, forward.all_gradients());
     const ir::Problem problem{backward, ir::Direction::backward(forward.all_gradients())};
-    auto program = HostProgram::compile(problem);
-    ProblemTensors got(backward, 5), expected(backward, 5);
-    reference::testing::run_pass(backward, ir::Direction::forward(), got, pool_);
+    ProblemTensors expected(backward, 5);
     reference::testing::run_pass(backward, ir::Direction::forward(), expected, pool_);
-    run(*program, problem, got, 3);
     reference::testing::run_pass(backward, problem.direction, expected, pool_);
-    for (const auto& named : ir::tensor_list(problem))
-      if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+    for (const auto& [path, program] : programs(problem)) {
+      SCOPED_TRACE(path);
+      ProblemTensors got(backward, 5);
+      reference::testing::run_pass(backward, ir::Direction::forward(), got, pool_);
+      run(*program, problem, got, 3);
+      for (const auto& named : ir::tensor_list(problem))
+        if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+    }
   }
 }
 
@@ -339,22 +362,30 @@ class HostEvoAttention : public ::testing::TestWithParam<AttentionCase> {
 TEST_P(HostEvoAttention, ForwardMatchesTheReference) {
   const ir::EvoAttention& forward = GetParam().op;
   const ir::Problem problem{forward, ir::Direction::forward()};
-  ProblemTensors got(forward, 3), expected(forward, 3);
-  run(*HostProgram::compile(problem), problem, got, 3);
+  ProblemTensors expected(forward, 3);
   reference::testing::run_pass(forward, ir::Direction::forward(), expected, pool_);
-  for (const char* name : {"o", "lse"}) expect_close(got, expected, name);
+  for (const auto& [path, program] : programs(problem)) {
+    SCOPED_TRACE(path);
+    ProblemTensors got(forward, 3);
+    run(*program, problem, got, 3);
+    for (const char* name : {"o", "lse"}) expect_close(got, expected, name);
+  }
 }
 
 TEST_P(HostEvoAttention, EveryGradientMatchesTheReference) {
   const ir::EvoAttention& forward = GetParam().op;
   const ir::EvoAttention backward = ir::with_gradients(forward, forward.all_gradients());
   const ir::Problem problem{backward, ir::Direction::backward(forward.all_gradients())};
-  ProblemTensors got(backward, 5), expected(backward, 5);
-  // The host backward recomputes the forward's statistics: o and lse stay random here.
-  run(*HostProgram::compile(problem), problem, got, 3);
+  ProblemTensors expected(backward, 5);
   reference::testing::run_pass(backward, problem.direction, expected, pool_);
-  for (const auto& named : ir::tensor_list(problem))
-    if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+  for (const auto& [path, program] : programs(problem)) {
+    SCOPED_TRACE(path);
+    // The generated backward recomputes the forward's statistics: o and lse stay random.
+    ProblemTensors got(backward, 5);
+    run(*program, problem, got, 3);
+    for (const auto& named : ir::tensor_list(problem))
+      if (named.access == ir::Access::kWrite) expect_close(got, expected, std::string(named.name));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, HostEvoAttention, ::testing::ValuesIn(attention_cases()),
@@ -370,24 +401,30 @@ TEST(HostEvoAttentionMasks, FullyMaskedRowsGiveZeros) {
     const bool is_forward = pass == ir::Pass::kForward;
     const ir::Problem problem{is_forward ? forward : backward,
                               is_forward ? ir::Direction::forward() : ir::Direction::backward(forward.all_gradients())};
-    ProblemTensors got(backward, 4), expected(backward, 4);
-    for (ProblemTensors* t : {&got, &expected}) {
-      reference::HostTensor& mask = (*t)["mask"];
+    auto masked_tensors = [&] {
+      ProblemTensors tensors(backward, 4);
+      reference::HostTensor& mask = tensors["mask"];
       for (std::int64_t key = 0; key < 6; ++key) {  // row s = 1 drops every key
         const std::int64_t index[5] = {0, 1, 0, 0, key};
         mask.set(index, 0.0);
       }
-    }
-    run(*HostProgram::compile(problem), problem, got, 2);
+      return tensors;
+    };
+    ProblemTensors expected = masked_tensors();
     reference::testing::run_pass(backward, problem.direction, expected, pool);
-    for (const auto& named : ir::tensor_list(problem)) {
-      if (named.access != ir::Access::kWrite) continue;
-      const std::string name(named.name);
-      if (name == "lse") {
-        const std::int64_t index[4] = {0, 1, 0, 3};
-        EXPECT_EQ(got[name].get(index), std::numeric_limits<double>::infinity());
+    for (const auto& [path, program] : programs(problem)) {
+      SCOPED_TRACE(path);
+      ProblemTensors got = masked_tensors();
+      run(*program, problem, got, 2);
+      for (const auto& named : ir::tensor_list(problem)) {
+        if (named.access != ir::Access::kWrite) continue;
+        const std::string name(named.name);
+        if (name == "lse") {
+          const std::int64_t index[4] = {0, 1, 0, 3};
+          EXPECT_EQ(got[name].get(index), std::numeric_limits<double>::infinity());
+        }
+        expect_close(got, expected, name);
       }
-      expect_close(got, expected, name);
     }
   }
 }

@@ -12,6 +12,7 @@
 #include <mlir/Dialect/Arith/IR/Arith.h>
 #include <mlir/Dialect/ControlFlow/IR/ControlFlow.h>
 #include <mlir/Dialect/Func/IR/FuncOps.h>
+#include <mlir/Dialect/GPU/IR/GPUDialect.h>
 #include <mlir/Dialect/LLVMIR/LLVMDialect.h>
 #include <mlir/Dialect/Math/IR/Math.h>
 #include <mlir/Dialect/MemRef/IR/MemRef.h>
@@ -24,7 +25,9 @@
 #include <mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h>
 
 #include "generator_sources_hash.h"
+#include "gpu_emulation.h"
 #include "host_lowering.h"
+#include "mf/compiler/mlir/gpu_program.h"
 #include "stage_modules.h"
 #include "mf/compiler/compile_error.h"
 #include "mf/ir/error.h"
@@ -48,7 +51,7 @@ void initialise_native_target() {
 std::unique_ptr<mlir::MLIRContext> make_context() {
   mlir::DialectRegistry registry;
   registry.insert<mlir::arith::ArithDialect, mlir::cf::ControlFlowDialect, mlir::func::FuncDialect,
-                  mlir::LLVM::LLVMDialect, mlir::math::MathDialect, mlir::memref::MemRefDialect,
+                  mlir::gpu::GPUDialect, mlir::LLVM::LLVMDialect, mlir::math::MathDialect, mlir::memref::MemRefDialect,
                   mlir::scf::SCFDialect>();
   mlir::registerBuiltinDialectTranslation(registry);
   mlir::registerLLVMDialectTranslation(registry);
@@ -82,12 +85,14 @@ void append_descriptor(std::vector<std::int64_t>& words, const std::vector<std::
 
 struct HostProgram::State {
   std::vector<HostStage> stages;
-  std::int64_t workspace_elements = 0;
-  std::size_t workspace_element_bytes = 0;
   // The tensors' descriptors and then the workspace's, one after another: sizes and
   // strides filled, pointers not.
   std::vector<std::int64_t> descriptor_words;
   std::vector<std::size_t> descriptor_offsets;  // where each begins in descriptor_words
+  // Where the buffers after the tensors (the workspace; for GPU kernels also the scratch
+  // arena) begin in the caller's workspace, in bytes.
+  std::vector<std::size_t> workspace_parts;
+  std::size_t workspace_bytes = 0;
   std::unique_ptr<mlir::MLIRContext> context;
   std::unique_ptr<mlir::ExecutionEngine> engine;
   std::vector<void (*)(void**)> entries;  // one packed C-interface entry per stage
@@ -122,13 +127,12 @@ std::string HostProgram::version() {
   return "mlir-host/" + std::string(kSourcesHash.substr(0, 16)) + " (LLVM " LLVM_VERSION_STRING ")";
 }
 
-std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {
-  initialise_native_target();
-  auto state = std::make_unique<State>();
-  state->context = make_context();
-  StageModule built = build_module(*state->context, problem);
-  lower_to_llvm(*built.module);
+namespace {
 
+// Compiles the host functions of `module` (stage functions, or emulated GPU kernels) with
+// the ExecutionEngine, and finds each stage's entry.
+void compile_engine(HostProgram::State& state, mlir::ModuleOp module) {
+  lower_to_llvm(module);
   // The host's own CPU and features: without them LLVM's cost model sees no vector unit
   // and vectorises nothing.
   auto target = llvm::orc::JITTargetMachineBuilder::detectHost();
@@ -142,44 +146,85 @@ std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {
   mlir::ExecutionEngineOptions options;
   options.transformer = optimise;
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  auto engine = mlir::ExecutionEngine::create(*built.module, options, std::move(*machine));
+  auto engine = mlir::ExecutionEngine::create(module, options, std::move(*machine));
   if (!engine) {
     throw CompileError(CompileError::Kind::kRejected,
                        "the MLIR host generator's module did not compile: " + llvm::toString(engine.takeError()));
   }
-  state->engine = std::move(*engine);
-  for (const HostStage& stage : built.stages) {
-    auto entry = state->engine->lookupPacked("_mlir_ciface_" + stage.function);
+  state.engine = std::move(*engine);
+  for (const HostStage& stage : state.stages) {
+    auto entry = state.engine->lookupPacked("_mlir_ciface_" + stage.function);
     if (!entry) {
       throw CompileError(CompileError::Kind::kRejected,
                          "the compiled host program lacks " + stage.function + ": " + llvm::toString(entry.takeError()));
     }
-    state->entries.push_back(*entry);
+    state.entries.push_back(*entry);
   }
+}
+
+// The descriptors of the problem's tensors, then of the buffers `parts` gives as
+// (elements, byte offset in the workspace).
+void describe_arguments(HostProgram::State& state, const ir::Problem& problem,
+                        const std::vector<std::pair<std::int64_t, std::size_t>>& parts) {
   for (const auto& named : ir::tensor_list(problem)) {
-    state->descriptor_offsets.push_back(state->descriptor_words.size());
-    append_descriptor(state->descriptor_words, named.desc->shape, named.desc->strides);
+    state.descriptor_offsets.push_back(state.descriptor_words.size());
+    append_descriptor(state.descriptor_words, named.desc->shape, named.desc->strides);
   }
-  state->descriptor_offsets.push_back(state->descriptor_words.size());
-  append_descriptor(state->descriptor_words, {built.workspace_elements}, {1});
-  if (state->descriptor_offsets.size() + 2 > kMaxArguments || state->descriptor_words.size() > kMaxDescriptorWords)
+  for (const auto& [elements, offset] : parts) {
+    state.descriptor_offsets.push_back(state.descriptor_words.size());
+    append_descriptor(state.descriptor_words, {elements}, {1});
+    state.workspace_parts.push_back(offset);
+  }
+  if (state.descriptor_offsets.size() + 2 > kMaxArguments || state.descriptor_words.size() > kMaxDescriptorWords)
     throw std::logic_error("a host program with more arguments than HostProgram::run passes");
-  state->stages = std::move(built.stages);
-  state->workspace_elements = built.workspace_elements;
-  state->workspace_element_bytes = built.compute.getWidth() / 8;
+}
+
+}  // namespace
+
+std::unique_ptr<HostProgram> HostProgram::compile(const ir::Problem& problem) {
+  initialise_native_target();
+  auto state = std::make_unique<State>();
+  state->context = make_context();
+  StageModule built = build_module(*state->context, problem);
+  state->stages = built.stages;
+  compile_engine(*state, *built.module);
+  const std::size_t element_bytes = built.compute.getWidth() / 8;
+  describe_arguments(*state, problem, {{built.workspace_elements, 0}});
+  state->workspace_bytes = static_cast<std::size_t>(built.workspace_elements) * element_bytes;
+  return std::unique_ptr<HostProgram>(new HostProgram(std::move(state)));
+}
+
+std::unique_ptr<HostProgram> HostProgram::compile_gpu_kernels(const ir::Problem& problem) {
+  if (auto reason = gpu_unsupported(problem)) throw ir::Error(ir::ErrorKind::kUnsupported, *reason);
+  initialise_native_target();
+  auto state = std::make_unique<State>();
+  state->context = make_context();
+  StageModule built = build_stage_module(*state->context, problem, StageTarget::kGpu);
+  // The arena holds the largest kernel's scratch: read the contract before the rewrite.
+  std::int64_t arena = 1;
+  built.module->walk([&](mlir::gpu::GPUFuncOp kernel) {
+    auto value = [&](const char* name) { return mlir::cast<mlir::IntegerAttr>(kernel->getAttr(name)).getInt(); };
+    arena = std::max(arena, value(kThreadsAttr) * value(kScratchAttr));
+  });
+  state->stages = emulate_gpu_kernels(*built.module);
+  compile_engine(*state, *built.module);
+  // The kernels take the workspace as memref<max(W, 1)>, then the arena after it.
+  const std::size_t element_bytes = built.compute.getWidth() / 8;
+  const std::int64_t workspace = std::max<std::int64_t>(built.workspace_elements, 1);
+  const std::size_t arena_offset = (static_cast<std::size_t>(workspace) * element_bytes + 63) / 64 * 64;
+  describe_arguments(*state, problem, {{workspace, 0}, {1, arena_offset}});
+  state->workspace_bytes = arena_offset + static_cast<std::size_t>(arena) * element_bytes;
   return std::unique_ptr<HostProgram>(new HostProgram(std::move(state)));
 }
 
 const std::vector<HostStage>& HostProgram::stages() const { return state_->stages; }
 
-std::size_t HostProgram::workspace_bytes() const {
-  return static_cast<std::size_t>(state_->workspace_elements) * state_->workspace_element_bytes;
-}
+std::size_t HostProgram::workspace_bytes() const { return state_->workspace_bytes; }
 
 void HostProgram::run(std::size_t stage, std::span<void* const> tensors, void* workspace, std::int64_t begin,
                       std::int64_t end) const {
   const auto& offsets = state_->descriptor_offsets;
-  if (stage >= state_->entries.size() || tensors.size() + 1 != offsets.size())
+  if (stage >= state_->entries.size() || tensors.size() + state_->workspace_parts.size() != offsets.size())
     throw std::logic_error("HostProgram::run: no such stage, or not one pointer per tensor");
   // Threads run stages at once: each call fills its own copy of the descriptors.
   std::array<std::int64_t, kMaxDescriptorWords> words;
@@ -187,7 +232,8 @@ void HostProgram::run(std::size_t stage, std::span<void* const> tensors, void* w
   std::array<void*, kMaxArguments> descriptors;
   std::array<void*, kMaxArguments> arguments;
   for (std::size_t a = 0; a < offsets.size(); ++a) {
-    void* data = a < tensors.size() ? tensors[a] : workspace;
+    void* data = a < tensors.size() ? tensors[a]
+                                    : static_cast<char*>(workspace) + state_->workspace_parts[a - tensors.size()];
     std::memcpy(&words[offsets[a]], &data, sizeof(void*));      // allocated
     std::memcpy(&words[offsets[a] + 1], &data, sizeof(void*));  // aligned
     descriptors[a] = &words[offsets[a]];

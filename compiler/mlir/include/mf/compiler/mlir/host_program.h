@@ -40,6 +40,12 @@ class HostProgram {
   // ir::Error (kUnsupported) for what unsupported() names, CompileError when lowering or
   // compiling fails.
   static std::unique_ptr<HostProgram> compile(const ir::Problem& problem);
+  // The GPU path's kernels (gpu_program.h) compiled for the host instead, so that their
+  // logic is tested on machines without a GPU: stage i runs kernel i, its iterations are
+  // the threads the kernel is launched with, and run() runs threads [begin, end) in turn.
+  // The workspace holds the kernels' workspace and then their scratch arena. Throws like
+  // compile(), and ir::Error (kUnsupported) for what gpu_unsupported() names.
+  static std::unique_ptr<HostProgram> compile_gpu_kernels(const ir::Problem& problem);
   // What results are keyed by: the generator's version and the LLVM it compiles with.
   static std::string version();
 
@@ -54,8 +60,9 @@ class HostProgram {
   void run(std::size_t stage, std::span<void* const> tensors, void* workspace, std::int64_t begin,
            std::int64_t end) const;
 
+  struct State;  // defined in host_program.cpp
+
  private:
-  struct State;
   explicit HostProgram(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
