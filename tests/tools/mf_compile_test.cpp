@@ -1,5 +1,6 @@
 // mf-compile in process: the template generator's source and ptxas report, the MLIR
-// generator's module before and after lowering, and what bad input gets.
+// generator's modules before and after lowering, its PTX and AMDGCN, and what bad input
+// gets.
 #include "mf_compile.h"
 
 #include <gmock/gmock.h>
@@ -61,6 +62,29 @@ TEST(MfCompile, MlirModuleBeforeAndAfterLowering) {
   ASSERT_EQ(lowered.status, 0) << lowered.err;
   EXPECT_THAT(lowered.out, HasSubstr("llvm.func @_mlir_ciface_transition_rows"));
   EXPECT_THAT(lowered.out, ::testing::Not(HasSubstr("scf.for")));
+}
+
+TEST(MfCompile, MlirGpuKernelsForNvidiaAndAmd) {
+  const std::string file = problem_file({{ir::transition(9, 8, 2), ir::Direction::forward()}}, "transition_gpu.json");
+  const Outcome built = compile({"--problems", file, "--generator", "mlir", "--emit", "gpu-mlir"});
+  ASSERT_EQ(built.status, 0) << built.err;
+  EXPECT_THAT(built.out, HasSubstr("gpu.func @transition_rows("));
+  const Outcome lowered = compile({"--problems", file, "--generator", "mlir", "--emit", "gpu-llvm", "--arch", "gfx90a"});
+  ASSERT_EQ(lowered.status, 0) << lowered.err;
+  EXPECT_THAT(lowered.out, HasSubstr("rocdl.kernel"));
+  const Outcome amdgcn = compile({"--problems", file, "--generator", "mlir", "--emit", "isa", "--arch", "gfx942"});
+  ASSERT_EQ(amdgcn.status, 0) << amdgcn.err;
+  EXPECT_THAT(amdgcn.out, HasSubstr(".amdhsa_kernel transition_rows"));
+  const Outcome ptx = compile({"--problems", file, "--generator", "mlir", "--emit", "isa"});
+  ASSERT_EQ(ptx.status, 0) << ptx.err;
+  EXPECT_THAT(ptx.out, HasSubstr(".entry transition_rows("));
+  const Outcome kernels = compile({"--problems", file, "--generator", "mlir", "--emit", "kernels", "--arch", "sm_80"});
+  ASSERT_EQ(kernels.status, 0) << kernels.err;
+  EXPECT_THAT(kernels.out, HasSubstr("transition_rows: 9 iterations on 9 threads (1 blocks of 128)"));
+  EXPECT_THAT(kernels.out, HasSubstr(" registers, 0 bytes spill stores"));
+  const Outcome unknown = compile({"--problems", file, "--generator", "mlir", "--emit", "isa", "--arch", "x86"});
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("arch x86 is neither"));
 }
 
 TEST(MfCompile, BadInputIsNamed) {

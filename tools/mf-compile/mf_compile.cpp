@@ -15,6 +15,7 @@
 #include "problem_file.h"
 
 #if MF_HAVE_MLIR
+#include "mf/compiler/mlir/gpu_program.h"
 #include "mf/compiler/mlir/host_program.h"
 #endif
 
@@ -27,14 +28,18 @@ Prints what a generator makes of each problem of FILE (a JSON array of problems,
 mf-tune --problems reads).
 
   --generator NAME   template (default): the CUDA C++ of the template generator;
-                     mlir: the MLIR generator's host module
+                     mlir: the MLIR generator's modules
   --emit WHAT        template: source (the whole translation unit), instantiation
                      (default: the configuration and entry points it adds to the
                      templates), report (ptxas registers, spills and shared memory of
                      every kernel, compiled with NVRTC);
-                     mlir: mlir (default: the module as built), llvm (lowered to the
-                     LLVM dialect, what the ExecutionEngine compiles)
-  --arch ARCH        template: the GPU architecture (default sm_90a)
+                     mlir: mlir (default: the host module as built), llvm (lowered to
+                     the LLVM dialect, what the ExecutionEngine compiles), gpu-mlir (the
+                     GPU kernels' module as built), gpu-llvm (lowered for --arch), isa
+                     (the PTX or AMDGCN for --arch), kernels (each kernel's launch and,
+                     for NVIDIA, its ptxas registers and spills)
+  --arch ARCH        the GPU architecture (default sm_90a; mlir also takes gfx90a,
+                     gfx942)
   --config K=V,...   template: the tile configuration (default: the generator's default)
   -h, --help         this text
 )";
@@ -88,7 +93,8 @@ Options parse(const std::vector<std::string>& args) {
     throw Usage(fmt::format("--generator: '{}' is not template or mlir", o.generator));
   if (o.emit.empty()) o.emit = o.generator == "template" ? "instantiation" : "mlir";
   const bool known = o.generator == "template" ? (o.emit == "source" || o.emit == "instantiation" || o.emit == "report")
-                                               : (o.emit == "mlir" || o.emit == "llvm");
+                                               : (o.emit == "mlir" || o.emit == "llvm" || o.emit == "gpu-mlir" ||
+                                                  o.emit == "gpu-llvm" || o.emit == "isa" || o.emit == "kernels");
   if (!known) throw Usage(fmt::format("--emit: '{}' is not something the {} generator emits", o.emit, o.generator));
   if (o.generator == "mlir" && o.config) throw Usage("--config: the mlir generator takes no tile parameters");
   return o;
@@ -132,8 +138,26 @@ void emit_template(const Options& o, const ir::Problem& problem, std::ostream& o
 
 void emit_mlir(const Options& o, const ir::Problem& problem, std::ostream& out) {
 #if MF_HAVE_MLIR
-  using compiler::mlir_generator::HostProgram;
-  out << (o.emit == "llvm" ? HostProgram::lowered_text(problem) : HostProgram::module_text(problem));
+  namespace generator = compiler::mlir_generator;
+  if (o.emit == "mlir") out << generator::HostProgram::module_text(problem);
+  if (o.emit == "llvm") out << generator::HostProgram::lowered_text(problem);
+  if (o.emit == "gpu-mlir") out << generator::gpu_module_text(problem);
+  if (o.emit == "gpu-llvm") out << generator::gpu_lowered_text(problem, o.arch);
+  if (o.emit != "isa" && o.emit != "kernels") return;
+  const generator::GpuProgram program = generator::compile_gpu_program(problem, o.arch);
+  if (o.emit == "isa") {
+    out << program.assembly;
+    return;
+  }
+  const auto report = compiler::parse_ptxas_report(program.link_log);
+  for (const generator::GpuKernel& kernel : program.kernels) {
+    out << fmt::format("{}: {} iterations on {} threads ({} blocks of {}), {} scratch values a thread", kernel.name,
+                       kernel.iterations, kernel.threads, kernel.grid, kernel.block, kernel.scratch_elements_per_thread);
+    for (const auto& entry : report)
+      if (entry.function == kernel.name)
+        out << fmt::format(", {} registers, {} bytes spill stores", entry.registers, entry.spill_store_bytes);
+    out << "\n";
+  }
 #else
   (void)o, (void)problem, (void)out;
   throw std::runtime_error("--generator mlir: this mfjit was built without the MLIR generator (MF_MLIR=OFF)");
