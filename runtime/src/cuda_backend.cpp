@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "cuda_driver.h"
+#include "cuda_generated.h"
 #include "cuda_evo_attention.h"
 #include "cuda_layer_norm_linear.h"
 #include "cuda_transition.h"
@@ -84,31 +85,43 @@ std::vector<char> compiled(const compiler::GeneratedSource& source, const std::s
 class CudaBackend final : public Backend {
  public:
   CudaBackend(int ordinal, std::string cache_dir)
-      : ordinal_(ordinal), device_(cuda_device_info(ordinal)), target_(target_of(ordinal)), cache_(std::move(cache_dir)) {}
+      : ordinal_(ordinal), device_(cuda_device_info(ordinal)), target_(target_of(ordinal)), cache_(std::move(cache_dir)),
+        mlir_(mlir_gpu_requested()) {}
 
   mf_backend kind() const override { return MF_BACKEND_CUDA; }
   const mf_device_info& device() const override { return device_; }
 
   std::string generator_for(const ir::Problem& problem) const override {
+    if (mlir_) {
+      if (auto reason = mlir_gpu_unsupported(problem)) fail(MF_ERROR_UNSUPPORTED, "MFJIT_CUDA_GENERATOR=mlir: " + *reason);
+      return "mlir";
+    }
     return with_generator(problem, [&](auto generator, const auto& op) -> std::string {
       generator.check_supported(op, problem.direction);
       return generator.kName;
     });
   }
 
+  // The MLIR generator's GPU kernels have no tile parameters yet.
   ir::TileConfig default_config(const ir::Problem& problem) const override {
+    if (mlir_) return {};
     return with_generator(problem, [&](auto generator, const auto& op) {
       return generator.default_config(op, problem.direction, target_);
     });
   }
 
   compiler::ParameterSpace space(const ir::Problem& problem) const override {
+    if (mlir_) return {};
     return with_generator(problem, [&](auto generator, const auto& op) {
       return generator.space(op, problem.direction, target_);
     });
   }
 
   std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const override {
+    if (mlir_) {
+      if (config.params.empty()) return std::nullopt;
+      return "the mlir generator of the cuda backend takes no tile parameters, got " + ir::to_string(config);
+    }
     try {
       space(problem).check(config);
       return std::nullopt;
@@ -117,11 +130,17 @@ class CudaBackend final : public Backend {
     }
   }
   std::string generator_hash(const ir::Problem& problem) const override {
+    if (mlir_) return mlir_gpu_version();
     return with_generator(problem, [](auto generator, const auto&) { return generator.source_hash(); });
   }
   std::string toolkit_version() const override { return "nvrtc " + compiler::Nvrtc::instance().version(); }
 
   std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig& config) override {
+    if (mlir_) {
+      generator_for(problem);  // throws for what it does not serve
+      primary_context();
+      return build_mlir_gpu(problem, target_.arch, context_, cache_);
+    }
     return with_generator(problem, [&](auto generator, const auto& op) -> std::unique_ptr<Executable> {
       auto plan = generator.launch_plan(op, problem.direction, config, target_);
       std::vector<LoadedModule> modules = loaded(generator.generate(op, problem.direction, config));
@@ -160,6 +179,7 @@ class CudaBackend final : public Backend {
   mf_device_info device_;
   compiler::Target target_;
   compiler::BinaryCache cache_;
+  bool mlir_;  // MFJIT_CUDA_GENERATOR=mlir: the MLIR generator's kernels for every problem
   std::mutex context_mutex_;
   std::shared_ptr<const CudaPrimaryContext> context_;
 };

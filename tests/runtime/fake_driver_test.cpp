@@ -223,6 +223,37 @@ TEST_F(FakeDriverTwoDevices, TileConfigOverrideIsChecked) {
   EXPECT_EQ(plan, nullptr);
 }
 
+// MFJIT_CUDA_GENERATOR=mlir: the MLIR generator's kernels, compiled (PTX, nvJitLink) up to
+// the driver's module loader; f64 and unknown values are refused with the variable named.
+TEST_F(FakeDriverTwoDevices, MlirGeneratorOnRequest) {
+  struct Generator {
+    explicit Generator(const char* name) { setenv("MFJIT_CUDA_GENERATOR", name, 1); }
+    ~Generator() { unsetenv("MFJIT_CUDA_GENERATOR"); }
+  };
+  {
+    const Generator unknown("triton");
+    mf_context context = nullptr;
+    expect_status(create(MF_BACKEND_CUDA, 0, &context), MF_ERROR_INVALID_ARGUMENT,
+                  "MFJIT_CUDA_GENERATOR: 'triton' is neither template nor mlir");
+    EXPECT_EQ(context, nullptr);
+  }
+  const Generator mlir("mlir");
+  mf_context context = nullptr;
+  expect_success(create(MF_BACKEND_CUDA, 0, &context));
+  const Context owned(context);
+  mf_plan plan = nullptr;
+#if MF_HAVE_MLIR
+  expect_status(plan_create(context, {ir::transition(64, 16, 2), ir::Direction::forward()}, &plan),
+                MF_ERROR_BACKEND_UNAVAILABLE, "cuda backend cannot run kernels: the CUDA driver lacks");
+  expect_status(plan_create(context, {ir::transition(64, 128, 4, f64_transition()), ir::Direction::forward()}, &plan),
+                MF_ERROR_UNSUPPORTED, "MFJIT_CUDA_GENERATOR=mlir: the MLIR generator's GPU kernels compute in f32");
+#else
+  expect_status(plan_create(context, {ir::transition(64, 16, 2), ir::Direction::forward()}, &plan),
+                MF_ERROR_UNSUPPORTED, "built without the MLIR generator");
+#endif
+  EXPECT_EQ(plan, nullptr);
+}
+
 // A driver call that fails is MF_ERROR_DEVICE naming the call.
 TEST_F(FakeDriverTwoDevices, DriverErrorsNameTheCall) {
   struct FailingCall {

@@ -1,5 +1,6 @@
 #include "mf/compiler/mlir/gpu_program.h"
 
+#include <llvm/Config/llvm-config.h>
 #include <llvm/Support/raw_ostream.h>
 #include <mlir/Conversion/ArithToLLVM/ArithToLLVM.h>
 #include <mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h>
@@ -28,6 +29,7 @@
 #include <mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h>
 #include <mlir/Target/LLVMIR/Dialect/ROCDL/ROCDLToLLVMIRTranslation.h>
 
+#include "generator_sources_hash.h"
 #include "gpu_lowering.h"
 #include "mf/compiler/nvjitlink.h"
 #include "mf/ir/error.h"
@@ -35,6 +37,9 @@
 
 namespace mf::compiler::mlir_generator {
 namespace {
+
+// What tuning results of GPU programs are keyed by: the generator's own sources.
+constexpr std::string_view kSourcesHash = MF_MLIR_GENERATOR_SOURCES_HASH;
 
 std::unique_ptr<mlir::MLIRContext> make_gpu_context() {
   mlir::DialectRegistry registry;
@@ -96,6 +101,18 @@ std::vector<GpuKernel> kernels_of(StageModule& built) {
   return kernels;
 }
 
+// The kernels and buffers of a built module, before lowering drops the kernels'
+// attributes.
+GpuProgram layout_of(StageModule& built, const std::string& arch) {
+  GpuProgram program;
+  program.arch = arch;
+  program.kernels = kernels_of(built);
+  program.workspace_elements = built.workspace_elements;
+  for (const GpuKernel& kernel : program.kernels)
+    program.scratch_elements = std::max(program.scratch_elements, kernel.threads * kernel.scratch_elements_per_thread);
+  return program;
+}
+
 std::string print(mlir::ModuleOp module) {
   std::string text;
   llvm::raw_string_ostream out(text);
@@ -130,16 +147,22 @@ std::string gpu_lowered_text(const ir::Problem& problem, const std::string& arch
   return print(*built.module);
 }
 
+GpuProgram gpu_program_layout(const ir::Problem& problem, const std::string& arch) {
+  vendor_of(arch);
+  auto context = make_gpu_context();
+  StageModule built = build_gpu_module(*context, problem);
+  return layout_of(built, arch);
+}
+
+std::string gpu_program_version() {
+  return "mlir-gpu/" + std::string(kSourcesHash.substr(0, 16)) + " (LLVM " LLVM_VERSION_STRING ")";
+}
+
 GpuProgram compile_gpu_program(const ir::Problem& problem, const std::string& arch) {
   const GpuVendor vendor = vendor_of(arch);
   auto context = make_gpu_context();
   StageModule built = build_gpu_module(*context, problem);
-  GpuProgram program;
-  program.arch = arch;
-  program.kernels = kernels_of(built);
-  program.workspace_elements = built.workspace_elements;
-  for (const GpuKernel& kernel : program.kernels)
-    program.scratch_elements = std::max(program.scratch_elements, kernel.threads * kernel.scratch_elements_per_thread);
+  GpuProgram program = layout_of(built, arch);
   lower_gpu_module(*built.module, vendor, arch);
   if (vendor == GpuVendor::kNvidia) {
     program.assembly = emit_ptx(*built.module, kGpuModuleName, arch);

@@ -50,6 +50,11 @@ std::optional<std::string> gpu_unsupported(const ir::Problem& problem);
 std::string gpu_module_text(const ir::Problem& problem);
 // The module lowered to the LLVM dialect for `arch` (NVVM for sm_*, ROCDL for gfx*).
 std::string gpu_lowered_text(const ir::Problem& problem, const std::string& arch);
+// The program's kernels and buffers without compiling it (assembly and binary empty):
+// what a launcher needs besides a binary it has cached.
+GpuProgram gpu_program_layout(const ir::Problem& problem, const std::string& arch);
+// What results of GPU programs are keyed by: the generator's sources and its LLVM.
+std::string gpu_program_version();
 // Builds, lowers, compiles and links the problem's kernels for `arch`. The problem must
 // have passed ir::validate. Throws ir::Error (kUnsupported) for what gpu_unsupported names
 // and for an unknown arch, CompileError when lowering, code generation or linking fails
