@@ -11,7 +11,6 @@
 
 #include "mf/compiler/compile_error.h"
 #include "mf/compiler/mlir/gpu_program.h"
-#include "mf/compiler/mlir/host_program.h"
 #include "mf/compiler/nvjitlink.h"
 #include "mf/compiler/nvrtc.h"
 #include "mf/ir/error.h"
@@ -81,17 +80,15 @@ std::uint16_t elf_half(const std::vector<char>& binary, std::size_t offset) {
   return value;
 }
 
-// The stages of the GPU program are the host program's: one kernel each, same order and
-// iterations, and enough threads launched to cover the ones that run them.
-void expect_stage_kernels(const GpuProgram& program, const ir::Problem& problem) {
-  const auto host = HostProgram::compile(problem);
-  const auto& stages = host->stages();
-  ASSERT_EQ(program.kernels.size(), stages.size());
-  for (std::size_t s = 0; s < stages.size(); ++s) {
-    const GpuKernel& kernel = program.kernels[s];
-    EXPECT_EQ(kernel.name, stages[s].function);
-    EXPECT_EQ(kernel.iterations, stages[s].iterations);
+// Every kernel is launched with enough threads for the ones that run its iterations, and
+// no whole block more.
+void expect_launches(const GpuProgram& program) {
+  ASSERT_FALSE(program.kernels.empty());
+  for (const GpuKernel& kernel : program.kernels) {
+    SCOPED_TRACE(kernel.name);
+    EXPECT_GE(kernel.iterations, 1);
     EXPECT_EQ(kernel.threads, std::min<std::int64_t>(kernel.iterations, 16384));
+    EXPECT_EQ(kernel.block, 128);
     EXPECT_GE(kernel.grid * kernel.block, kernel.threads);
     EXPECT_LT((kernel.grid - 1) * kernel.block, kernel.threads);
   }
@@ -105,7 +102,7 @@ TEST_P(GpuProgramCompiles, ToCubinsForAmpereAndHopper) {
   for (const char* arch : {"sm_80", "sm_90a"}) {
     SCOPED_TRACE(arch);
     const GpuProgram program = compile_gpu_program(problem, arch);
-    expect_stage_kernels(program, problem);
+    expect_launches(program);
     EXPECT_THAT(program.assembly, HasSubstr(std::string(".target ") + arch));
     if (std::string(arch) == "sm_90a") {
       EXPECT_THAT(program.assembly, HasSubstr(".version 8.0"));
@@ -132,7 +129,7 @@ TEST_P(GpuProgramCompiles, ToHsacosForMi250AndMi300) {
   for (const char* arch : {"gfx90a", "gfx942"}) {
     SCOPED_TRACE(arch);
     const GpuProgram program = compile_gpu_program(problem, arch);
-    expect_stage_kernels(program, problem);
+    expect_launches(program);
     EXPECT_THAT(program.assembly, HasSubstr(std::string("amdgcn-amd-amdhsa--") + arch));
     for (const GpuKernel& kernel : program.kernels)
       EXPECT_THAT(program.assembly, HasSubstr(".amdhsa_kernel " + kernel.name + "\n"));
@@ -156,6 +153,22 @@ TEST(GpuProgram, ScratchRowsInterleaveTheThreads) {
   EXPECT_EQ(program.kernels[0].scratch_elements_per_thread, 40 + 32);
   EXPECT_EQ(program.scratch_elements, program.kernels[0].threads * (40 + 32));
   EXPECT_THAT(gpu_module_text({op, ir::Direction::forward()}), HasSubstr("strided<[80]"));
+}
+
+// The EvoAttention backward on a GPU: one thread per row, key or d_bias element, with each
+// row's lse and Δ in the workspace, instead of the host's slice groups.
+TEST(GpuProgram, EvoAttentionBackwardRunsOneThreadPerRowKeyAndBiasElement) {
+  const auto forward = ir::triangle_attention_ending(2, 12, 3, 16, attention(DType::kBF16, true, ir::MaskKind::kBoolean));
+  const GpuProgram program = compile_gpu_program(backward(forward), "gfx942");
+  const std::int64_t rows = 2 * 12 * 3 * 12;
+  ASSERT_EQ(program.kernels.size(), 4u);
+  EXPECT_EQ(program.kernels[0].name, "evo_attention_row_statistics");
+  EXPECT_EQ(program.kernels[1].name, "evo_attention_d_q");
+  EXPECT_EQ(program.kernels[2].name, "evo_attention_d_kv");
+  EXPECT_EQ(program.kernels[3].name, "evo_attention_d_bias");
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(program.kernels[k].iterations, rows);
+  EXPECT_EQ(program.kernels[3].iterations, 2 * 3 * 12 * 12);  // d_bias [B, 1, H, N, N]
+  EXPECT_EQ(program.workspace_elements, 2 * rows);
 }
 
 TEST(GpuProgram, WorkspaceOfTheTransitionBackward) {

@@ -4,6 +4,8 @@
 // the forward's statistics instead of reading o and lse, so that every dtype, f64
 // included, keeps its own accuracy. No sum depends on how threads split the stage: the
 // gradients, d_bias included, are deterministic.
+#include <array>
+#include <functional>
 #include <limits>
 
 #include "stage_modules.h"
@@ -293,6 +295,166 @@ void backward_groups(StageFunction& f, const ir::EvoAttention& op) {
   if (sums) k.release(*sums);
 }
 
+// ---- The GPU backward: one thread per row, key or d_bias element, no [N, N] scratch -------
+// The host's slice groups would give a GPU B·H threads (with a [B, 1, H, N, N] bias) and
+// 2·N² scratch values each; these stages recompute P and dS where each needs them instead.
+
+// Where a row's lse and Δ live in the workspace: lse at r, Δ at R + r.
+class RowStatistics {
+ public:
+  RowStatistics(StageFunction& f, Attention& attention) : k_(f.kernel()), workspace_(f.workspace()), a_(attention) {
+    rows_ = k_.index_mul(k_.index_mul(a_.batch(), a_.rows()), k_.index_mul(a_.heads(), a_.tokens()));
+  }
+  Value rows() const { return rows_; }
+  // The iteration number of row i (q fastest, as Attention::row counts).
+  Value number(const RowIndex& i) {
+    Value bs = k_.index_add(k_.index_mul(i.b, a_.rows()), i.s);
+    return k_.index_add(k_.index_mul(k_.index_add(k_.index_mul(bs, a_.heads()), i.h), a_.tokens()), i.q);
+  }
+  Value lse(const RowIndex& i) { return k_.load(workspace_, {number(i)}); }
+  Value delta(const RowIndex& i) { return k_.load(workspace_, {k_.index_add(rows_, number(i))}); }
+  void store(Value r, Value lse, Value delta) {
+    k_.store(workspace_, {r}, lse);
+    k_.store(workspace_, {k_.index_add(rows_, r)}, delta);
+  }
+  // dS[q, key] (and P) of query row i, from the saved statistics.
+  std::pair<Value, Value> d_logit(const RowIndex& i, Value key) {
+    return a_.d_logit(i, key, a_.logit(i, key), lse(i), delta(i));
+  }
+
+ private:
+  KernelBuilder& k_;
+  Tensor workspace_;
+  Attention& a_;
+  Value rows_;
+};
+
+// Iteration: row r. Its lse and Δ = ⟨dO, O⟩, with O recomputed.
+void gpu_row_statistics(StageFunction& f, const ir::EvoAttention& op) {
+  KernelBuilder& k = f.kernel();
+  Attention attention(f, op);
+  RowStatistics statistics(f, attention);
+  Tensor logits = k.scratch(attention.tokens()), out = k.scratch(attention.dim());
+  f.for_each_iteration([&](Value r) {
+    RowIndex i = attention.row(r);
+    Value lse = attention.softmax(i, logits, out);
+    statistics.store(r, lse, attention.delta(i, out));
+  });
+}
+
+// Iteration: row r. dQ[q, :] = c·Σ_key dS[q, key]·K[key, :].
+void gpu_d_q(StageFunction& f, const ir::EvoAttention& op) {
+  KernelBuilder& k = f.kernel();
+  Attention attention(f, op);
+  RowStatistics statistics(f, attention);
+  Tensor sum = k.scratch(attention.dim()), keys = f.tensor("k"), d_q = f.tensor("d_q");
+  Value zero = k.index(0);
+  f.for_each_iteration([&](Value r) {
+    RowIndex i = attention.row(r);
+    k.loop(zero, attention.dim(), [&](Value d) { k.store(sum, {d}, k.real(0.0)); });
+    k.loop(zero, attention.tokens(), [&](Value key) {
+      Value d_s = statistics.d_logit(i, key).first;
+      k.loop(zero, attention.dim(), [&](Value d) {
+        k.store(sum, {d}, k.add(k.load(sum, {d}), k.mul(d_s, attention.token(keys, i, key, d))));
+      });
+    });
+    k.loop(zero, attention.dim(),
+           [&](Value d) { k.store(d_q, {i.b, i.s, i.q, i.h, d}, k.mul(attention.scale(), k.load(sum, {d}))); });
+  });
+}
+
+// Iteration: key row r (its q is the key). dK[key, :] = c·Σ_q dS[q, key]·Q[q, :] and
+// dV[key, :] = Σ_q P[q, key]·dO[q, :], each where wanted.
+void gpu_d_kv(StageFunction& f, const ir::EvoAttention& op) {
+  KernelBuilder& k = f.kernel();
+  Attention attention(f, op);
+  RowStatistics statistics(f, attention);
+  const bool want_k = f.has("d_k"), want_v = f.has("d_v");
+  Tensor sum_k = k.scratch(attention.dim()), sum_v = k.scratch(attention.dim());
+  Tensor queries = f.tensor("q"), d_o = f.tensor("d_o");
+  Value zero = k.index(0);
+  f.for_each_iteration([&](Value r) {
+    RowIndex key_row = attention.row(r);
+    Value key = key_row.q;
+    k.loop(zero, attention.dim(), [&](Value d) {
+      k.store(sum_k, {d}, k.real(0.0));
+      k.store(sum_v, {d}, k.real(0.0));
+    });
+    k.loop(zero, attention.tokens(), [&](Value q) {
+      RowIndex i{key_row.b, key_row.s, key_row.h, q};
+      auto [d_s, p] = statistics.d_logit(i, key);
+      k.loop(zero, attention.dim(), [&](Value d) {
+        if (want_k) k.store(sum_k, {d}, k.add(k.load(sum_k, {d}), k.mul(d_s, attention.token(queries, i, q, d))));
+        if (want_v) k.store(sum_v, {d}, k.add(k.load(sum_v, {d}), k.mul(p, attention.token(d_o, i, q, d))));
+      });
+    });
+    k.loop(zero, attention.dim(), [&](Value d) {
+      const std::array<Value, 5> at{key_row.b, key_row.s, key, key_row.h, d};
+      if (want_k) k.store(f.tensor("d_k"), at, k.mul(attention.scale(), k.load(sum_k, {d})));
+      if (want_v) k.store(f.tensor("d_v"), at, k.load(sum_v, {d}));
+    });
+  });
+}
+
+// Iteration: one element of d_bias, the sum of dS over every (b, s, h, q, key) whose bias
+// it is (all indices of a dimension where d_bias has extent 1).
+void gpu_d_bias(StageFunction& f, const ir::EvoAttention& op) {
+  KernelBuilder& k = f.kernel();
+  Attention attention(f, op);
+  RowStatistics statistics(f, attention);
+  Tensor d_bias = f.tensor("d_bias");
+  const auto& shape = op.d_bias->shape;
+  const Value extents[5] = {attention.batch(), attention.rows(), attention.heads(), attention.tokens(),
+                            attention.tokens()};
+  Value zero = k.index(0), one = k.index(1);
+  f.for_each_iteration([&](Value e) {
+    Value own[5];
+    Value rest = e;
+    for (int d = 4; d >= 0; --d) {
+      Value extent = k.index(shape[d]);
+      own[d] = k.index_rem(rest, extent);
+      rest = k.index_div(rest, extent);
+    }
+    auto range = [&](int d) -> std::pair<Value, Value> {
+      if (shape[d] == 1) return {zero, extents[d]};
+      return {own[d], k.index_add(own[d], one)};
+    };
+    std::function<Value(int, std::array<Value, 5>&)> sum_over = [&](int d, std::array<Value, 5>& index) -> Value {
+      auto [first, last] = range(d);
+      return k.sum(first, last, [&](Value x) {
+        index[d] = x;
+        if (d < 4) return sum_over(d + 1, index);
+        return statistics.d_logit(RowIndex{index[0], index[1], index[2], index[3]}, index[4]).first;
+      });
+    };
+    std::array<Value, 5> index{};
+    k.store(d_bias, {own[0], own[1], own[2], own[3], own[4]}, sum_over(0, index));
+  });
+}
+
+void gpu_backward(StageModuleBuilder& module, const ir::EvoAttention& op, const ir::Direction& direction) {
+  const std::int64_t rows = op.batch() * op.rows() * op.heads() * op.seq_len();
+  module.set_workspace_elements(2 * rows);
+  {
+    auto statistics = module.stage("evo_attention_row_statistics", rows);
+    gpu_row_statistics(statistics, op);
+  }
+  if (direction.wants(ir::EvoAttention::kGradQ)) {
+    auto d_q = module.stage("evo_attention_d_q", rows);
+    gpu_d_q(d_q, op);
+  }
+  if (direction.wants(ir::EvoAttention::kGradK) || direction.wants(ir::EvoAttention::kGradV)) {
+    auto d_kv = module.stage("evo_attention_d_kv", rows);
+    gpu_d_kv(d_kv, op);
+  }
+  if (direction.wants(ir::EvoAttention::kGradBias)) {
+    std::int64_t elements = 1;
+    for (std::int64_t extent : op.d_bias->shape) elements *= extent;
+    auto d_bias = module.stage("evo_attention_d_bias", elements);
+    gpu_d_bias(d_bias, op);
+  }
+}
+
 }  // namespace
 
 StageModule evo_attention_module(mlir::MLIRContext& context, const ir::Problem& problem, StageTarget target) {
@@ -302,6 +464,10 @@ StageModule evo_attention_module(mlir::MLIRContext& context, const ir::Problem& 
   if (d.pass == ir::Pass::kForward) {
     auto rows = module.stage("evo_attention_rows", op.batch() * op.rows() * op.heads() * op.seq_len());
     forward_rows(rows, op);
+    return module.finish();
+  }
+  if (target == StageTarget::kGpu) {
+    gpu_backward(module, op, d);
     return module.finish();
   }
   std::int64_t group_count = op.batch() * op.rows() * op.heads();
