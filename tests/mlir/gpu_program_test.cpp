@@ -171,12 +171,24 @@ TEST(GpuProgram, EvoAttentionBackwardRunsOneThreadPerRowKeyAndBiasElement) {
   EXPECT_EQ(program.workspace_elements, 2 * rows);
 }
 
+// The LayerNormLinear dW on a GPU: one thread per element, not per input feature.
+TEST(GpuProgram, LayerNormLinearWeightGradientRunsOneThreadPerElement) {
+  const auto forward = ir::layer_norm_linear(50, 24, 40);
+  const GpuProgram program = compile_gpu_program(backward(forward), "sm_90a");
+  std::vector<std::string> names;
+  for (const GpuKernel& kernel : program.kernels) names.push_back(kernel.name);
+  EXPECT_THAT(names, ::testing::ElementsAre("layer_norm_linear_d_x", "layer_norm_linear_d_params",
+                                            "layer_norm_linear_d_weight", "layer_norm_linear_d_bias"));
+  EXPECT_EQ(program.kernels[2].iterations, 24 * 40);
+}
+
 TEST(GpuProgram, WorkspaceOfTheTransitionBackward) {
   ir::TransitionOptions options;
   options.dtype = DType::kF32;
   const auto forward = ir::transition(300, 8, 2, options);
   const GpuProgram program = compile_gpu_program(backward(forward), "gfx90a");
-  EXPECT_EQ(program.workspace_elements, 64 * 2 * 8);  // per row block: dγ and dβ partial sums
+  // dγ and dβ partial sums per row block; a GPU takes up to 1024 blocks, here one per row.
+  EXPECT_EQ(program.workspace_elements, 300 * 2 * 8);
 }
 
 TEST(GpuProgram, F64AndUnknownArchsAreUnsupported) {

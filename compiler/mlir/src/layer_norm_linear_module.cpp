@@ -77,10 +77,11 @@ void backward_rows(StageFunction& f, const ir::LayerNormLinear& op, bool keep_dh
 // For input feature i: dγ[i] = Σ_m dh[m, i]·x̂[m, i], dβ[i] = Σ_m dh[m, i] with
 // dh[m, i] = dy[m, :]·W[i, :] (from the workspace when the dx stage kept it), and
 // dW[i, :] = Σ_m (x̂[m, i]·γ[i] + β[i])·dy[m, :].
-void backward_features(StageFunction& f, const ir::LayerNormLinear& op, bool kept_dh) {
+// Without `with_weight` the stage leaves dW to backward_weight_elements.
+void backward_features(StageFunction& f, const ir::LayerNormLinear& op, bool kept_dh, bool with_weight) {
   KernelBuilder& k = f.kernel();
   Tensor x = f.tensor("x"), gamma = f.tensor("gamma"), weight = f.tensor("weight"), d_y = f.tensor("d_y");
-  bool scale_grads = f.has("d_gamma") || f.has("d_beta"), weight_grad = f.has("d_weight");
+  bool scale_grads = f.has("d_gamma") || f.has("d_beta"), weight_grad = with_weight && f.has("d_weight");
   Value zero = k.index(0), rows = k.size(x, 0), outputs = k.size(weight, 1), features = k.size(x, 1);
   Tensor accumulator = k.scratch(outputs);
   // W[i, :], copied once so that the per-row dot products walk contiguous memory in
@@ -116,6 +117,25 @@ void backward_features(StageFunction& f, const ir::LayerNormLinear& op, bool kep
   k.release(weight_row);
 }
 
+// Iteration: element (i, n) of dW, Σ_m (x̂[m, i]·γ[i] + β[i])·dy[m, n] — the GPU's dW, one
+// thread per element instead of one per input feature.
+void backward_weight_elements(StageFunction& f, const ir::LayerNormLinear& op) {
+  KernelBuilder& k = f.kernel();
+  Tensor x = f.tensor("x"), gamma = f.tensor("gamma"), d_y = f.tensor("d_y"), d_weight = f.tensor("d_weight");
+  Value zero = k.index(0), rows = k.size(x, 0), outputs = k.size(d_weight, 1);
+  f.for_each_iteration([&](Value e) {
+    Value i = k.index_div(e, outputs), n = k.index_rem(e, outputs);
+    Value gamma_i = k.load(gamma, {i});
+    Value beta_i = f.has("beta") ? k.load(f.tensor("beta"), {i}) : k.real(0.0);
+    Value sum = k.sum(zero, rows, [&](Value m) {
+      auto [mean, rstd] = saved_statistics(f, op, m);
+      Value normalised = k.add(k.mul(k.mul(k.sub(k.load(x, {m, i}), mean), rstd), gamma_i), beta_i);
+      return k.mul(normalised, k.load(d_y, {m, n}));
+    });
+    k.store(d_weight, {i, n}, sum);
+  });
+}
+
 // db[n] = Σ_m dy[m, n].
 void backward_outputs(StageFunction& f) {
   KernelBuilder& k = f.kernel();
@@ -145,10 +165,17 @@ StageModule layer_norm_linear_module(mlir::MLIRContext& context, const ir::Probl
     auto rows = module.stage("layer_norm_linear_d_x", op.rows());
     backward_rows(rows, op, keep_dh);
   }
+  // A GPU computes dW in a stage of its own, one thread per element: K threads, one per
+  // input feature, would leave it idle.
+  const bool weight_elements = target == StageTarget::kGpu && d.wants(ir::LayerNormLinear::kGradWeight);
   if (d.wants(ir::LayerNormLinear::kGradGamma) || d.wants(ir::LayerNormLinear::kGradBeta) ||
-      d.wants(ir::LayerNormLinear::kGradWeight)) {
+      (d.wants(ir::LayerNormLinear::kGradWeight) && !weight_elements)) {
     auto features = module.stage("layer_norm_linear_d_params", op.in_features());
-    backward_features(features, op, keep_dh);
+    backward_features(features, op, keep_dh, !weight_elements);
+  }
+  if (weight_elements) {
+    auto elements = module.stage("layer_norm_linear_d_weight", op.in_features() * op.out_features());
+    backward_weight_elements(elements, op);
   }
   if (d.wants(ir::LayerNormLinear::kGradBias)) {
     auto outputs = module.stage("layer_norm_linear_d_bias", op.out_features());

@@ -21,7 +21,12 @@ using mlir::Value;
 // thread count), so that the per-block partial sums, and their total, are too.
 constexpr std::int64_t kRowBlocks = 64;
 
-std::int64_t row_blocks(const ir::Transition& op) { return std::max<std::int64_t>(1, std::min(op.rows(), kRowBlocks)); }
+// A GPU takes more blocks (threads) of fewer rows: 64 threads would leave it idle.
+constexpr std::int64_t kGpuRowBlocks = 1024;
+
+std::int64_t row_blocks(const ir::Transition& op, StageTarget target) {
+  return std::max<std::int64_t>(1, std::min(op.rows(), target == StageTarget::kGpu ? kGpuRowBlocks : kRowBlocks));
+}
 
 struct SiLU {
   Value value, derivative;  // silu(g) = g·σ(g) and its derivative σ(g)·(1 + g·(1 − σ(g)))
@@ -266,7 +271,7 @@ StageModule transition_module(mlir::MLIRContext& context, const ir::Problem& pro
     return module.finish();
   }
   const bool scale = op.has_layer_norm() && (d.wants(ir::Transition::kGradGamma) || d.wants(ir::Transition::kGradBeta));
-  const std::int64_t blocks = row_blocks(op);
+  const std::int64_t blocks = row_blocks(op, target);
   if (scale) module.set_workspace_elements(blocks * 2 * op.dim());
   if (d.wants(ir::Transition::kGradX) || scale) {
     auto rows = module.stage("transition_d_x", blocks);
