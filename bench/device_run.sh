@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # One lease's work on a GPU machine, from the repository root, with build/release carried:
 # the gpu tests, then the benchmark, logs and JSON under $OUT (or ./out). Usage:
-#   bench/device_run.sh [tests ARGS...] [bench ARGS...] [sweep ARGS...] [breakdown ARGS...] [profile ARGS...] [lnl ARGS...] [transition ARGS...]
+#   bench/device_run.sh [tests ARGS...] [bench ARGS...] [sweep ARGS...] [breakdown ARGS...] [profile ARGS...] [lnl ARGS...] [transition ARGS...] [mlir ARGS...]
+# mlir: the MLIR generator's GPU kernels (MFJIT_CUDA_GENERATOR=mlir): the gpu tests'
+# matrices, then bench/evo_attention.py --impls mfjit ARGS, to set beside a bench run of
+# the template kernels.
 # profile: Nsight Compute (hardware counters; --clock-control none leaves the clocks alone)
 # over one forward+backward of kernel_breakdown.py ARGS, and the SASS of every kernel the
 # run compiled (from the binary cache), for counting instructions per score.
@@ -15,7 +18,7 @@ status=0
 while [ $# -gt 0 ]; do
   section=$1; shift
   args=()
-  while [ $# -gt 0 ] && [[ ! $1 =~ ^(tests|bench|breakdown|sweep|profile|lnl|transition)$ ]]; do args+=("$1"); shift; done
+  while [ $# -gt 0 ] && [[ ! $1 =~ ^(tests|bench|breakdown|sweep|profile|lnl|transition|mlir)$ ]]; do args+=("$1"); shift; done
   case $section in
     tests)
       build/release/tests/mf_gpu_tests --gtest_brief=0 "${args[@]}" 2>&1 | tee "$out/gpu_tests.log" \
@@ -32,6 +35,12 @@ while [ $# -gt 0 ]; do
     transition)
       PYTHONUNBUFFERED=1 python3 bench/transition.py --json "$out/transition.json" "${args[@]}" 2>&1 \
         | tee "$out/transition.log" || status=1 ;;
+    mlir)
+      MFJIT_CUDA_GENERATOR=mlir build/release/tests/mf_gpu_tests --gtest_brief=0 \
+        --gtest_filter='*AcrossTheMatrix:*FullyMaskedRowsGiveZeros:*Deterministic*' 2>&1 \
+        | tee "$out/mlir_gpu_tests.log" | grep -v '^\[case\].* ok$' || status=1
+      MFJIT_CUDA_GENERATOR=mlir PYTHONUNBUFFERED=1 python3 bench/evo_attention.py --impls mfjit \
+        --json "$out/mlir_evo.json" "${args[@]}" 2>&1 | tee "$out/mlir_bench.log" || status=1 ;;
     breakdown)
       PYTHONUNBUFFERED=1 python3 bench/kernel_breakdown.py --json "$out/breakdown.json" "${args[@]}" 2>&1 \
         | tee "$out/breakdown.log" || status=1 ;;
