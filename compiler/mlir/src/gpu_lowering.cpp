@@ -1,53 +1,41 @@
 #include "gpu_lowering.h"
 
-#include <regex>
+#include <string_view>
 
-#include <llvm/Support/raw_ostream.h>
 #include <mlir/Conversion/Passes.h>
-#include <mlir/Dialect/Arith/Transforms/Passes.h>
 #include <mlir/Dialect/GPU/IR/GPUDialect.h>
 #include <mlir/Dialect/GPU/Transforms/Passes.h>
-#include <mlir/Dialect/MemRef/Transforms/Passes.h>
-#include <mlir/IR/Diagnostics.h>
 #include <mlir/Pass/PassManager.h>
-#include <mlir/Transforms/Passes.h>
 
 #include "mf/compiler/compile_error.h"
+#include "pass_pipeline.h"
 
 namespace mf::compiler::mlir_generator {
+
 namespace {
 
-// Runs `pm` on `module`; a failure throws with MLIR's diagnostics.
-void run_passes(mlir::PassManager& pm, mlir::ModuleOp module, const std::string& what) {
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler handler(module.getContext(), [&](mlir::Diagnostic& diagnostic) {
-    llvm::raw_string_ostream(diagnostics) << diagnostic << "\n";
-    return mlir::success();
-  });
-  if (mlir::failed(pm.run(module))) throw CompileError(CompileError::Kind::kRejected, what + " failed: " + diagnostics);
+// Whether `text` is `prefix` then at least `least` characters of `allowed`, then `suffix`.
+bool spelled(std::string_view text, std::string_view prefix, std::string_view allowed, std::size_t least,
+             std::string_view suffix) {
+  if (!text.starts_with(prefix) || !text.ends_with(suffix) || text.size() < prefix.size() + suffix.size() + least)
+    return false;
+  const std::string_view body = text.substr(prefix.size(), text.size() - prefix.size() - suffix.size());
+  return body.find_first_not_of(allowed) == std::string_view::npos;
 }
 
 }  // namespace
 
 std::optional<GpuVendor> gpu_vendor(const std::string& arch) {
-  static const std::regex nvidia("sm_[0-9]+a?"), amd("gfx[0-9][0-9a-f]+");
-  if (std::regex_match(arch, nvidia)) return GpuVendor::kNvidia;
-  if (std::regex_match(arch, amd)) return GpuVendor::kAmd;
+  constexpr std::string_view digits = "0123456789", hex = "0123456789abcdef";
+  if (spelled(arch, "sm_", digits, 2, "") || spelled(arch, "sm_", digits, 2, "a")) return GpuVendor::kNvidia;
+  if (spelled(arch, "gfx", hex, 3, "") && digits.find(arch[3]) != std::string_view::npos) return GpuVendor::kAmd;
   return std::nullopt;
 }
 
 void lower_gpu_module(mlir::ModuleOp module, GpuVendor vendor, const std::string& arch) {
   mlir::PassManager pm(module.getContext());
   mlir::OpPassManager& kernels = pm.nest<mlir::gpu::GPUModuleOp>();
-  kernels.addPass(mlir::createCanonicalizerPass());
-  kernels.addPass(mlir::createLoopInvariantCodeMotionPass());
-  // bf16 conversions as integer operations: every target has those.
-  mlir::arith::ArithExpandOpsPassOptions expand;
-  expand.includeBf16 = true;
-  kernels.addPass(mlir::arith::createArithExpandOpsPass(expand));
-  kernels.addPass(mlir::createSCFToControlFlowPass());
-  kernels.addPass(mlir::memref::createExpandStridedMetadataPass());
-  kernels.addPass(mlir::createLowerAffinePass());
+  add_loop_lowering(kernels);
   if (vendor == GpuVendor::kNvidia) {
     // Math functions become libdevice calls, linked when the PTX is emitted.
     mlir::ConvertGpuOpsToNVVMOpsOptions options;
