@@ -14,7 +14,7 @@ namespace mf::compiler::mlir_generator {
 
 enum class GpuVendor { kNvidia, kAmd };
 
-// NVIDIA for "sm_<digits>[a]", AMD for "gfx<digits and letters>", else nullopt.
+// NVIDIA for "sm_<2+ digits>[a]", AMD for "gfx<digit><2+ hex digits>", else nullopt.
 std::optional<GpuVendor> gpu_vendor(const std::string& arch);
 
 // Lowers every gpu.module of `module` in place. Throws CompileError when a pass fails.
