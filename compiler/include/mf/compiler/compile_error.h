@@ -16,6 +16,9 @@ class CompileError : public std::runtime_error {
   };
 
   CompileError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  // Out of line (compile_error.cpp), so that the vtable and type info are emitted once,
+  // with RTTI: the MLIR generator's files are built without RTTI and throw this type too.
+  ~CompileError() override;
   Kind kind() const { return kind_; }
 
  private:

@@ -17,6 +17,9 @@ enum class ErrorKind {
 class Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  // Out of line (error.cpp), so that the vtable and type info are emitted once, with RTTI:
+  // the MLIR generator's files are built without RTTI and throw this type too.
+  ~Error() override;
   ErrorKind kind() const { return kind_; }
 
  private:

@@ -1,0 +1,7 @@
+#include "mf/ir/error.h"
+
+namespace mf::ir {
+
+Error::~Error() = default;
+
+}  // namespace mf::ir
