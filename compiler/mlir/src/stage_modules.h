@@ -53,8 +53,8 @@ StageModule evo_attention_module(mlir::MLIRContext& context, const ir::Problem& 
 StageModule layer_norm_linear_module(mlir::MLIRContext& context, const ir::Problem& problem, StageTarget target);
 StageModule transition_module(mlir::MLIRContext& context, const ir::Problem& problem, StageTarget target);
 
-// The problem's module for `target`. Throws ir::Error (kUnsupported) for a problem the
-// target's programs do not serve.
+// The problem's module for `target`; callers first check that the target serves the
+// problem (HostProgram::unsupported, gpu_unsupported).
 StageModule build_stage_module(mlir::MLIRContext& context, const ir::Problem& problem, StageTarget target);
 
 }  // namespace mf::compiler::mlir_generator
