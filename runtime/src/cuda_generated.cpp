@@ -29,9 +29,6 @@ namespace {
 
 namespace generator = compiler::mlir_generator;
 
-// The arena follows the workspace at this alignment.
-constexpr std::size_t kArenaAlignment = 256;
-
 class MlirGpuExecutable final : public Executable {
  public:
   MlirGpuExecutable(const ir::Problem& problem, generator::GpuProgram layout, std::shared_ptr<const CudaPrimaryContext> context,
@@ -41,13 +38,9 @@ class MlirGpuExecutable final : public Executable {
     for (const auto& named : ir::tensor_list(problem)) names_.push_back(named.name);
     if (names_.size() > kMaxPlanTensors) fail(MF_ERROR_INTERNAL, "more tensors than a plan holds");
     for (const auto& kernel : layout_.kernels) kernels_.push_back(module_->kernel(kernel.name, 0));
-    const std::size_t workspace = static_cast<std::size_t>(std::max<std::int64_t>(layout_.workspace_elements, 1)) *
-                                  layout_.element_bytes;
-    arena_offset_ = (workspace + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
-    workspace_bytes_ = arena_offset_ + static_cast<std::size_t>(layout_.scratch_elements) * layout_.element_bytes;
   }
 
-  std::size_t workspace_size() const override { return workspace_bytes_; }
+  std::size_t workspace_size() const override { return layout_.workspace_bytes(); }
 
   // Every kernel takes the tensors' pointers, the workspace and the arena: one parameter
   // block of pointers, laid out as the kernels' .u64 parameters.
@@ -55,7 +48,7 @@ class MlirGpuExecutable final : public Executable {
     std::array<void*, kMaxPlanTensors + 2> pointers{};
     for (std::size_t t = 0; t < names_.size(); ++t) pointers[t] = const_cast<void*>(argument_pointer(args, names_[t]));
     pointers[names_.size()] = workspace;
-    pointers[names_.size() + 1] = static_cast<unsigned char*>(workspace) + arena_offset_;
+    pointers[names_.size() + 1] = static_cast<unsigned char*>(workspace) + layout_.arena_offset();
     const std::size_t bytes = (names_.size() + 2) * sizeof(void*);
     const CudaContextScope scope(context_->get());
     for (std::size_t k = 0; k < kernels_.size(); ++k)
@@ -69,7 +62,6 @@ class MlirGpuExecutable final : public Executable {
   std::shared_ptr<const CudaModule> module_;
   std::vector<CudaKernel> kernels_;
   std::vector<std::string_view> names_;
-  std::size_t arena_offset_ = 0, workspace_bytes_ = 0;
 };
 
 }  // namespace

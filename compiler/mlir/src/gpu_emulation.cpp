@@ -7,14 +7,12 @@
 #include <mlir/Dialect/SCF/IR/SCF.h>
 #include <mlir/IR/ImplicitLocOpBuilder.h>
 
-#include "stage_function.h"
 
 namespace mf::compiler::mlir_generator {
 namespace {
 
-// The host function that runs threads [begin, end) of `kernel`; returns the threads the
-// kernel is launched with.
-std::int64_t emulate(mlir::gpu::GPUFuncOp kernel, mlir::ModuleOp module) {
+// The host function that runs threads [begin, end) of `kernel`.
+void emulate(mlir::gpu::GPUFuncOp kernel, mlir::ModuleOp module) {
   auto builder = mlir::ImplicitLocOpBuilder::atBlockEnd(kernel.getLoc(), module.getBody());
   std::vector<mlir::Type> inputs(kernel.getArgumentTypes().begin(), kernel.getArgumentTypes().end());
   inputs.push_back(builder.getIndexType());  // begin
@@ -37,25 +35,20 @@ std::int64_t emulate(mlir::gpu::GPUFuncOp kernel, mlir::ModuleOp module) {
   body.getTerminator()->erase();  // gpu.return
   mlir::Block* loop = threads.getBody();
   loop->getOperations().splice(loop->getTerminator()->getIterator(), body.getOperations());
-
-  const std::int64_t launched = mlir::cast<mlir::IntegerAttr>(kernel->getAttr(kThreadsAttr)).getInt();
-  return (launched + kGpuBlockThreads - 1) / kGpuBlockThreads * kGpuBlockThreads;
 }
 
 }  // namespace
 
-std::vector<HostStage> emulate_gpu_kernels(mlir::ModuleOp module) {
-  std::vector<HostStage> stages;
+void emulate_gpu_kernels(mlir::ModuleOp module) {
   std::vector<mlir::gpu::GPUModuleOp> kernel_modules;
   module.walk([&](mlir::gpu::GPUModuleOp kernels) { kernel_modules.push_back(kernels); });
   for (mlir::gpu::GPUModuleOp kernels : kernel_modules) {
     std::vector<mlir::gpu::GPUFuncOp> functions;
     kernels.walk([&](mlir::gpu::GPUFuncOp kernel) { functions.push_back(kernel); });
-    for (mlir::gpu::GPUFuncOp kernel : functions) stages.push_back({kernel.getName().str(), emulate(kernel, module)});
+    for (mlir::gpu::GPUFuncOp kernel : functions) emulate(kernel, module);
     kernels.erase();
   }
   module->removeAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName());
-  return stages;
 }
 
 }  // namespace mf::compiler::mlir_generator

@@ -101,18 +101,6 @@ std::vector<GpuKernel> kernels_of(StageModule& built) {
   return kernels;
 }
 
-// The kernels and buffers of a built module, before lowering drops the kernels'
-// attributes.
-GpuProgram layout_of(StageModule& built, const std::string& arch) {
-  GpuProgram program;
-  program.arch = arch;
-  program.kernels = kernels_of(built);
-  program.workspace_elements = built.workspace_elements;
-  for (const GpuKernel& kernel : program.kernels)
-    program.scratch_elements = std::max(program.scratch_elements, kernel.threads * kernel.scratch_elements_per_thread);
-  return program;
-}
-
 std::string print(mlir::ModuleOp module) {
   std::string text;
   llvm::raw_string_ostream out(text);
@@ -121,6 +109,27 @@ std::string print(mlir::ModuleOp module) {
 }
 
 }  // namespace
+
+GpuProgram gpu_layout(StageModule& built, const std::string& arch) {
+  GpuProgram program;
+  program.arch = arch;
+  program.kernels = kernels_of(built);
+  program.workspace_elements = built.workspace_elements;
+  program.element_bytes = built.compute.getWidth() / 8;
+  for (const GpuKernel& kernel : program.kernels)
+    program.scratch_elements = std::max(program.scratch_elements, kernel.threads * kernel.scratch_elements_per_thread);
+  return program;
+}
+
+std::size_t GpuProgram::arena_offset() const {
+  constexpr std::size_t kAlignment = 256;
+  const std::size_t workspace = static_cast<std::size_t>(std::max<std::int64_t>(workspace_elements, 1)) * element_bytes;
+  return (workspace + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+std::size_t GpuProgram::workspace_bytes() const {
+  return arena_offset() + static_cast<std::size_t>(scratch_elements) * element_bytes;
+}
 
 std::optional<std::string> gpu_unsupported(const ir::Problem& problem) {
   const ir::DType dtype = std::visit(
@@ -151,7 +160,7 @@ GpuProgram gpu_program_layout(const ir::Problem& problem, const std::string& arc
   vendor_of(arch);
   auto context = make_gpu_context();
   StageModule built = build_gpu_module(*context, problem);
-  return layout_of(built, arch);
+  return gpu_layout(built, arch);
 }
 
 std::string gpu_program_version() {
@@ -162,7 +171,7 @@ GpuProgram compile_gpu_program(const ir::Problem& problem, const std::string& ar
   const GpuVendor vendor = vendor_of(arch);
   auto context = make_gpu_context();
   StageModule built = build_gpu_module(*context, problem);
-  GpuProgram program = layout_of(built, arch);
+  GpuProgram program = gpu_layout(built, arch);
   lower_gpu_module(*built.module, vendor, arch);
   if (vendor == GpuVendor::kNvidia) {
     program.assembly = emit_ptx(*built.module, kGpuModuleName, arch);

@@ -200,20 +200,15 @@ std::unique_ptr<HostProgram> HostProgram::compile_gpu_kernels(const ir::Problem&
   auto state = std::make_unique<State>();
   state->context = make_context();
   StageModule built = build_stage_module(*state->context, problem, StageTarget::kGpu);
-  // The arena holds the largest kernel's scratch: read the contract before the rewrite.
-  std::int64_t arena = 1;
-  built.module->walk([&](mlir::gpu::GPUFuncOp kernel) {
-    auto value = [&](const char* name) { return mlir::cast<mlir::IntegerAttr>(kernel->getAttr(name)).getInt(); };
-    arena = std::max(arena, value(kThreadsAttr) * value(kScratchAttr));
-  });
-  state->stages = emulate_gpu_kernels(*built.module);
+  const GpuProgram layout = gpu_layout(built, "host");
+  // Stage i runs kernel i's launched threads (grid × block).
+  for (const GpuKernel& kernel : layout.kernels) state->stages.push_back({kernel.name, kernel.grid * kernel.block});
+  emulate_gpu_kernels(*built.module);
   compile_engine(*state, *built.module);
-  // The kernels take the workspace as memref<max(W, 1)>, then the arena after it.
-  const std::size_t element_bytes = built.compute.getWidth() / 8;
-  const std::int64_t workspace = std::max<std::int64_t>(built.workspace_elements, 1);
-  const std::size_t arena_offset = (static_cast<std::size_t>(workspace) * element_bytes + 63) / 64 * 64;
-  describe_arguments(*state, problem, {{workspace, 0}, {1, arena_offset}});
-  state->workspace_bytes = arena_offset + static_cast<std::size_t>(arena) * element_bytes;
+  // The kernels take the workspace as memref<max(W, 1)>, then the arena.
+  describe_arguments(*state, problem,
+                     {{std::max<std::int64_t>(layout.workspace_elements, 1), 0}, {1, layout.arena_offset()}});
+  state->workspace_bytes = layout.workspace_bytes();
   return std::unique_ptr<HostProgram>(new HostProgram(std::move(state)));
 }
 

@@ -10,6 +10,7 @@
 #include <mlir/IR/BuiltinOps.h>
 #include <mlir/IR/OwningOpRef.h>
 
+#include "mf/compiler/mlir/gpu_program.h"
 #include "mf/compiler/mlir/host_program.h"
 #include "mf/ir/problem.h"
 #include "stage_function.h"
@@ -56,5 +57,9 @@ StageModule transition_module(mlir::MLIRContext& context, const ir::Problem& pro
 // The problem's module for `target`; callers first check that the target serves the
 // problem (HostProgram::unsupported, gpu_unsupported).
 StageModule build_stage_module(mlir::MLIRContext& context, const ir::Problem& problem, StageTarget target);
+
+// The kernels and buffers of a built GPU module (its kernels' launch contract attributes),
+// read before lowering drops them; assembly and binary empty.
+GpuProgram gpu_layout(StageModule& built, const std::string& arch);
 
 }  // namespace mf::compiler::mlir_generator

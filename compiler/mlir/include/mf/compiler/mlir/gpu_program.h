@@ -41,6 +41,11 @@ struct GpuProgram {
   std::int64_t workspace_elements = 0;  // of the compute type
   std::int64_t scratch_elements = 0;    // of the compute type: the largest stage's arena
   std::size_t element_bytes = 4;        // of the compute type (f32)
+
+  // The one device buffer a launcher passes: the workspace (at least one value), then the
+  // scratch arena from arena_offset(), 256-byte aligned.
+  std::size_t arena_offset() const;
+  std::size_t workspace_bytes() const;
 };
 
 // Why the GPU path cannot serve `problem` (f64 problems: GPUs run the f32 path and the
