@@ -12,6 +12,7 @@ std::vector<ir::TileConfig> ParameterSpace::configs() const {
   if (std::any_of(axes.begin(), axes.end(), [](const auto& axis) { return axis.second.empty(); })) return result;
   for (;;) {
     ir::TileConfig config;
+    config.generator = generator;
     for (std::size_t i = 0; i < axes.size(); ++i) config.set(axes[i].first, axes[i].second[digit[i]]);
     if (!reject || !reject(config)) result.push_back(std::move(config));
     std::size_t i = axes.size();
@@ -21,6 +22,9 @@ std::vector<ir::TileConfig> ParameterSpace::configs() const {
 }
 
 void ParameterSpace::check(const ir::TileConfig& config) const {
+  if (config.generator != generator)
+    ir::fail(ir::ErrorKind::kInvalidArgument,
+             "config: generator '" + config.generator + "' is not this space's generator '" + generator + "'");
   for (const auto& [name, values] : axes) {
     const auto value = config.get(name);
     if (!value) ir::fail(ir::ErrorKind::kInvalidArgument, "config: parameter " + name + " is missing");

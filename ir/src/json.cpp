@@ -287,10 +287,17 @@ void read(const json& j, const std::string& path, T& out) {
 
 // ---- tile configs and problems ---------------------------------------------------------------
 
+// {"generator": "mlir", "block_q": 64, ...}: integer parameters, and the generator's name
+// where one is named.
 void read(const json& j, const std::string& path, TileConfig& out) {
   if (!j.is_object()) malformed(path, "expected an object of integer parameters");
-  out.params.clear();
-  for (const auto& [name, value] : j.items()) read(value, child_path(path, name), out.params[name]);
+  out = TileConfig{};
+  for (const auto& [name, value] : j.items()) {
+    if (name != "generator") read(value, child_path(path, name), out.params[name]);
+    else if (!value.is_string() || value.get<std::string>().empty())
+      malformed(child_path(path, name), "expected a generator name (a non-empty string)");
+    else out.generator = value.get<std::string>();
+  }
 }
 
 // The operator whose op_name is `name`, default-constructed; none for an unknown name.
@@ -348,6 +355,7 @@ void from_json(const json& j, Direction& value) { read_root(j, "direction", valu
 
 void to_json(json& j, const TileConfig& value) {
   j = json::object();
+  if (!value.generator.empty()) j["generator"] = value.generator;
   for (const auto& [name, parameter] : value.params) j[name] = parameter;
 }
 void from_json(const json& j, TileConfig& value) { read_root(j, "tile_config", value); }

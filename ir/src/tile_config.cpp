@@ -24,7 +24,7 @@ TileConfig& TileConfig::set(const std::string& name, std::int64_t value) {
 }
 
 std::string to_string(const TileConfig& config) {
-  std::string text;
+  std::string text = config.generator.empty() ? "" : "generator=" + config.generator;
   for (const auto& [name, value] : config.params) {
     if (!text.empty()) text += ',';
     text += fmt::format("{}={}", name, value);

@@ -3,11 +3,29 @@
 #include <fmt/format.h>
 
 #include "c_enum.h"
+#include "mf/ir/error.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
 #include "status.h"
 
 namespace mf::runtime {
+
+std::optional<std::string> rejection(const std::vector<compiler::ParameterSpace>& spaces, const ir::TileConfig& config,
+                                     const std::string& first_generator) {
+  std::string offered;
+  for (const auto& space : spaces) {
+    if (space.generator == config.generator) {
+      try {
+        space.check(config);
+        return std::nullopt;
+      } catch (const ir::Error& error) {
+        return error.what();
+      }
+    }
+    offered += fmt::format("{}{}", offered.empty() ? "" : ", ", space.generator.empty() ? first_generator : space.generator);
+  }
+  return fmt::format("config: generator '{}' is not offered for this problem (offered: {})", config.generator, offered);
+}
 
 std::unique_ptr<Backend> create_backend(const mf_context_options& options, const std::string& cache_dir) {
   switch (c_enum_value(options.backend)) {

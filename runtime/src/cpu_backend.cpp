@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cpu_generated.h"
+#include "status.h"
 #include "mf/reference/reference.h"
 
 namespace mf::runtime {
@@ -73,27 +74,42 @@ class CpuBackend final : public Backend {
   mf_backend kind() const override { return MF_BACKEND_CPU; }
   const mf_device_info& device() const override { return device_; }
   // Generated code where the MLIR generator serves the problem, else the reference.
-  std::string generator_for(const ir::Problem& problem) const override {
-    return generated_unsupported(problem) ? "reference" : "mlir";
-  }
+  std::string generator_for(const ir::Problem& problem) const override { return offered(problem).front(); }
   // Neither host generator has tunable parameters yet.
   ir::TileConfig default_config(const ir::Problem&) const override { return {}; }
-  compiler::ParameterSpace space(const ir::Problem&) const override { return {}; }
+  // The tuner measures the reference beside the generated code: on a host whose threads
+  // outnumber what the generated code uses, the reference may be the faster one.
+  std::vector<compiler::ParameterSpace> spaces(const ir::Problem& problem) const override {
+    std::vector<compiler::ParameterSpace> out(offered(problem).size());
+    if (out.size() > 1) out[1].generator = kReference;
+    return out;
+  }
   std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const override {
-    if (config.params.empty()) return std::nullopt;
-    return "the " + generator_for(problem) + " generator of the cpu backend takes no tile parameters, got " +
-           ir::to_string(config);
+    return rejection(spaces(problem), config, generator_for(problem));
   }
   std::string generator_hash(const ir::Problem& problem) const override {
-    return generator_for(problem) == "mlir" ? generated_version() : "reference/1";
+    std::string hash;
+    for (const auto& name : offered(problem))
+      hash += (hash.empty() ? "" : " + ") + (name == kMlir ? generated_version() : std::string("reference/1"));
+    return hash;
   }
   std::string toolkit_version() const override { return generated_version(); }
-  std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig&) override {
-    if (generator_for(problem) == "mlir") return build_generated(problem, pool_);
+  std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig& config) override {
+    if (const auto why = rejects(problem, config)) fail(MF_ERROR_INVALID_ARGUMENT, *why);
+    if (generator_of(problem, config) == kMlir) return build_generated(problem, pool_);
     return std::make_unique<ReferenceExecutable>(problem, pool_);
   }
 
  private:
+  static constexpr const char* kMlir = "mlir";
+  static constexpr const char* kReference = "reference";
+
+  // The MLIR generator's host code first where it serves the problem; the reference always.
+  static std::vector<std::string> offered(const ir::Problem& problem) {
+    if (generated_unsupported(problem)) return {kReference};
+    return {kMlir, kReference};
+  }
+
   reference::ThreadPool pool_;
   mf_device_info device_;
 };

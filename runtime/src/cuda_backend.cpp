@@ -86,58 +86,49 @@ class CudaBackend final : public Backend {
  public:
   CudaBackend(int ordinal, std::string cache_dir)
       : ordinal_(ordinal), device_(cuda_device_info(ordinal)), target_(target_of(ordinal)), cache_(std::move(cache_dir)),
-        mlir_(mlir_gpu_requested()) {}
+        requested_(cuda_generators_requested()) {}
 
   mf_backend kind() const override { return MF_BACKEND_CUDA; }
   const mf_device_info& device() const override { return device_; }
 
-  std::string generator_for(const ir::Problem& problem) const override {
-    if (mlir_) {
-      if (auto reason = mlir_gpu_unsupported(problem)) fail(MF_ERROR_UNSUPPORTED, "MFJIT_CUDA_GENERATOR=mlir: " + *reason);
-      return "mlir";
-    }
-    return with_generator(problem, [&](auto generator, const auto& op) -> std::string {
-      generator.check_supported(op, problem.direction);
-      return generator.kName;
-    });
-  }
+  std::string generator_for(const ir::Problem& problem) const override { return offered(problem).front(); }
 
-  // The MLIR generator's GPU kernels have no tile parameters yet.
   ir::TileConfig default_config(const ir::Problem& problem) const override {
-    if (mlir_) return {};
+    if (offered(problem).front() == kMlir) return {};  // the MLIR kernels have no tile parameters yet
     return with_generator(problem, [&](auto generator, const auto& op) {
       return generator.default_config(op, problem.direction, target_);
     });
   }
 
-  compiler::ParameterSpace space(const ir::Problem& problem) const override {
-    if (mlir_) return {};
-    return with_generator(problem, [&](auto generator, const auto& op) {
-      return generator.space(op, problem.direction, target_);
-    });
+  std::vector<compiler::ParameterSpace> spaces(const ir::Problem& problem) const override {
+    const std::vector<std::string> names = offered(problem);
+    std::vector<compiler::ParameterSpace> out;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      compiler::ParameterSpace& space = out.emplace_back(
+          names[i] == kMlir ? compiler::ParameterSpace{}
+                            : with_generator(problem, [&](auto generator, const auto& op) {
+                                return generator.space(op, problem.direction, target_);
+                              }));
+      space.generator = i == 0 ? "" : names[i];
+    }
+    return out;
   }
 
   std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const override {
-    if (mlir_) {
-      if (config.params.empty()) return std::nullopt;
-      return "the mlir generator of the cuda backend takes no tile parameters, got " + ir::to_string(config);
-    }
-    try {
-      space(problem).check(config);
-      return std::nullopt;
-    } catch (const ir::Error& error) {
-      return error.what();
-    }
+    return rejection(spaces(problem), config, generator_for(problem));
   }
+
   std::string generator_hash(const ir::Problem& problem) const override {
-    if (mlir_) return mlir_gpu_version();
-    return with_generator(problem, [](auto generator, const auto&) { return generator.source_hash(); });
+    std::string hash;
+    for (const auto& name : offered(problem))
+      hash += (hash.empty() ? "" : " + ") + (name == kMlir ? mlir_gpu_version() : template_hash(problem));
+    return hash;
   }
   std::string toolkit_version() const override { return "nvrtc " + compiler::Nvrtc::instance().version(); }
 
   std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig& config) override {
-    if (mlir_) {
-      generator_for(problem);  // throws for what it does not serve
+    if (const auto why = rejects(problem, config)) fail(MF_ERROR_INVALID_ARGUMENT, *why);
+    if (generator_of(problem, config) == kMlir) {
       primary_context();
       return build_mlir_gpu(problem, target_.arch, context_, cache_);
     }
@@ -154,6 +145,36 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  static constexpr const char* kMlir = "mlir";
+
+  // The generators offered for `problem`, the template generator first where it serves
+  // the problem; throws the first one's reason when none does.
+  std::vector<std::string> offered(const ir::Problem& problem) const {
+    std::vector<std::string> names;
+    std::exception_ptr template_refusal;
+    if (requested_.template_generator) {
+      try {
+        names.push_back(with_generator(problem, [&](auto generator, const auto& op) -> std::string {
+          generator.check_supported(op, problem.direction);
+          return generator.kName;
+        }));
+      } catch (...) {
+        template_refusal = std::current_exception();
+      }
+    }
+    if (requested_.mlir) {
+      const auto reason = mlir_gpu_unsupported(problem);
+      if (!reason) names.push_back(kMlir);
+      else if (!requested_.template_generator) fail(MF_ERROR_UNSUPPORTED, "MFJIT_CUDA_GENERATOR=mlir: " + *reason);
+    }
+    if (names.empty()) std::rethrow_exception(template_refusal);
+    return names;
+  }
+
+  static std::string template_hash(const ir::Problem& problem) {
+    return with_generator(problem, [](auto generator, const auto&) { return std::string(generator.source_hash()); });
+  }
+
   // The modules compile at once (NVRTC is thread-safe), then load in order.
   std::vector<LoadedModule> loaded(std::vector<compiler::GeneratedSource> sources) {
     std::vector<std::future<std::vector<char>>> cubins;
@@ -179,7 +200,7 @@ class CudaBackend final : public Backend {
   mf_device_info device_;
   compiler::Target target_;
   compiler::BinaryCache cache_;
-  bool mlir_;  // MFJIT_CUDA_GENERATOR=mlir: the MLIR generator's kernels for every problem
+  CudaGenerators requested_;  // MFJIT_CUDA_GENERATOR
   std::mutex context_mutex_;
   std::shared_ptr<const CudaPrimaryContext> context_;
 };

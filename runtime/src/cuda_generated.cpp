@@ -15,12 +15,13 @@
 
 namespace mf::runtime {
 
-bool mlir_gpu_requested() {
+CudaGenerators cuda_generators_requested() {
   const char* value = std::getenv("MFJIT_CUDA_GENERATOR");
-  if (value == nullptr || *value == '\0' || std::string_view(value) == "template") return false;
-  if (std::string_view(value) == "mlir") return true;
+  if (value == nullptr || *value == '\0') return {};
+  if (std::string_view(value) == "template") return {true, false};
+  if (std::string_view(value) == "mlir") return {false, true};
   fail(MF_ERROR_INVALID_ARGUMENT,
-       std::string("MFJIT_CUDA_GENERATOR: '") + value + "' is neither template nor mlir");
+       std::string("MFJIT_CUDA_GENERATOR: '") + value + "' is neither template nor mlir (unset: both)");
 }
 
 #if MF_HAVE_MLIR

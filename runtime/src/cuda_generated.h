@@ -1,6 +1,6 @@
-// The cuda backend's MLIR-generated kernels (compiler/mlir gpu_program.h): chosen instead
-// of the template generator's with MFJIT_CUDA_GENERATOR=mlir (docs/c-api.md), so that the
-// GPU tests and benchmarks can run them; the tuner does not choose between the two yet.
+// The cuda backend's MLIR-generated kernels (compiler/mlir gpu_program.h): offered beside
+// the template generator's, for the tuner to choose between; MFJIT_CUDA_GENERATOR narrows
+// the offer to one of them (docs/c-api.md), so that GPU tests and benchmarks can run each.
 #pragma once
 
 #include <memory>
@@ -13,9 +13,14 @@
 
 namespace mf::runtime {
 
-// Whether MFJIT_CUDA_GENERATOR asks for the MLIR generator ("mlir"); "template" or unset
-// keeps the template generator. Any other value is MF_ERROR_INVALID_ARGUMENT.
-bool mlir_gpu_requested();
+// Which generators MFJIT_CUDA_GENERATOR lets the cuda backend offer: unset or empty both
+// (the template generator first), "template" or "mlir" that one alone. Any other value is
+// MF_ERROR_INVALID_ARGUMENT.
+struct CudaGenerators {
+  bool template_generator = true;
+  bool mlir = true;
+};
+CudaGenerators cuda_generators_requested();
 // Why the MLIR generator cannot serve `problem` on a GPU (not built in, f64), or nullopt.
 std::optional<std::string> mlir_gpu_unsupported(const ir::Problem& problem);
 // The GPU programs' version and LLVM, for tuning identity.

@@ -39,9 +39,9 @@ mf_plan_s* make_plan(mf_context_s& context, ir::Problem problem, const std::opti
   auto plan = std::make_unique<mf_plan_s>();
   plan->context = &context;
   plan->key = ir::problem_key(problem);
-  plan->generator = context.backend->generator_for(problem);
   plan->config = forced ? ConfigChoice{*forced, "tuner", "", ""}
                         : context.configs->choose(problem, plan->key, *context.backend);
+  plan->generator = context.backend->generator_of(problem, plan->config.config);
   plan->executable = context.backend->build(problem, plan->config.config);
   plan->tensors = footprints(problem);
   plan->problem = std::move(problem);

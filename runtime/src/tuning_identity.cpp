@@ -50,8 +50,16 @@ std::optional<std::string> tuning_unsupported(mf_context context, const ir::Prob
   }
 }
 
-compiler::ParameterSpace tuning_space(mf_context context, const ir::Problem& problem) {
-  return backend_of(context).space(problem);
+std::vector<compiler::ParameterSpace> tuning_spaces(mf_context context, const ir::Problem& problem) {
+  return backend_of(context).spaces(problem);
+}
+
+std::optional<std::string> tuning_rejects(mf_context context, const ir::Problem& problem, const ir::TileConfig& config) {
+  return backend_of(context).rejects(problem, config);
+}
+
+std::string tuning_generator_of(mf_context context, const ir::Problem& problem, const ir::TileConfig& config) {
+  return backend_of(context).generator_of(problem, config);
 }
 
 ir::TileConfig tuning_default_config(mf_context context, const ir::Problem& problem) {
@@ -60,7 +68,7 @@ ir::TileConfig tuning_default_config(mf_context context, const ir::Problem& prob
 
 mf_plan tuning_plan(mf_context context, const ir::Problem& problem, const ir::TileConfig& config) {
   ir::validate(problem);
-  if (const auto why = backend_of(context).rejects(problem, config)) throw std::invalid_argument("config: " + *why);
+  if (const auto why = backend_of(context).rejects(problem, config)) throw std::invalid_argument(*why);
   return create_plan_with(context_of(context), problem, config);
 }
 

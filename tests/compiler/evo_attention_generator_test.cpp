@@ -284,6 +284,22 @@ TEST(EvoAttentionGeneratorSpace, RejectsUnknownAndInvalidParameters) {
   ir::TileConfig outside = config;
   outside.set("warps", 3);
   EXPECT_THROW(space.check(outside), ir::Error);
+  // A configuration is its generator's: another generator's is refused, and a space offered
+  // as a backend's second generator stamps its name on every configuration.
+  ir::TileConfig other = config;
+  other.generator = "mlir";
+  EXPECT_THROW(
+      try { space.check(other); } catch (const ir::Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("generator 'mlir' is not this space's generator ''"));
+        throw;
+      },
+      ir::Error);
+  compiler::ParameterSpace named = space;
+  named.generator = "second";
+  const auto named_configs = named.configs();
+  ASSERT_EQ(named_configs.size(), space.configs().size());
+  for (const auto& c : named_configs) EXPECT_EQ(c.generator, "second");
+  EXPECT_NO_THROW(named.check(named_configs.front()));
   // D = 128 with 128-key blocks needs more registers than a thread has.
   const EvoAttention wide = triangle(DType::kBF16, 128);
   const auto wide_space = EvoAttentionGenerator::space(wide, ir::Direction::forward(), kHopper);

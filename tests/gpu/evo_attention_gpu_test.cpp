@@ -277,8 +277,7 @@ TEST_F(EvoAttentionGpu, OtherConfigurationsMatchTheReference) {
     auto configured = [&](const ir::Problem& problem, const Overrides& overrides) -> mf_plan {
       ir::TileConfig config = runtime::tuning_default_config(cuda_, problem);
       for (const auto& [name, value] : overrides) config.set(name, value);
-      const auto space = runtime::tuning_space(cuda_, problem);
-      if (space.reject && space.reject(config)) return nullptr;
+      if (runtime::tuning_rejects(cuda_, problem, config)) return nullptr;
       return runtime::tuning_plan(cuda_, problem, config);
     };
     for (std::size_t f = 0; f < forward_overrides.size(); ++f) {

@@ -86,6 +86,8 @@ TEST(Json, TileConfigIsAnObjectOfIntegers) {
   TileConfig config;
   config.set("block_q", 128).set("warps", 4);
   EXPECT_EQ(json(config), json::parse(R"({"block_q": 128, "warps": 4})"));
+  config.generator = "mlir";  // a generator other than the backend's first is named
+  EXPECT_EQ(json(config), json::parse(R"({"generator": "mlir", "block_q": 128, "warps": 4})"));
 }
 
 // ---- round trips ---------------------------------------------------------------------------
@@ -98,6 +100,8 @@ TEST(JsonRoundTrip, ValueTypes) {
   expect_round_trip(Direction::backward(EvoAttention::kAllGradients));
   expect_round_trip(TileConfig{});
   expect_round_trip(TileConfig{}.set("block_q", 64).set("block_k", -1).set("huge", std::int64_t{1} << 62));
+  expect_round_trip(TileConfig{"reference", {}});
+  expect_round_trip(TileConfig{"mlir", {{"block_q", 64}}});
 }
 
 TEST(JsonRoundTrip, EveryEvoLayoutForwardAndBackward) {
@@ -264,6 +268,10 @@ TEST(JsonMalformed, MistypedFields) {
   expect_malformed<Problem>(j, "problem.direction.gradients: expected an unsigned 32-bit integer");
   json config = json::parse(R"({"block_q": 64, "warps": "four"})");
   expect_malformed<TileConfig>(config, "tile_config.warps: expected an integer");
+  expect_malformed<TileConfig>(json::parse(R"({"generator": 2})"),
+                               "tile_config.generator: expected a generator name (a non-empty string)");
+  expect_malformed<TileConfig>(json::parse(R"({"generator": ""})"),
+                               "tile_config.generator: expected a generator name (a non-empty string)");
 }
 
 TEST(JsonMalformed, UnknownNames) {

@@ -14,6 +14,10 @@ TEST(TileConfig, GetSetAndPrintInNameOrder) {
   EXPECT_EQ(config.get("stages"), std::nullopt);
   EXPECT_EQ(config.at("block_k"), 64);
   EXPECT_EQ(to_string(config), "block_k=64,block_q=128");
+  config.generator = "mlir";
+  EXPECT_EQ(to_string(config), "generator=mlir,block_k=64,block_q=128");
+  EXPECT_EQ(to_string(TileConfig{"reference", {}}), "generator=reference");
+  EXPECT_NE(config, (TileConfig{"", config.params}));  // the generator is part of the configuration
 }
 
 TEST(TileConfig, AtNamesTheMissingParameter) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "mf/ir/evo_attention.h"
 #include "mf/ir/layer_norm_linear.h"
 #include "mf/ir/transition.h"
+#include "mf/runtime/tuning_identity.h"
 #include "runtime/capi_helpers.h"
 
 namespace mf::capi_test {
@@ -234,7 +236,7 @@ TEST_F(FakeDriverTwoDevices, MlirGeneratorOnRequest) {
     const Generator unknown("triton");
     mf_context context = nullptr;
     expect_status(create(MF_BACKEND_CUDA, 0, &context), MF_ERROR_INVALID_ARGUMENT,
-                  "MFJIT_CUDA_GENERATOR: 'triton' is neither template nor mlir");
+                  "MFJIT_CUDA_GENERATOR: 'triton' is neither template nor mlir (unset: both)");
     EXPECT_EQ(context, nullptr);
   }
   const Generator mlir("mlir");
@@ -252,6 +254,46 @@ TEST_F(FakeDriverTwoDevices, MlirGeneratorOnRequest) {
                 MF_ERROR_UNSUPPORTED, "built without the MLIR generator");
 #endif
   EXPECT_EQ(plan, nullptr);
+}
+
+// What the cuda backend offers the tuner: both generators where MLIR is built in (the
+// template generator first, the MLIR one as "mlir" with one empty configuration) and a hash
+// over both; MFJIT_CUDA_GENERATOR narrows the offer to one, which then comes first.
+TEST_F(FakeDriverTwoDevices, TheTunerIsOfferedEveryGenerator) {
+  struct Generator {
+    explicit Generator(const char* name) { setenv("MFJIT_CUDA_GENERATOR", name, 1); }
+    ~Generator() { unsetenv("MFJIT_CUDA_GENERATOR"); }
+  };
+  const ir::Problem problem{ir::transition(64, 16, 2), ir::Direction::forward()};
+  auto offer = [&](const char* requested) {
+    std::optional<Generator> setting;
+    if (requested != nullptr) setting.emplace(requested);
+    mf_context context = nullptr;
+    expect_success(create(MF_BACKEND_CUDA, 0, &context));
+    const Context owned(context);
+    std::vector<std::string> names;
+    for (const auto& space : runtime::tuning_spaces(context, problem))
+      names.push_back(space.generator.empty() ? runtime::tuning_generator(context, problem) : space.generator);
+    return std::pair{names, runtime::tuning_generator_hash(context, problem)};
+  };
+  const auto [both, both_hash] = offer(nullptr);
+  const auto [templates, template_hash] = offer("template");
+  EXPECT_EQ(templates, std::vector<std::string>{"template"});
+  EXPECT_EQ(template_hash.find("mlir-gpu/"), std::string::npos);
+#if MF_HAVE_MLIR
+  EXPECT_EQ(both, (std::vector<std::string>{"template", "mlir"}));
+  EXPECT_EQ(both_hash, template_hash + " + " + offer("mlir").second);
+  EXPECT_EQ(offer("mlir").first, std::vector<std::string>{"mlir"});
+#else
+  EXPECT_EQ(both, std::vector<std::string>{"template"});
+  EXPECT_EQ(both_hash, template_hash);
+#endif
+  // f64 is the template generator's alone to refuse: the error names its rule.
+  mf_context context = nullptr;
+  expect_success(create(MF_BACKEND_CUDA, 0, &context));
+  const Context owned(context);
+  const ir::Problem f64{ir::transition(64, 128, 4, f64_transition()), ir::Direction::forward()};
+  EXPECT_TRUE(runtime::tuning_unsupported(context, f64));
 }
 
 // A driver call that fails is MF_ERROR_DEVICE naming the call.

@@ -25,7 +25,8 @@ namespace {
 using ::testing::HasSubstr;
 using tuner::db::Database;
 
-// A cuda-like backend whose space is warps ∈ {2, 4, 8}, with 8 refused past N = 512.
+// A cuda-like backend whose first generator's space is warps ∈ {2, 4, 8}, with 8 refused
+// past N = 512, and whose second generator ("mlir") has one empty configuration.
 class StandInBackend final : public Backend {
  public:
   StandInBackend() {
@@ -40,8 +41,12 @@ class StandInBackend final : public Backend {
   const mf_device_info& device() const override { return info_; }
   std::string generator_for(const ir::Problem&) const override { return "template"; }
   ir::TileConfig default_config(const ir::Problem&) const override { return ir::TileConfig{}.set("warps", 4); }
-  compiler::ParameterSpace space(const ir::Problem&) const override { return {{{"warps", {2, 4, 8}}}, nullptr}; }
+  std::vector<compiler::ParameterSpace> spaces(const ir::Problem&) const override {
+    return {{"", {{"warps", {2, 4, 8}}}, nullptr}, {"mlir", {}, nullptr}};
+  }
   std::optional<std::string> rejects(const ir::Problem& problem, const ir::TileConfig& config) const override {
+    if (config.generator == "mlir" && config.params.empty()) return std::nullopt;
+    if (!config.generator.empty()) return "generator '" + config.generator + "' is not offered";
     const auto warps = config.get("warps");
     if (!warps || (*warps != 2 && *warps != 4 && *warps != 8)) return "warps must be 2, 4 or 8";
     if (*warps == 8 && std::get<ir::EvoAttention>(problem.op).seq_len() > 512) return "warps = 8 needs N <= 512";
@@ -59,15 +64,21 @@ class StandInBackend final : public Backend {
 
 ir::Problem triangle(int n) { return {ir::triangle_attention_starting(1, n, 4, 32), ir::Direction::forward()}; }
 
-// Stores a winner with `warps` for `problem` as the stand-in device measured it.
-void tune(const std::string& path, const StandInBackend& backend, const ir::Problem& problem, int warps) {
+// Stores `config` as the winner for `problem`, as the stand-in device measured it.
+void tune(const std::string& path, const StandInBackend& backend, const ir::Problem& problem,
+          const ir::TileConfig& config) {
   Database db = Database::open(path);
-  const tuner::db::TrialRecord trial{"template", backend.hash, nlohmann::json{{"warps", warps}}.dump(),
+  const tuner::db::TrialRecord trial{backend.generator_of(problem, config), backend.hash, nlohmann::json(config).dump(),
                                      tuner::db::TrialStatus::kOk, "", tuner::db::Timing{10.0, 9.0, 0.5, 20}};
   const auto id = db.record_trial(device_record(backend),
                                   {ir::problem_key(problem), ir::key_family(problem), nlohmann::json(problem).dump()},
                                   trial);
   db.set_winner(id, {"exhaustive", 3, 0.1});
+}
+
+// Stores a winner with `warps` for `problem` as the stand-in device measured it.
+void tune(const std::string& path, const StandInBackend& backend, const ir::Problem& problem, int warps) {
+  tune(path, backend, problem, ir::TileConfig{}.set("warps", warps));
 }
 
 ConfigChoice choose(TunedConfigProvider& provider, const Backend& backend, const ir::Problem& problem) {
@@ -117,6 +128,24 @@ TEST(TunedConfig, ExactThenNearestFittingNeighbour) {
   ConfigChoice small = choose(provider, backend, triangle(64));
   EXPECT_EQ(small.source, "tuned:nearest");
   EXPECT_EQ(small.config.at("warps"), 8);
+}
+
+// A winner of the second generator is chosen with its generator, for its own problem and,
+// like any winner, for the nearest problems of its family.
+TEST(TunedConfig, AWinnerOfTheSecondGeneratorKeepsItsGenerator) {
+  const tuner::db::testing::ScratchDir dir;
+  const auto path = dir.file("tuning.db");
+  const StandInBackend backend;
+  tune(path, backend, triangle(256), ir::TileConfig{"mlir", {}});
+  TunedConfigProvider provider(path);
+  const ConfigChoice exact = choose(provider, backend, triangle(256));
+  EXPECT_EQ(exact.source, "tuned:exact");
+  EXPECT_EQ(exact.config, (ir::TileConfig{"mlir", {}}));
+  EXPECT_EQ(backend.generator_of(triangle(256), exact.config), "mlir");
+  const ConfigChoice nearest = choose(provider, backend, triangle(384));
+  EXPECT_EQ(nearest.source, "tuned:nearest");
+  EXPECT_EQ(nearest.config.generator, "mlir");
+  EXPECT_EQ(backend.generator_of(triangle(384), ir::TileConfig{}.set("warps", 4)), "template");
 }
 
 TEST(TunedConfig, ANeighbourWhoseConfigurationDoesNotFitIsSkipped) {

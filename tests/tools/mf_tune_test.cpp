@@ -3,6 +3,7 @@
 // tuned configuration, and what bad input gets.
 #include "mf_tune.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -65,7 +66,15 @@ TEST_F(MfTune, TunesAFileOfProblemsAndSkipsThemTheSecondTime) {
   Outcome first = tune(with({"--problems", file}));
   ASSERT_EQ(first.status, 0) << first.err << first.out;
   EXPECT_THAT(first.out, HasSubstr("[1/2]"));
-  EXPECT_THAT(first.out, HasSubstr("1 configurations"));
+  // One configuration per generator the cpu backend offers (generated code and the reference).
+  mf_context_options cpu;
+  mf_context_options_init(&cpu);
+  cpu.backend = MF_BACKEND_CPU;
+  mf_context offering = nullptr;
+  ASSERT_EQ(mf_context_create(&cpu, &offering), MF_SUCCESS);
+  const std::size_t generators = runtime::tuning_spaces(offering, small_forward()).size();
+  mf_context_destroy(offering);
+  EXPECT_THAT(first.out, HasSubstr(fmt::format("{} configurations", generators)));
   EXPECT_THAT(first.out, HasSubstr("winner us"));
   Database db = Database::open(db_, {tuner::db::Mode::kReadOnly});
   EXPECT_EQ(db.winners().size(), 2u);
@@ -91,6 +100,14 @@ TEST_F(MfTune, TunesAFileOfProblemsAndSkipsThemTheSecondTime) {
   char description[8192];
   ASSERT_EQ(mf_plan_describe(plan, description, sizeof description, nullptr), MF_SUCCESS);
   EXPECT_EQ(nlohmann::json::parse(description)["config_source"], "tuned:exact");
+  // The plan runs the generator that won, as the winner's trial names it.
+  bool found = false;
+  for (const auto& w : Database::open(db_, {tuner::db::Mode::kReadOnly}).winners())
+    if (w.key == ir::problem_key(small_forward())) {
+      found = true;
+      EXPECT_EQ(nlohmann::json::parse(description)["generator"], w.trial.generator);
+    }
+  EXPECT_TRUE(found);
   mf_plan_destroy(plan);
   mf_context_destroy(context);
 }

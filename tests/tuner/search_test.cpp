@@ -353,5 +353,39 @@ TEST(Search, DescentStopsWhenTheSpaceIsMeasured) {
   EXPECT_EQ(run_search(*single, measure, {}).configurations, 1);
 }
 
+// One search per generator's space: each part runs to its end before the next begins, each
+// proposes from its own trials only (a second descent does not see the first one's
+// measurements as its own), and the decision spans them all.
+TEST(Search, ASequenceSearchesEachPartInTurnAndDecidesAmongAll) {
+  std::vector<ir::TileConfig> first, second;
+  for (int w : {2, 4, 8}) first.push_back(ir::TileConfig{}.set("w", w));
+  for (int b : {16, 32}) second.push_back(ir::TileConfig{"other", {{"b", b}}});
+  std::vector<std::unique_ptr<Strategy>> parts;
+  parts.push_back(make_strategy(StrategyKind::kExhaustive, first, first[0], 0));
+  parts.push_back(make_strategy(StrategyKind::kDescent, second, second[0], 0));
+  auto sequence = make_sequence_strategy(std::move(parts));
+  EXPECT_EQ(sequence->name(), "exhaustive");
+  std::vector<std::string> order;
+  MeasureBatch measure = [&](const std::vector<ir::TileConfig>& batch) {
+    std::vector<Measurement> out;
+    for (const auto& c : batch) {
+      order.push_back(ir::to_string(c));
+      const double t = c.generator == "other" ? 3.0 + double(c.at("b")) / 16.0 : 10.0 / double(c.at("w"));
+      out.push_back({true, t, t, 0.0, 10, ""});
+    }
+    return out;
+  };
+  const auto result = run_search(*sequence, measure, {});
+  EXPECT_EQ(result.configurations, 5);
+  ASSERT_GE(order.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(order.begin(), order.begin() + 5),
+            (std::vector<std::string>{"w=2", "w=4", "w=8", "generator=other,b=16", "generator=other,b=32"}));
+  ASSERT_TRUE(result.best);
+  EXPECT_EQ(result.trials[*result.best].config, ir::TileConfig{}.set("w", 8));  // 1.25 beats the other's 4.0
+  // An empty sequence proposes nothing.
+  auto none = make_sequence_strategy({});
+  EXPECT_TRUE(none->propose({}).empty());
+}
+
 }  // namespace
 }  // namespace mf::tuner

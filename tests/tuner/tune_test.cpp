@@ -28,10 +28,10 @@ class StandInBench final : public Bench {
     ir::TileConfig config;
   };
 
-  compiler::ParameterSpace space() const override {
+  std::vector<compiler::ParameterSpace> spaces() const override {
     compiler::ParameterSpace s;
     s.axes = {{"warps", {2, 4, 8}}, {"block", {32, 64}}};
-    return s;
+    return {s};
   }
   ir::TileConfig default_config() const override { return ir::TileConfig{}.set("warps", 4).set("block", 64); }
   std::unique_ptr<Compiled> compile(const ir::TileConfig& config) const override {
@@ -162,6 +162,59 @@ TEST(Tune, ACompileOverItsTimeLimitIsATimeout) {
   EXPECT_EQ(status_of(db.trials(h200(), "v1;k=tune"), R"({"warps":8,"block":32})"), db::TrialStatus::kTimeout);
   ASSERT_TRUE(outcome.winner);
   EXPECT_EQ(outcome.winner->config, ir::TileConfig{}.set("warps", 4).set("block", 64));  // the next fastest
+}
+
+// A backend offering a second generator whose one configuration beats every configuration
+// of the first: both are searched, the winner names its generator, and its trial's
+// generator column says which one won.
+class TwoGeneratorBench final : public Bench {
+ public:
+  std::vector<compiler::ParameterSpace> spaces() const override {
+    compiler::ParameterSpace first, second;
+    first.axes = {{"warps", {2, 4, 8}}};
+    second.generator = "mlir";
+    return {first, second};
+  }
+  ir::TileConfig default_config() const override { return ir::TileConfig{}.set("warps", 4); }
+  std::unique_ptr<Compiled> compile(const ir::TileConfig& config) const override {
+    auto kernel = std::make_unique<StandInBench::Kernel>();
+    kernel->config = config;
+    return kernel;
+  }
+  std::string verify(Compiled&) override { return ""; }
+  std::vector<double> time(Compiled& c, int, int repeats) override {
+    const auto& config = static_cast<StandInBench::Kernel&>(c).config;
+    const double t = config.generator == "mlir" ? mlir_us : 100.0 / double(config.at("warps"));
+    return std::vector<double>(std::size_t(repeats), t);
+  }
+  double mlir_us = 5.0;
+};
+
+TEST(Tune, EveryGeneratorIsSearchedAndTheWinnerNamesItsOwn) {
+  const db::testing::ScratchDir dir;
+  db::Database db = db::Database::open(dir.file("tuning.db"));
+  TwoGeneratorBench bench;
+  TuneOptions options;
+  options.budget.trials = 2;  // the one-configuration generator goes first: never starved
+  const TuneOutcome outcome = tune(bench, db, target(), options);
+  ASSERT_TRUE(outcome.winner);
+  EXPECT_EQ(outcome.winner->config, (ir::TileConfig{"mlir", {}}));
+  const auto winner = db.winner(h200(), "v1;k=tune", "hash1");
+  ASSERT_TRUE(winner);
+  EXPECT_EQ(winner->trial.generator, "mlir");
+  EXPECT_EQ(nlohmann::json::parse(winner->trial.config), nlohmann::json::parse(R"({"generator":"mlir"})"));
+  std::set<std::string> generators;
+  for (const auto& t : db.trials(h200(), "v1;k=tune")) generators.insert(t.generator);
+  EXPECT_EQ(generators, (std::set<std::string>{"mlir", "template"}));
+
+  // When the first generator is faster, its configuration wins and names no generator.
+  bench.mlir_us = 500.0;
+  options.resume = false;
+  options.budget.trials = 0;
+  const TuneOutcome again = tune(bench, db, target(), options);
+  ASSERT_TRUE(again.winner);
+  EXPECT_EQ(again.winner->config, ir::TileConfig{}.set("warps", 8));
+  EXPECT_EQ(db.winner(h200(), "v1;k=tune", "hash1")->trial.generator, "template");
 }
 
 TEST(Tune, SummarizeGivesMedianMinimumAndInterquartileRange) {

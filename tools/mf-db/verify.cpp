@@ -43,16 +43,13 @@ std::string verify_one(Database& db, mf_context context, const WinnerRecord& w, 
                        std::ostream& out) {
   const ir::Problem problem = nlohmann::json::parse(w.problem_json).get<ir::Problem>();
   if (const auto why = runtime::tuning_unsupported(context, problem)) return *why;
-  const compiler::ParameterSpace space = runtime::tuning_space(context, problem);
   tuner::TuneOptions tune;
   for (const auto& text : candidates_of(db, w, options.runners_up)) {
     const auto config = nlohmann::json::parse(text).get<ir::TileConfig>();
-    try {
-      space.check(config);
+    if (const auto why = runtime::tuning_rejects(context, problem, config))
+      out << fmt::format("    {} is not in the current space: {}\n", text, *why);
+    else
       tune.only.push_back(config);
-    } catch (const std::exception& e) {
-      out << fmt::format("    {} is not in the current space: {}\n", text, e.what());
-    }
   }
   if (tune.only.empty()) return "no candidate is in the current generator's space";
   mf_backend backend = MF_BACKEND_AUTO;

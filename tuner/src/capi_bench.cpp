@@ -60,7 +60,7 @@ class CapiBench final : public Bench {
     if (workspace_ != nullptr) memory_->release(workspace_);
   }
 
-  compiler::ParameterSpace space() const override { return runtime::tuning_space(context_, problem_); }
+  std::vector<compiler::ParameterSpace> spaces() const override { return runtime::tuning_spaces(context_, problem_); }
   ir::TileConfig default_config() const override { return runtime::tuning_default_config(context_, problem_); }
 
   std::unique_ptr<Compiled> compile(const ir::TileConfig& config) const override {

@@ -122,6 +122,27 @@ class DescentStrategy final : public Strategy {
   int fruitless_ = 0;
 };
 
+// Runs each part to its end in turn, each seeing only the trials of its own proposals: one
+// search per generator's space, whose trials then compete in one decision.
+class SequenceStrategy final : public Strategy {
+ public:
+  explicit SequenceStrategy(std::vector<std::unique_ptr<Strategy>> parts) : parts_(std::move(parts)) {}
+  std::string name() const override { return parts_.empty() ? "none" : parts_.front()->name(); }
+  std::vector<ir::TileConfig> propose(const std::vector<Trial>& history) override {
+    for (; current_ < parts_.size(); ++current_, begun_ = history.size()) {
+      const std::vector<Trial> own(history.begin() + std::ptrdiff_t(begun_), history.end());
+      auto batch = parts_[current_]->propose(own);
+      if (!batch.empty()) return batch;
+    }
+    return {};
+  }
+
+ private:
+  std::vector<std::unique_ptr<Strategy>> parts_;
+  std::size_t current_ = 0;
+  std::size_t begun_ = 0;  // where the current part's trials begin in the history
+};
+
 double median_of(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const std::size_t n = values.size();
@@ -160,6 +181,10 @@ std::unique_ptr<Strategy> make_strategy(StrategyKind kind, std::vector<ir::TileC
     case StrategyKind::kDescent: return std::make_unique<DescentStrategy>(std::move(candidates), start, seed);
   }
   return nullptr;
+}
+
+std::unique_ptr<Strategy> make_sequence_strategy(std::vector<std::unique_ptr<Strategy>> parts) {
+  return std::make_unique<SequenceStrategy>(std::move(parts));
 }
 
 std::unique_ptr<Strategy> make_list_strategy(std::string name, std::vector<ir::TileConfig> configs) {

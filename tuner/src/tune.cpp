@@ -74,11 +74,24 @@ class CompilePool {
 
 db::TrialRecord trial_record(const TuneTarget& target, const ir::TileConfig& config, const Measurement& m,
                              db::TrialStatus failure) {
-  db::TrialRecord record{target.generator, target.generator_hash, nlohmann::json(config).dump(), db::TrialStatus::kOk,
+  db::TrialRecord record{config.generator.empty() ? target.generator : config.generator, target.generator_hash, nlohmann::json(config).dump(), db::TrialStatus::kOk,
                          "", std::nullopt};
   if (m.ok) record.timing = db::Timing{m.median_us, m.min_us, m.spread_us, m.samples};
   else record.status = failure, record.message = m.failure;
   return record;
+}
+
+// The options' strategy over each generator's space, the smallest space first (a generator
+// with one configuration costs one trial of the budget); a descent starts at the default
+// where the space holds it, else at the space's first configuration.
+std::unique_ptr<Strategy> search_every_generator(const Bench& bench, const TuneOptions& options) {
+  std::vector<std::vector<ir::TileConfig>> candidates;
+  for (const auto& space : bench.spaces()) candidates.push_back(space.configs());
+  std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) { return a.size() < b.size(); });
+  std::vector<std::unique_ptr<Strategy>> parts;
+  for (auto& configs : candidates)
+    if (!configs.empty()) parts.push_back(make_strategy(options.strategy, std::move(configs), bench.default_config(), options.seed));
+  return make_sequence_strategy(std::move(parts));
 }
 
 }  // namespace
@@ -170,9 +183,8 @@ TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const
     return out;
   };
 
-  auto strategy = options.only.empty()
-                      ? make_strategy(options.strategy, bench.space().configs(), bench.default_config(), options.seed)
-                      : make_list_strategy(options.only_name, options.only);
+  auto strategy = options.only.empty() ? search_every_generator(bench, options)
+                                       : make_list_strategy(options.only_name, options.only);
   outcome.search = run_search(*strategy, measure, options.budget);
   if (outcome.search.best) {
     std::size_t best = *outcome.search.best;

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "mf/compiler/parameter_space.h"
 #include "mf/ir/problem.h"
@@ -19,16 +20,24 @@ std::string default_tuning_db_path();
 
 // The device identity of the context's device. Throws std::invalid_argument for a bad handle.
 tuner::db::DeviceRecord tuning_device(mf_context context);
-// The generator name and source hash the context's backend uses for `problem`; throws
-// the backend's error (e.g. an operator it has no generator for).
+// The name of the context's backend's first generator for `problem` (the one untuned plans
+// use), and the source hash of every generator it offers; throws the backend's error (e.g.
+// an operator it has no generator for).
 std::string tuning_generator(mf_context context, const ir::Problem& problem);
 std::string tuning_generator_hash(mf_context context, const ir::Problem& problem);
 // Why the context's backend has no generator for `problem` (nothing to tune there), or
 // nullopt when it has one.
 std::optional<std::string> tuning_unsupported(mf_context context, const ir::Problem& problem);
-// The generator's space and default for `problem` on the context's device.
-compiler::ParameterSpace tuning_space(mf_context context, const ir::Problem& problem);
+// Every offered generator's space for `problem` on the context's device (the first
+// generator's first; the others' configurations name their generator), and the first
+// generator's default.
+std::vector<compiler::ParameterSpace> tuning_spaces(mf_context context, const ir::Problem& problem);
 ir::TileConfig tuning_default_config(mf_context context, const ir::Problem& problem);
+// Why `config` cannot serve `problem` on the context's device (not a configuration of an
+// offered generator's space), or nullopt when it can.
+std::optional<std::string> tuning_rejects(mf_context context, const ir::Problem& problem, const ir::TileConfig& config);
+// The name of the generator `config` belongs to.
+std::string tuning_generator_of(mf_context context, const ir::Problem& problem, const ir::TileConfig& config);
 // A plan with exactly `config` (its description says config_source "tuner"); the tuning
 // database is neither read nor written. Thread-safe. Throws std::invalid_argument for a
 // configuration outside the generator's space, else what plan creation reports (an

@@ -46,6 +46,10 @@ const char* name_of(StrategyKind kind);
 std::unique_ptr<Strategy> make_strategy(StrategyKind kind, std::vector<ir::TileConfig> candidates,
                                         const ir::TileConfig& start, std::uint64_t seed);
 
+// Runs each of `parts` to its end in turn, each proposing from its own trials alone (one
+// search per generator's space); named after the first part.
+std::unique_ptr<Strategy> make_sequence_strategy(std::vector<std::unique_ptr<Strategy>> parts);
+
 // Measures exactly `configs`, in their order, and nothing else: re-verification of stored
 // winners and their runners-up (mf-db verify), named `name` in the winner's provenance.
 std::unique_ptr<Strategy> make_list_strategy(std::string name, std::vector<ir::TileConfig> configs);

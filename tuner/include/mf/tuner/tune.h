@@ -26,7 +26,9 @@ class Compiled {
 class Bench {
  public:
   virtual ~Bench() = default;
-  virtual compiler::ParameterSpace space() const = 0;
+  // One space per generator the backend offers, the first generator's first.
+  virtual std::vector<compiler::ParameterSpace> spaces() const = 0;
+  // The first generator's default (where a descent of its space starts).
   virtual ir::TileConfig default_config() const = 0;
   // Throws (any std::exception) when the configuration does not compile.
   virtual std::unique_ptr<Compiled> compile(const ir::TileConfig& config) const = 0;
@@ -55,7 +57,8 @@ struct TuneOptions {
   std::function<void(const Trial&, std::size_t done)> progress;
 };
 
-// Where the trials go: the device, the problem and the generator of the bench.
+// Where the trials go: the device, the problem, the name of the bench's first generator
+// (trials of configurations that name no generator are its) and the hash of all of them.
 struct TuneTarget {
   db::DeviceRecord device;
   db::ProblemRecord problem;
@@ -70,7 +73,9 @@ struct TuneOutcome {
   double seconds = 0.0;
 };
 
-// Tunes the bench's problem, recording into `db`. With options.resume, configurations that
+// Tunes the bench's problem, recording into `db`: the strategy searches each generator's
+// space in turn (the smallest first, so that a trial budget does not starve a generator
+// with one configuration), and the winner is decided among all of them. With options.resume, configurations that
 // already have a trial for this (device, problem, generator hash) are not measured again:
 // their stored result is used (resuming an interrupted run).
 TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const TuneOptions& options);
