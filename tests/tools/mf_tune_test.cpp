@@ -76,6 +76,7 @@ TEST_F(MfTune, TunesAFileOfProblemsAndSkipsThemTheSecondTime) {
   mf_context_destroy(offering);
   EXPECT_THAT(first.out, HasSubstr(fmt::format("{} configurations", generators)));
   EXPECT_THAT(first.out, HasSubstr("winner us"));
+  EXPECT_THAT(first.out, HasSubstr("generator"));
   Database db = Database::open(db_, {tuner::db::Mode::kReadOnly});
   EXPECT_EQ(db.winners().size(), 2u);
   EXPECT_EQ(db.winners()[0].provenance.strategy, "descent");

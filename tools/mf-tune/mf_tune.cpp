@@ -159,7 +159,7 @@ std::vector<Named> untuned_problems(const tuner::db::Database& db, const tuner::
 }
 
 struct Row {
-  std::string name, config, status;
+  std::string name, generator, config, status;
   double median_us = 0.0, default_us = 0.0;
   std::int64_t configurations = 0, resumed = 0;
   double seconds = 0.0;
@@ -194,7 +194,7 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
   std::vector<Row> rows;
   for (std::size_t index = 0; index < problems.size(); ++index) {
     const auto& [name, problem] = problems[index];
-    Row row{name, "", "", 0.0, 0.0, 0, 0, 0.0};
+    Row row{name, "", "", "", 0.0, 0.0, 0, 0, 0.0};
     auto say = [&](const std::string& line) {
       const std::lock_guard lock(print);
       out << fmt::format("[{}/{}] {}{}: {}\n", index + 1, problems.size(), device > 0 ? fmt::format("gpu {} ", device) : "",
@@ -215,9 +215,10 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
       if (!o.retune) {
         if (const auto winner = db.winner(identity, target.problem.key, target.generator_hash)) {
           row.status = "tuned before";
+          row.generator = winner->trial.generator;
           row.config = winner->trial.config;
           row.median_us = winner->trial.timing->median_us;
-          say(fmt::format("already tuned: {} {:.2f} us", row.config, row.median_us));
+          say(fmt::format("already tuned: {} {} {:.2f} us", row.generator, row.config, row.median_us));
           rows.push_back(row);
           continue;
         }
@@ -252,9 +253,10 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
       row.seconds = outcome.seconds;
       if (outcome.winner) {
         row.status = "tuned";
+        row.generator = runtime::tuning_generator_of(context, problem, outcome.winner->config);
         row.config = nlohmann::json(outcome.winner->config).dump();
         row.median_us = outcome.winner->measurement.median_us;
-        say(fmt::format("{} {:.2f} us, {} configurations{} in {:.1f} s", row.config, row.median_us,
+        say(fmt::format("{} {} {:.2f} us, {} configurations{} in {:.1f} s", row.generator, row.config, row.median_us,
                         row.configurations, row.resumed > 0 ? fmt::format(" ({} resumed)", row.resumed) : "",
                         row.seconds));
       } else {
@@ -271,16 +273,16 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
 }
 
 void print_table(const std::vector<Row>& rows, std::ostream& out) {
-  out << fmt::format("\n{:<52} {:>11} {:>11} {:>7} {:>8}  {}\n", "problem", "winner us", "default us", "trials",
-                     "seconds", "configuration");
+  out << fmt::format("\n{:<52} {:>11} {:>11} {:>7} {:>8}  {:<10} {}\n", "problem", "winner us", "default us", "trials",
+                     "seconds", "generator", "configuration");
   for (const auto& r : rows) {
     if (r.status != "tuned" && r.status != "tuned before") {  // failed or skipped: the reason
       out << fmt::format("{:<52} {}\n", r.name.substr(0, 52), r.status);
       continue;
     }
-    out << fmt::format("{:<52} {:>11.2f} {:>11} {:>7} {:>8.1f}  {}\n", r.name.substr(0, 52), r.median_us,
+    out << fmt::format("{:<52} {:>11.2f} {:>11} {:>7} {:>8.1f}  {:<10} {}\n", r.name.substr(0, 52), r.median_us,
                        r.default_us > 0 ? fmt::format("{:.2f}", r.default_us) : "-", r.configurations, r.seconds,
-                       r.config.empty() ? "{}" : r.config);
+                       r.generator, r.config.empty() ? "{}" : r.config);
   }
 }
 
