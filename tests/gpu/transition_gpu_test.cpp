@@ -93,7 +93,7 @@ std::vector<std::string> check_case(mf_context cuda, gpu::DeviceMemory& memory, 
   const Transition forward_op = make_op(c);
   const std::uint32_t all = forward_op.all_gradients();
   const ir::Problem backward{ir::with_gradients(forward_op, all), ir::Direction::backward(all)};
-  const ir::Problem forward{backward.op, ir::Direction::forward()};
+  const ir::Problem forward{ir::forward_operator(backward.op), ir::Direction::forward()};
   auto plan_of = [&](const ir::Problem& problem, mf_plan* plan) -> std::string {
     try {
       ir::TileConfig config = runtime::tuning_default_config(cuda, problem);
@@ -160,7 +160,7 @@ TEST_F(TransitionGpu, OtherConfigurationsMatchTheReference) {
 TEST_F(TransitionGpu, DeterministicBitwiseAcrossRuns) {
   const Transition op = make_op({1000, 128, 4, DType::kBF16, true, true, true, false, false});
   const ir::Problem backward{ir::with_gradients(op, op.all_gradients()), ir::Direction::backward(op.all_gradients())};
-  const ir::Problem forward{backward.op, ir::Direction::forward()};
+  const ir::Problem forward{ir::forward_operator(backward.op), ir::Direction::forward()};
   mf_plan forward_plan = nullptr, backward_plan = nullptr;
   ASSERT_EQ(bridge::plan_create(cuda_, forward, &forward_plan), MF_SUCCESS) << mf_last_error();
   ASSERT_EQ(bridge::plan_create(cuda_, backward, &backward_plan), MF_SUCCESS) << mf_last_error();
