@@ -74,6 +74,12 @@ ir::TileConfig config_of(const tuner::db::WinnerRecord& winner) {
   return nlohmann::json::parse(winner.trial.config).get<ir::TileConfig>();
 }
 
+// Whether mf-tune has anything to choose for the problem: tile parameters, or more than one
+// generator (the cpu backend's generators have no parameters, but which one wins is measured).
+bool worth_tuning(const ir::Problem& problem, const Backend& backend, const ir::TileConfig& default_config) {
+  return !default_config.params.empty() || backend.spaces(problem).size() > 1;
+}
+
 }  // namespace
 
 tuner::db::DeviceRecord device_record(const Backend& backend) {
@@ -104,8 +110,7 @@ ConfigChoice TunedConfigProvider::choose(const ir::Problem& problem, const std::
     try {
       if (auto found = tuned(problem, problem_key, backend, device, hash)) {
         choice = std::move(*found);
-      } else if (!choice.config.params.empty()) {
-        // Only what has parameters to tune is worth a miss (the reference backend has none).
+      } else if (worth_tuning(problem, backend, choice.config)) {
         record_miss(problem, problem_key, device, hash);
       }
     } catch (const std::exception& error) {

@@ -27,7 +27,7 @@ using tuner::db::Database;
 
 // A cuda-like backend whose first generator's space is warps ∈ {2, 4, 8}, with 8 refused
 // past N = 512, and whose second generator ("mlir") has one empty configuration.
-class StandInBackend final : public Backend {
+class StandInBackend : public Backend {
  public:
   StandInBackend() {
     std::snprintf(info_.name, sizeof info_.name, "Stand-in GPU");
@@ -102,6 +102,35 @@ TEST(TunedConfig, WithoutADatabaseTheDefaultIsUsedAndTheMissRecorded) {
   EXPECT_EQ(misses[0].count, 2);
   EXPECT_EQ(misses[0].device, device_record(backend));
   EXPECT_EQ(nlohmann::json::parse(misses[0].problem_json).get<ir::Problem>(), triangle(384));
+}
+
+// The cpu backend's case: generators without tile parameters. A choice between two of them is
+// worth tuning, so a plan without a winner records its miss (mf-tune --untuned finds it);
+// a single parameterless generator leaves nothing to tune and nothing is recorded.
+class ParameterlessBackend final : public StandInBackend {
+ public:
+  explicit ParameterlessBackend(int generators) : generators_(generators) {}
+  ir::TileConfig default_config(const ir::Problem&) const override { return {}; }
+  std::vector<compiler::ParameterSpace> spaces(const ir::Problem&) const override {
+    std::vector<compiler::ParameterSpace> offer{{"", {}, nullptr}, {"reference", {}, nullptr}};
+    offer.resize(static_cast<size_t>(generators_), compiler::ParameterSpace{"", {}, nullptr});
+    return offer;
+  }
+
+ private:
+  int generators_;
+};
+
+TEST(TunedConfig, AMissIsRecordedWhenTheBackendOffersAChoiceEvenWithoutParameters) {
+  for (const int generators : {1, 2}) {
+    const tuner::db::testing::ScratchDir dir;
+    const auto path = dir.file("tuning.db");
+    const ParameterlessBackend backend(generators);
+    TunedConfigProvider provider(path);
+    EXPECT_EQ(choose(provider, backend, triangle(384)).source, "default");
+    const size_t expected = generators > 1 ? 1 : 0;
+    EXPECT_EQ(std::filesystem::exists(path) ? Database::open(path).misses().size() : 0u, expected) << generators;
+  }
 }
 
 TEST(TunedConfig, ExactThenNearestFittingNeighbour) {
