@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every system dependency of mfjit from the distribution's packages (Debian 12)
 # and what the Python tests need from PyPI. Idempotent: when everything is present it only
-# checks, in well under a second.
+# checks, in a few seconds (importing torch is most of them).
 set -euo pipefail
 
 packages=(
@@ -39,6 +39,14 @@ if [ ${#missing_modules[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       "${missing_modules[@]/#/python3-}"
   fi
+fi
+
+# The Python package's tests need PyTorch with torch.library.custom_op (2.4 or newer; Debian's
+# python3-torch is older): from PyPI, the version the GPU machines run.
+torch_version=2.11.0
+if ! python3 -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$torch_version')" 2>/dev/null; then
+  echo "setup: installing torch==$torch_version from PyPI"
+  python3 -m pip install --quiet --root-user-action=ignore "torch==$torch_version"
 fi
 
 # The CUDA toolkit's headers (cuda.h) are needed to build; the driver is loaded at run time

@@ -48,8 +48,9 @@ def _gradients(grads, primals, needs_input_grad) -> tuple:
                  for g, primal, needed in zip(grads, primals, needs_input_grad))
 
 
-def _absent(like: Tensor) -> Tensor:
-    return like.new_empty((0,))
+def _absent(like: Tensor, dtype: Optional[torch.dtype] = None) -> Tensor:
+    """The placeholder of an absent output: an empty tensor on like's device."""
+    return like.new_empty((0,), dtype=dtype)
 
 
 # ---- EvoAttention -------------------------------------------------------------------------
@@ -164,7 +165,8 @@ def transition_forward(x: Tensor, gamma: Optional[Tensor], beta: Optional[Tensor
     """(y, mean, rstd) of x [M, D], the logical w1 [D, 2F] and w2 [F, D]; the statistics are
     empty without the LayerNorm (gamma absent)."""
     y, mean, rstd = _runner(runners.Transition, eps).forward(x, w1, w2, gamma, beta)
-    return y, mean if mean is not None else _absent(x), rstd if rstd is not None else _absent(x)
+    no_stats = _absent(x, torch.float32)
+    return y, mean if mean is not None else no_stats, rstd if rstd is not None else no_stats.clone()
 
 
 @transition_forward.register_fake

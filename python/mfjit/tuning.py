@@ -15,8 +15,9 @@ from .capi import find_tool
 def describe(op: Optional[str] = None) -> list[dict]:
     """mf_plan_describe of every plan the process's calls have built (op: only that operator,
     "evo_attention", "layer_norm_linear" or "transition"). Each entry names the op, the pass,
-    the backend and device, the generator, the configuration and its source ("tuned" or
-    "default"), the problem and the tuning database."""
+    the backend and device, the generator, the configuration and its source ("tuned:exact",
+    "tuned:nearest" for a tuned neighbour's, "default", or "override" from $MFJIT_TILE_CONFIG),
+    the problem and the tuning database."""
     described = []
     for runner in ops.all_runners():
         for plan in runner.plans():

@@ -1,10 +1,9 @@
-"""Tests of bench/mfjit_ctypes.py on the cpu backend with numpy (no GPU, no torch).
+"""Tests of the C API binding (mfjit.capi) and the runners (mfjit.runners) on the cpu backend
+with numpy (no GPU, no torch needed).
 
 Forward and backward of small triangle-attention problems through the ctypes binding,
 against a float64 numpy implementation of DESIGN.md §1.1; the ctypes structs against the
 C header (when a C compiler is present); and errors raised with status name and message.
-
-    python3 -m pytest bench/test_mfjit_ctypes.py
 """
 
 from __future__ import annotations
@@ -18,10 +17,9 @@ import sys
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import mfjit_ctypes as mf  # noqa: E402
+from mfjit import capi, runners
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 # ---- the float64 reference (DESIGN.md §1.1) -------------------------------------------------
@@ -86,14 +84,14 @@ TOL = {np.float64: 1e-10, np.float32: 1e-5}
 @pytest.fixture(scope="module")
 def library():
     try:
-        return mf.load_library()
+        return capi.load_library()
     except FileNotFoundError as e:
         pytest.skip(f"libmfjit.so not built: {e}")
 
 
 @pytest.fixture()
 def evo(library, tmp_path):
-    op = mf.EvoAttention(library=library, cpu_threads=2, cache_dir=str(tmp_path / "cache"),
+    op = runners.EvoAttention(library=library, cpu_threads=2, cache_dir=str(tmp_path / "cache"),
                          db_path=str(tmp_path / "tuning.db"))
     yield op
     op.close()
@@ -124,7 +122,7 @@ def test_library_basics(library):
     assert library.device_count("cpu") == 1
     info = library.device_info("cpu", 0)
     assert info["multiprocessors"] >= 1 and info["driver_version"] == 0
-    assert library.status_name(mf.MF_ERROR_SHAPE_MISMATCH) == "MF_ERROR_SHAPE_MISMATCH"
+    assert library.status_name(capi.MF_ERROR_SHAPE_MISMATCH) == "MF_ERROR_SHAPE_MISMATCH"
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -168,7 +166,7 @@ def test_plans_are_cached(evo):
 def test_explicit_scale_and_gradient_subset(library, tmp_path):
     rng = np.random.default_rng(3)
     q, k, v, bias, mask = triangle_problem(rng, n=5, dtype=np.float64)
-    evo = mf.EvoAttention(scale=0.3, library=library, cache_dir=str(tmp_path))
+    evo = runners.EvoAttention(scale=0.3, library=library, cache_dir=str(tmp_path))
     o, lse = evo.forward(q, k, v, bias, mask)
     assert rel_err(o, reference_forward(q, k, v, bias, mask, 0.3)[0]) < 1e-10
     d_o = rng.standard_normal(q.shape)
@@ -215,15 +213,15 @@ def test_mismatched_shapes_raise_with_argument_name(evo):
     rng = np.random.default_rng(2)
     q, k, v, bias, mask = triangle_problem(rng)
     k_bad = k[:, :, :8]  # N = 8 instead of 9
-    with pytest.raises(mf.MfjitError) as info:
+    with pytest.raises(capi.MfjitError) as info:
         evo.forward(q, k_bad, v, bias, mask)
     err = info.value
-    assert err.status == mf.MF_ERROR_SHAPE_MISMATCH and err.status_name == "MF_ERROR_SHAPE_MISMATCH"
+    assert err.status == capi.MF_ERROR_SHAPE_MISMATCH and err.status_name == "MF_ERROR_SHAPE_MISMATCH"
     assert "desc.k" in err.message and "MF_ERROR_SHAPE_MISMATCH" in str(err)
     assert err.function == "mf_evo_attention_plan_create"
 
     bias_bad = bias[..., :5]  # does not broadcast to [1, 9, 2, 9, 9]
-    with pytest.raises(mf.MfjitError, match=r"MF_ERROR_SHAPE_MISMATCH.*desc\.bias"):
+    with pytest.raises(capi.MfjitError, match=r"MF_ERROR_SHAPE_MISMATCH.*desc\.bias"):
         evo.forward(q, k, v, bias_bad, mask)
 
 
@@ -231,30 +229,35 @@ def test_gradient_without_primal_is_rejected(evo):
     rng = np.random.default_rng(4)
     q, k, v, _, mask = triangle_problem(rng)
     o, lse = evo.forward(q, k, v, None, mask)
-    with pytest.raises(mf.MfjitError, match=r"MF_ERROR_INVALID_ARGUMENT.*bias"):
+    with pytest.raises(capi.MfjitError, match=r"MF_ERROR_INVALID_ARGUMENT.*bias"):
         evo.backward(q, k, v, o, lse, o, None, mask, gradients=["q", "bias"])
 
 
 def test_unavailable_backend_and_missing_library(library, tmp_path, monkeypatch):
-    with pytest.raises(mf.MfjitError, match="MF_ERROR_INVALID_ARGUMENT"):
-        mf.Context("cpu", cpu_threads=mf.MF_MAX_CPU_THREADS + 1, library=library)
+    with pytest.raises(capi.MfjitError, match="MF_ERROR_INVALID_ARGUMENT"):
+        capi.Context("cpu", cpu_threads=capi.MF_MAX_CPU_THREADS + 1, library=library)
     monkeypatch.setenv("MFJIT_LIBRARY", str(tmp_path / "nope.so"))
     with pytest.raises(FileNotFoundError, match="MFJIT_LIBRARY"):
-        mf.find_library()
+        capi.find_library()
 
 
 # ---- the ctypes structs against the header ------------------------------------------------
 
 STRUCTS = {
-    "mf_tensor_desc": mf.TensorDesc,
-    "mf_context_options": mf.ContextOptions,
-    "mf_device_info": mf.DeviceInfo,
-    "mf_evo_attention_desc": mf.EvoAttentionDesc,
-    "mf_evo_attention_args": mf.EvoAttentionArgs,
+    "mf_tensor_desc": capi.TensorDesc,
+    "mf_context_options": capi.ContextOptions,
+    "mf_device_info": capi.DeviceInfo,
+    "mf_evo_attention_desc": capi.EvoAttentionDesc,
+    "mf_evo_attention_args": capi.EvoAttentionArgs,
+    "mf_layer_norm_linear_desc": capi.LayerNormLinearDesc,
+    "mf_layer_norm_linear_args": capi.LayerNormLinearArgs,
+    "mf_transition_desc": capi.TransitionDesc,
+    "mf_transition_args": capi.TransitionArgs,
 }
 
-ENUMS = {name: getattr(mf, name) for name in dir(mf)
-         if name.startswith(("MF_ERROR_", "MF_DTYPE_", "MF_BACKEND_", "MF_MASK_", "MF_DBIAS_", "MF_EVO_GRAD_"))
+ENUMS = {name: getattr(capi, name) for name in dir(capi)
+         if name.startswith(("MF_ERROR_", "MF_DTYPE_", "MF_BACKEND_", "MF_MASK_", "MF_DBIAS_", "MF_EVO_GRAD_", "MF_LNL_GRAD_",
+                             "MF_TRANSITION_GRAD_"))
          or name in ("MF_SUCCESS", "MF_FORWARD", "MF_BACKWARD", "MF_MAX_RANK", "MF_MAX_CPU_THREADS")}
 
 
@@ -299,6 +302,7 @@ def test_torch_autograd_function_on_cpu(library, tmp_path, dtype_name):
     """evo_attention.py's autograd Function over the ctypes binding, with torch cpu tensors
     (the cpu backend), against the numpy reference and against torch autograd of the eager peer."""
     torch = pytest.importorskip("torch")
+    sys.path.insert(0, str(REPO / "bench"))
     import evo_attention as bench
 
     dtype = getattr(torch, dtype_name)
@@ -307,7 +311,7 @@ def test_torch_autograd_function_on_cpu(library, tmp_path, dtype_name):
     d_o = rng.standard_normal(q.shape)
     tq, tk, tv, tb = (torch.tensor(x, dtype=dtype, requires_grad=True) for x in (q, k, v, bias))
     tm = torch.tensor(mask)
-    op = mf.EvoAttention(library=library, cache_dir=str(tmp_path))
+    op = runners.EvoAttention(library=library, cache_dir=str(tmp_path))
     o = bench._MfjitEvoAttention.apply(tq, tk, tv, tb, tm, op)
     o.backward(torch.tensor(d_o, dtype=dtype))
     scale = q.shape[-1] ** -0.5
