@@ -73,9 +73,9 @@ int forward_shared(const Sizes& z, int rows, int warps, int block_k, int stages)
   return rows * block_q * (z.d + 8) * z.t + stages * key_stage_bytes(z, rows, block_q, block_k);
 }
 // The keys kernel: K and V tiles, then one region per query group (KeysGroupRegion).
-int keys_shared(const Sizes& z, int key_warps, int block_q, int groups, int stages, bool fast_dq) {
+int keys_shared(const Sizes& z, int key_warps, int block_q, int groups, int stages, bool ds_tile) {
   const int block_k = 16 * key_warps;
-  const int pipeline = stages * query_stage_bytes(z, block_q, block_k) + (fast_dq ? block_k * (block_q + 8) * z.t : 0);
+  const int pipeline = stages * query_stage_bytes(z, block_q, block_k) + (ds_tile ? block_k * (block_q + 8) * z.t : 0);
   const int partials = 2 * block_k * z.d * 4;
   return 2 * block_k * (z.d + 8) * z.t + groups * std::max(pipeline, partials);
 }
@@ -109,6 +109,9 @@ constexpr int kRegisterOverhead = 32;  // addresses, indices, loop state
 bool fast_dq(const EvoAttention& op, const ir::Direction& direction) {
   return !deterministic(op) && wants(direction, EvoAttention::kGradQ);
 }
+// Whether the keys kernel's shared memory holds a dSᵀ tile: in fast mode, whether or not dQ is
+// wanted, since the kernel lays out its regions by its mode (KeysGroupRegion::kDsBytes).
+bool keys_ds_tile(const EvoAttention& op) { return !deterministic(op); }
 bool needs_keys_kernel(const EvoAttention& op, const ir::Direction& direction) {
   return wants(direction, EvoAttention::kGradK) || wants(direction, EvoAttention::kGradV) ||
          wants_dbias(op, direction) || fast_dq(op, direction);
@@ -195,7 +198,7 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
     };
     return space;
   }
-  const bool fast = fast_dq(op, direction);
+  const bool ds_tile = keys_ds_tile(op);
   space.axes = {{"key_warps", {2, 4}},
                 {"key_block_q", {16, 32, 64}},
                 {"key_groups", {1, 2, 4}},
@@ -204,7 +207,7 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
                 {"query_occupancy", {4, 8, 12, 16, 24}},
                 {"query_rows_per_block", {1, 2}},
                 {"stages", {2, 3}}};
-  space.reject = [z, target, fast, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
+  space.reject = [z, target, ds_tile, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
     const int key_warps = int(c.at("key_warps")), key_block_q = int(c.at("key_block_q"));
     const int key_groups = int(c.at("key_groups"));
     const int query_warps = int(c.at("query_warps")), query_block_k = int(c.at("query_block_k"));
@@ -229,7 +232,7 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
     if (queries_registers(z, query_rows, query_block_k) > kRegisterBudget)
       return fmt::format("query_block_k = {} with head dim {} and {} rows a block needs more registers than a thread has",
                          query_block_k, z.d, query_rows);
-    const int bytes = std::max(keys_shared(z, key_warps, key_block_q, key_groups, stages, fast),
+    const int bytes = std::max(keys_shared(z, key_warps, key_block_q, key_groups, stages, ds_tile),
                                queries_shared(z, query_rows, query_warps, query_block_k, stages));
     if (bytes > target.max_shared_per_block)
       return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes, target.max_shared_per_block);
@@ -272,11 +275,11 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
     // Past D = 64 the dK and dV accumulators fill a thread's registers: one group.
     if (d <= 64 && wants_dbias(op, direction)) {
       const Sizes z = sizes_of(op);
-      const bool fast = fast_dq(op, direction);
+      const bool ds_tile = keys_ds_tile(op);
       for (const auto& [key_warps, groups, block_q] :
            {std::tuple{4, 2, key_block_q}, std::tuple{4, 2, std::min(key_block_q, 32)}, std::tuple{2, 4, key_block_q},
             std::tuple{2, 4, std::min(key_block_q, 32)}, std::tuple{2, 2, std::min(key_block_q, 32)}}) {
-        if (keys_shared(z, key_warps, block_q, groups, 2, fast) + strip_bytes(op, key_warps) <=
+        if (keys_shared(z, key_warps, block_q, groups, 2, ds_tile) + strip_bytes(op, key_warps) <=
             target.max_shared_per_block) {
           config.set("key_warps", key_warps).set("key_groups", groups).set("key_block_q", block_q);
           break;
@@ -421,7 +424,7 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
   }
   if (needs_keys_kernel(op, direction)) {
     const int key_groups = int(config.at("key_groups"));
-    const int shared = keys_shared(z, key_warps, key_block_q, key_groups, stages, fast_dq(op, direction));
+    const int shared = keys_shared(z, key_warps, key_block_q, key_groups, stages, keys_ds_tile(op));
     plan.dbias_in_shared = dbias && shared + strip_bytes(op, key_warps) <= target.max_shared_per_block;
     plan.kernels.push_back({plan.dbias_in_shared || !dbias ? "mf_evo_backward_keys" : kKeysGlobalStrip,
                             32 * key_warps * key_groups, 1,

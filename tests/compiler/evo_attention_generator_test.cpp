@@ -431,5 +431,24 @@ TEST(EvoAttentionGeneratorLaunch, BackwardSplitsRowsAndCarvesTheWorkspace) {
                   .dbias_in_shared);
 }
 
+// The bug behind an illegal shared-memory write on an H200 (2026-12-03): a fast-mode backward
+// that wants dBias but not dQ gave the keys kernel shared memory without its dSᵀ tile, while
+// the kernel lays out its regions by its mode, so its dBias strip ran past the allocation.
+TEST(EvoAttentionGeneratorLaunch, FastModeKeysKernelHasItsDsTileWithoutDq) {
+  const EvoAttention fast = triangle(DType::kBF16, 32, ir::MaskKind::kBoolean, std::nullopt, ir::DBiasMode::kFast);
+  const std::uint32_t bias_only = EvoAttention::kGradBias;
+  const EvoAttention op = ir::with_gradients(fast, bias_only);
+  const auto config = EvoAttentionGenerator::default_config(op, ir::Direction::backward(bias_only), kHopper);
+  const auto shared_of_keys = [&](std::uint32_t gradients) {
+    const auto plan = EvoAttentionGenerator::launch_plan(ir::with_gradients(fast, gradients),
+                                                         ir::Direction::backward(gradients), config, kHopper);
+    for (const auto& launch : plan.kernels)
+      if (launch.entry.rfind("mf_evo_backward_keys", 0) == 0) return launch.shared_bytes;
+    return -1;
+  };
+  EXPECT_GT(shared_of_keys(bias_only), 0);
+  EXPECT_EQ(shared_of_keys(bias_only), shared_of_keys(bias_only | EvoAttention::kGradQ));
+}
+
 }  // namespace
 }  // namespace mf::compiler
