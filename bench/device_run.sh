@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # One lease's work on a GPU machine, from the repository root, with build/release carried:
 # the gpu tests, then the benchmark, logs and JSON under $OUT (or ./out). Usage:
-#   bench/device_run.sh [tests ARGS...] [bench ARGS...] [sweep ARGS...] [breakdown ARGS...] [profile ARGS...] [lnl ARGS...] [transition ARGS...] [mlir ARGS...]
+#   bench/device_run.sh [tests ARGS...] [bench ARGS...] [sweep ARGS...] [breakdown ARGS...] [profile ARGS...] [lnl ARGS...] [transition ARGS...] [mlir ARGS...] [python ARGS...] [pairformer ARGS...] [rows M,D,E...]
+# python: the mfjit package's tests (python/tests) on cuda and cpu, pytest ARGS.
+# pairformer: bench/pairformer.py ARGS (a Pairformer block's training step beside torch).
+# rows: the Transition's mfjit forward+backward at each M,D,E in its own process (a crash
+# ends only that one), then compute-sanitizer over the first that failed.
 # mlir: the MLIR generator's GPU kernels (MFJIT_CUDA_GENERATOR=mlir): the gpu tests'
 # matrices, then bench/evo_attention.py --impls mfjit ARGS, to set beside a bench run of
 # the template kernels.
@@ -18,7 +22,7 @@ status=0
 while [ $# -gt 0 ]; do
   section=$1; shift
   args=()
-  while [ $# -gt 0 ] && [[ ! $1 =~ ^(tests|bench|breakdown|sweep|profile|lnl|transition|mlir)$ ]]; do args+=("$1"); shift; done
+  while [ $# -gt 0 ] && [[ ! $1 =~ ^(tests|bench|breakdown|sweep|profile|lnl|transition|mlir|python|pairformer|rows)$ ]]; do args+=("$1"); shift; done
   case $section in
     tests)
       build/release/tests/mf_gpu_tests --gtest_brief=0 "${args[@]}" 2>&1 | tee "$out/gpu_tests.log" \
@@ -41,6 +45,26 @@ while [ $# -gt 0 ]; do
         | tee "$out/mlir_gpu_tests.log" | grep -v '^\[case\].* ok$' || status=1
       MFJIT_CUDA_GENERATOR=mlir PYTHONUNBUFFERED=1 python3 bench/evo_attention.py --impls mfjit \
         --json "$out/mlir_evo.json" "${args[@]}" 2>&1 | tee "$out/mlir_bench.log" || status=1 ;;
+    python)
+      MFJIT_LIBRARY=$PWD/build/release/runtime/libmfjit.so PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -q \
+        -p no:cacheprovider python/tests "${args[@]}" 2>&1 | tee "$out/python_tests.log" | tail -40 || status=1 ;;
+    pairformer)
+      PYTHONUNBUFFERED=1 python3 bench/pairformer.py --json "$out/pairformer.json" "${args[@]}" 2>&1 \
+        | tee "$out/pairformer.log" || status=1 ;;
+    rows)
+      failed=""
+      for shape in "${args[@]}"; do
+        if ! python3 bench/transition.py --impls mfjit --shapes "$shape" > "$out/rows_$shape.log" 2>&1; then
+          echo "rows $shape: FAILED"; tail -5 "$out/rows_$shape.log"; failed=${failed:-$shape}; status=1
+        else
+          echo "rows $shape: ok"; tail -2 "$out/rows_$shape.log"
+        fi
+      done
+      if [ -n "$failed" ]; then
+        compute-sanitizer --print-limit 5 python3 bench/transition.py --impls mfjit --shapes "$failed" \
+          --warmup-ms 1 --rep-ms 1 > "$out/sanitizer.txt" 2>&1
+        grep -m 40 -E "Invalid|at |by thread|Address|ERROR SUMMARY|mf_" "$out/sanitizer.txt"
+      fi ;;
     breakdown)
       PYTHONUNBUFFERED=1 python3 bench/kernel_breakdown.py --json "$out/breakdown.json" "${args[@]}" 2>&1 \
         | tee "$out/breakdown.log" || status=1 ;;

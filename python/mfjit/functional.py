@@ -71,10 +71,10 @@ def _collapse_broadcast(t: Tensor) -> Tensor:
 
 
 def _broadcast_to(function: str, name: str, t: Tensor, full: tuple, rule: str) -> Tensor:
-    """t with each dimension 1 or that of `full` (the library's broadcast rule), else ValueError."""
+    """t left-padded to the rank of `full`, each dimension 1 or that of `full`, else ValueError."""
     if t.dim() > len(full):
         raise ValueError(f"{function}: {name} has rank {t.dim()} {tuple(t.shape)}; it must broadcast to {rule}")
-    t = _collapse_broadcast(_left_pad(t, len(full)))
+    t = _left_pad(t, len(full))
     if any(n not in (1, f) for n, f in zip(t.shape, full)):
         raise ValueError(f"{function}: {name} of shape {tuple(t.shape)} does not broadcast to {rule} = {full}")
     return t
@@ -115,7 +115,7 @@ def evo_attention(q: Tensor, k: Tensor, v: Tensor, bias: Optional[Tensor] = None
         _check_floating(fn, "bias", bias, (q.dtype, torch.float32))
         own = (B, S, H, N, N) if bias_rank == 5 else (B, H, N, N)
         rule = "[B, S, H, N, N]" if bias_rank == 5 else "[B, H, keys, keys]"
-        bias = _broadcast_to(fn, "bias", bias, own, rule)
+        bias = _collapse_broadcast(_broadcast_to(fn, "bias", bias, own, rule))
         if bias_rank == 4:
             bias = bias.unsqueeze(1)
     if mask is not None:
@@ -130,6 +130,7 @@ def evo_attention(q: Tensor, k: Tensor, v: Tensor, bias: Optional[Tensor] = None
             if keys_second:
                 mask = mask.transpose(1, 2)
             mask = mask[:, :, None, None, :]
+        mask = mask.expand(*mask.shape[:-1], N)  # the library broadcasts a mask over all but the keys
     c = float(scale) if scale is not None else 0.0  # 0 selects D^-1/2 in the library
     o, _ = ops.evo_attention_forward(cq, ck, cv, bias, mask, c, dbias_mode)
     if keys_second:
