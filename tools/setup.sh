@@ -10,7 +10,7 @@ packages=(
   libfmt-dev nlohmann-json3-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev
 )
-python_modules=(pytest numpy)
+python_modules=(pytest numpy wheel)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -10,11 +10,16 @@ import pairformer_block as pf
 
 
 def gradient_errors(got: dict, ref: dict) -> dict:
-    """‖got − ref‖ / ‖ref‖ per parameter, with ‖ref‖ floored at 1e-3 of the median gradient
-    norm: some gradients are zero analytically (a bias added to every logit of a softmax row)
-    and both engines give rounding noise there."""
-    floor = 1e-3 * torch.stack([g.norm() for g in ref.values()]).median()
-    return {name: ((got[name] - r).norm() / torch.maximum(r.norm(), floor)).item() for name, r in ref.items()}
+    """‖got − ref‖ / ‖ref‖ per parameter, except for gradients that are zero analytically (a
+    bias added to every logit of a softmax row: ‖ref‖ under 1e-3 of the median gradient
+    norm), where both engines give rounding noise: there, ‖got‖ against that median (which
+    must stay under the bf16 tolerance)."""
+    median = torch.stack([g.norm() for g in ref.values()]).median()
+    errors = {}
+    for name, r in ref.items():
+        zero = r.norm() < 1e-3 * median
+        errors[name] = ((got[name].norm() if zero else (got[name] - r).norm()) / (median if zero else r.norm())).item()
+    return errors
 
 
 def test_pairformer_training_matches_plain_torch(device):
@@ -43,3 +48,4 @@ def test_pairformer_training_matches_plain_torch(device):
     torch_errors = gradient_errors(runs["torch"][1], reference_grads)
     for name in reference_grads:
         assert mf_errors[name] < max(2 * torch_errors[name], 3e-2), (name, mf_errors[name], torch_errors[name])
+        assert mf_errors[name] < 1e-1, name  # whatever torch's own error

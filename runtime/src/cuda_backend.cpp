@@ -94,10 +94,20 @@ class CudaBackend final : public Backend {
   std::string generator_for(const ir::Problem& problem) const override { return offered(problem).front(); }
 
   ir::TileConfig default_config(const ir::Problem& problem) const override {
-    if (offered(problem).front() == kMlir) return {};  // the MLIR kernels have no tile parameters yet
-    return with_generator(problem, [&](auto generator, const auto& op) {
-      return generator.default_config(op, problem.direction, target_);
-    });
+    const std::vector<std::string> names = offered(problem);
+    if (names.front() == kMlir) return {};  // the MLIR kernels have no tile parameters yet
+    try {
+      return with_generator(problem, [&](auto generator, const auto& op) {
+        return generator.default_config(op, problem.direction, target_);
+      });
+    } catch (const ir::Error& error) {
+      // The template generator takes the problem, but none of its configurations fits it on
+      // this device (a tile wider than the problem, shared memory): the MLIR kernels serve it.
+      if (error.kind() != ir::ErrorKind::kUnsupported || names.size() < 2) throw;
+      ir::TileConfig mlir;
+      mlir.generator = kMlir;
+      return mlir;
+    }
   }
 
   std::vector<compiler::ParameterSpace> spaces(const ir::Problem& problem) const override {

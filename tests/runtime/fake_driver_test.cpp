@@ -296,6 +296,25 @@ TEST_F(FakeDriverTwoDevices, TheTunerIsOfferedEveryGenerator) {
   EXPECT_TRUE(runtime::tuning_unsupported(context, f64));
 }
 
+// A problem the template generator takes but none of whose configurations fits (D = 16 is
+// narrower than its smallest output tile) goes to the MLIR kernels where they are offered,
+// instead of failing: the plan gets as far as the fake driver's missing module loader.
+TEST_F(FakeDriverTwoDevices, UntunedPlansFallBackToTheMlirKernelsWhereNoTemplateConfigurationFits) {
+  mf_context context = nullptr;
+  expect_success(create(MF_BACKEND_CUDA, 0, &context));
+  const Context owned(context);
+  mf_plan plan = nullptr;
+  const ir::Problem narrow{ir::transition(64, 16, 2), ir::Direction::forward()};
+#if MF_HAVE_MLIR
+  expect_status(plan_create(context, narrow, &plan), MF_ERROR_BACKEND_UNAVAILABLE,
+                "cuda backend cannot run kernels: the CUDA driver lacks");
+#else
+  expect_status(plan_create(context, narrow, &plan), MF_ERROR_UNSUPPORTED,
+                "no configuration of the template generator fits D = 16");
+#endif
+  EXPECT_EQ(plan, nullptr);
+}
+
 // A driver call that fails is MF_ERROR_DEVICE naming the call.
 TEST_F(FakeDriverTwoDevices, DriverErrorsNameTheCall) {
   struct FailingCall {
