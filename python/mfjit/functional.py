@@ -43,7 +43,8 @@ LAYOUTS = {
 }
 
 
-def _check_floating(function: str, name: str, t: Tensor, allowed=FLOATING) -> None:
+def _check_dtype(function: str, name: str, t: Tensor, allowed=FLOATING) -> None:
+    """TypeError naming the argument and the dtypes it takes, unless t is a tensor of one."""
     if not isinstance(t, Tensor):
         raise TypeError(f"{function}: {name} must be a torch.Tensor, not {type(t).__name__}")
     if t.dtype not in allowed:
@@ -93,7 +94,7 @@ def evo_attention(q: Tensor, k: Tensor, v: Tensor, bias: Optional[Tensor] = None
         raise ValueError(f"{fn}: dbias_mode {dbias_mode!r}: use one of {', '.join(DBIAS_MODES)}")
     q_rank, keys_second, bias_rank, mask_rank = LAYOUTS[layout]
     for name, t in (("q", q), ("k", k), ("v", v)):
-        _check_floating(fn, name, t)
+        _check_dtype(fn, name, t)
     _check_same_device(fn, q, k=k, v=v, bias=bias, mask=mask)
     if q.dim() != q_rank:
         raise ValueError(f"{fn}: q has shape {tuple(q.shape)}; layout {layout!r} takes rank {q_rank}")
@@ -112,14 +113,14 @@ def evo_attention(q: Tensor, k: Tensor, v: Tensor, bias: Optional[Tensor] = None
     if bias is not None:
         if bias_rank is None:
             raise ValueError(f"{fn}: layout {layout!r} takes no bias")
-        _check_floating(fn, "bias", bias, (q.dtype, torch.float32))
+        _check_dtype(fn, "bias", bias, (q.dtype, torch.float32))
         own = (B, S, H, N, N) if bias_rank == 5 else (B, H, N, N)
         rule = "[B, S, H, N, N]" if bias_rank == 5 else "[B, H, keys, keys]"
         bias = _collapse_broadcast(_broadcast_to(fn, "bias", bias, own, rule))
         if bias_rank == 4:
             bias = bias.unsqueeze(1)
     if mask is not None:
-        _check_floating(fn, "mask", mask, (torch.bool, q.dtype, torch.float32))
+        _check_dtype(fn, "mask", mask, (torch.bool, q.dtype, torch.float32))
         if mask_rank == 5:
             mask = _broadcast_to(fn, "mask", mask, (B, S, 1, 1, N), "[B, S, 1, 1, N]")
         else:
@@ -163,10 +164,10 @@ def layer_norm_linear(x: Tensor, ln_weight: Tensor, ln_bias: Optional[Tensor], w
     """linear(layer_norm(x, ln_weight, ln_bias, eps), weight, bias) fused (DESIGN.md §1.2);
     weight in nn.Linear's [N, K] layout, x [..., K]. Differentiable in every tensor."""
     fn = "mfjit.layer_norm_linear"
-    _check_floating(fn, "x", x)
+    _check_dtype(fn, "x", x)
     for name, t in (("ln_weight", ln_weight), ("ln_bias", ln_bias), ("weight", weight), ("bias", bias)):
         if t is not None:
-            _check_floating(fn, name, t)
+            _check_dtype(fn, name, t)
     _check_same_device(fn, x, ln_weight=ln_weight, ln_bias=ln_bias, weight=weight, bias=bias)
     if weight.dim() != 2 or weight.shape[1] != x.shape[-1]:
         raise ValueError(f"{fn}: weight has shape {tuple(weight.shape)}; it must be [N, K] with K = x.shape[-1] "
@@ -181,10 +182,10 @@ def transition(x: Tensor, w1: Tensor, w2: Tensor, ln_weight: Optional[Tensor] = 
     y = (a ⊙ silu(g))·w2ᵀ, with w1 [2F, D] and w2 [D, F] in nn.Linear's layout (a: the first F
     rows of w1) and no LayerNorm when ln_weight is None. x [..., D]. Differentiable in every tensor."""
     fn = "mfjit.transition"
-    _check_floating(fn, "x", x)
+    _check_dtype(fn, "x", x)
     for name, t in (("w1", w1), ("w2", w2), ("ln_weight", ln_weight), ("ln_bias", ln_bias)):
         if t is not None:
-            _check_floating(fn, name, t)
+            _check_dtype(fn, name, t)
     _check_same_device(fn, x, w1=w1, w2=w2, ln_weight=ln_weight, ln_bias=ln_bias)
     d = x.shape[-1]
     if w1.dim() != 2 or w1.shape[1] != d or w1.shape[0] % 2:
