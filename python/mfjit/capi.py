@@ -14,7 +14,7 @@ import os
 import pathlib
 import threading
 import weakref
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 # ---- constants (mfjit.h) ------------------------------------------------------------------
 

@@ -33,5 +33,4 @@ def poison_allocator(device: torch.device, nbytes: int) -> None:
     hold NaN until the kernels write every element (a no-op on the cpu, whose allocator gives
     no such guarantee)."""
     if device.type == "cuda":
-        block = torch.full((nbytes // 4 + 1,), float("nan"), device=device)
-        del block
+        torch.full((nbytes // 4 + 1,), float("nan"), device=device)  # freed at once, into the cache

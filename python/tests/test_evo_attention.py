@@ -6,25 +6,8 @@ import torch
 
 import mfjit
 import reference
+from checks import dtypes_for, relative_error, tolerance
 from conftest import poison_allocator
-
-TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}
-CUDA_TF32_TOLERANCE = 1e-3  # DESIGN.md §1.4: fp32 where tf32 is allowed
-
-
-def tolerance(dtype, device):
-    return CUDA_TF32_TOLERANCE if dtype == torch.float32 and device.type == "cuda" else TOLERANCE[dtype]
-
-
-def dtypes_for(device):
-    return [torch.float64, torch.float32] if device.type == "cpu" else [torch.float32, torch.float16, torch.bfloat16]
-
-
-def relative_error(out, ref):
-    out, ref = out.double(), ref.double()
-    assert not torch.isnan(out).any(), "NaN in the result"
-    return ((out - ref).norm() / ref.norm().clamp_min(1e-30)).item()
-
 
 def layout_inputs(layout, B=2, rows=3, n=7, H=2, D=16, mask_kind="bool", with_bias=True, dtype=torch.float64,
                   device="cpu"):

@@ -7,7 +7,7 @@ from torch import nn
 
 import mfjit
 import reference
-from test_evo_attention import dtypes_for, relative_error, tolerance
+from checks import assert_matches_reference, dtypes_for, relative_error, tolerance
 
 
 def inputs(M=37, K=64, N=24, dtype=torch.float64, device="cpu", beta=True, bias=True):
@@ -22,21 +22,10 @@ def inputs(M=37, K=64, N=24, dtype=torch.float64, device="cpu", beta=True, bias=
 @pytest.mark.parametrize("beta,bias", [(True, True), (False, False), (True, False)])
 def test_forward_and_gradients_match_the_reference(device, beta, bias):
     for dtype in dtypes_for(device):
-        tensors = inputs(dtype=dtype, device=device, beta=beta, bias=bias)
-        leaves = [t.requires_grad_() if t is not None else None for t in tensors]
-        x3 = leaves[0].view(1, 37, 64)  # leading dimensions are flattened
-        out = mfjit.layer_norm_linear(x3, *leaves[1:])
-        ref_leaves = [t.detach().double().requires_grad_() if t is not None else None for t in leaves]
-        ref = reference.layer_norm_linear(*ref_leaves).view(1, 37, 24)
-        tol = tolerance(dtype, device)
-        assert out.shape == (1, 37, 24) and out.dtype == dtype
-        assert relative_error(out, ref) < tol
-        weight = torch.randn_like(ref)
-        present = [t for t in leaves if t is not None]
-        grads = torch.autograd.grad((out.double() * weight).sum(), present)
-        ref_grads = torch.autograd.grad((ref * weight).sum(), [t for t in ref_leaves if t is not None])
-        for g, rg in zip(grads, ref_grads):
-            assert relative_error(g, rg) < 4 * tol
+        x, *rest = inputs(dtype=dtype, device=device, beta=beta, bias=bias)
+        # x [1, 37, 64]: leading dimensions are flattened
+        assert_matches_reference(mfjit.layer_norm_linear, reference.layer_norm_linear, (x.view(1, 37, 64), *rest),
+                                 dtype, device, shape=(1, 37, 24))
 
 
 def test_gradcheck_in_float64():

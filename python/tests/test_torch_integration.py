@@ -7,7 +7,8 @@ import torch
 
 import mfjit
 from mfjit import ops
-from test_evo_attention import layout_inputs, relative_error
+from checks import relative_error
+from test_evo_attention import layout_inputs
 
 
 def evo_sample(device, dtype=torch.float64):

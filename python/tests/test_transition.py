@@ -7,22 +7,8 @@ from torch import nn
 
 import mfjit
 import reference
-from test_evo_attention import dtypes_for, relative_error, tolerance
-
-
-class TorchTransition(nn.Module):
-    """AF3's Algorithm 11 in plain torch: the module mfjit.Transition replaces."""
-
-    def __init__(self, dim, expansion=4):
-        super().__init__()
-        self.layer_norm = nn.LayerNorm(dim)
-        self.linear_a = nn.Linear(dim, expansion * dim, bias=False)
-        self.linear_b = nn.Linear(dim, expansion * dim, bias=False)
-        self.linear_out = nn.Linear(expansion * dim, dim, bias=False)
-
-    def forward(self, x):
-        x = self.layer_norm(x)
-        return self.linear_out(nn.functional.silu(self.linear_a(x)) * self.linear_b(x))
+from checks import assert_matches_reference, dtypes_for, relative_error, tolerance
+from pairformer_block import TorchTransition
 
 
 def inputs(M=29, D=32, F=64, dtype=torch.float64, device="cpu", layer_norm=True):
@@ -37,20 +23,8 @@ def inputs(M=29, D=32, F=64, dtype=torch.float64, device="cpu", layer_norm=True)
 @pytest.mark.parametrize("layer_norm", [True, False])
 def test_forward_and_gradients_match_the_reference(device, layer_norm):
     for dtype in dtypes_for(device):
-        tensors = inputs(dtype=dtype, device=device, layer_norm=layer_norm)
-        leaves = [t.requires_grad_() if t is not None else None for t in tensors]
-        out = mfjit.transition(*leaves)
-        ref_leaves = [t.detach().double().requires_grad_() if t is not None else None for t in leaves]
-        ref = reference.transition(*ref_leaves)
-        tol = tolerance(dtype, device)
-        assert out.shape == tensors[0].shape and out.dtype == dtype
-        assert relative_error(out, ref) < tol
-        weight = torch.randn_like(ref)
-        present = [t for t in leaves if t is not None]
-        grads = torch.autograd.grad((out.double() * weight).sum(), present)
-        ref_grads = torch.autograd.grad((ref * weight).sum(), [t for t in ref_leaves if t is not None])
-        for g, rg in zip(grads, ref_grads):
-            assert relative_error(g, rg) < 4 * tol
+        assert_matches_reference(mfjit.transition, reference.transition,
+                                 inputs(dtype=dtype, device=device, layer_norm=layer_norm), dtype, device)
 
 
 def test_gradcheck_in_float64():
