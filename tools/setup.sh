@@ -9,6 +9,9 @@ packages=(
   llvm-22-dev libmlir-22-dev mlir-22-tools lld-22
   libfmt-dev nlohmann-json3-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev
+  # AMD: hipRTC (inside HIP 5.2's runtime library), its headers and device libraries; loaded
+  # with dlopen at run time, needed by the HIP compile tests (docs/hip.md).
+  libamdhip64-5 libamdhip64-dev libhiprtc-builtins5 rocm-device-libs
 )
 python_modules=(pytest numpy wheel)
 

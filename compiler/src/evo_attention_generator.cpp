@@ -140,7 +140,7 @@ std::string config_struct(const char* name, const EvoAttention& op, const ir::Di
 
 const std::string& evo_template_text() {
   static const std::string text =
-      template_text({"cuda/evo_attention_params.h", "cuda/tile.cuh", "cuda/evo_attention_common.cuh",
+      template_text({"cuda/evo_attention_params.h", "cuda/vendor.cuh", "cuda/tile.cuh", "cuda/evo_attention_common.cuh",
                      "cuda/evo_attention_forward.cuh", "cuda/evo_attention_backward.cuh"});
   return text;
 }
@@ -199,9 +199,12 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
     return space;
   }
   const bool ds_tile = keys_ds_tile(op);
+  // AMD GPUs have one barrier per workgroup, and query groups need one each.
+  const std::vector<std::int64_t> group_counts =
+      target.amd() ? std::vector<std::int64_t>{1} : std::vector<std::int64_t>{1, 2, 4};
   space.axes = {{"key_warps", {2, 4}},
                 {"key_block_q", {16, 32, 64}},
-                {"key_groups", {1, 2, 4}},
+                {"key_groups", group_counts},
                 {"query_warps", {2, 4, 8}},
                 {"query_block_k", {16, 32, 64}},
                 {"query_occupancy", {4, 8, 12, 16, 24}},
@@ -273,7 +276,9 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
     // The keys kernel holds the dBias strip of its keys on chip where it fits, and as many
     // warps as possible beside it: two query groups of 4 key warps, else of 2 key warps.
     // Past D = 64 the dK and dV accumulators fill a thread's registers: one group.
-    if (d <= 64 && wants_dbias(op, direction)) {
+    if (target.amd()) {
+      // One query group (see space()): the keys block's 4 warps alone.
+    } else if (d <= 64 && wants_dbias(op, direction)) {
       const Sizes z = sizes_of(op);
       const bool ds_tile = keys_ds_tile(op);
       for (const auto& [key_warps, groups, block_q] :

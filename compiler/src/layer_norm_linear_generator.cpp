@@ -24,7 +24,7 @@ constexpr int kFinalizeThreads = 256;
 
 const std::string& linear_template_text() {
   static const std::string text =
-      template_text({"cuda/layer_norm_linear_params.h", "cuda/tile.cuh", "cuda/layer_norm_rows.cuh",
+      template_text({"cuda/layer_norm_linear_params.h", "cuda/vendor.cuh", "cuda/tile.cuh", "cuda/layer_norm_rows.cuh",
                      "cuda/layer_norm_linear_forward.cuh",
                      "cuda/layer_norm_linear_backward.cuh"});
   return text;
@@ -82,8 +82,14 @@ int weights_registers(const Sizes& z, int block_n) {
 }
 
 void require_valid(const LayerNormLinear& op, const ir::Direction& direction, const ir::TileConfig& config) {
-  Target unlimited{"any", 1, INT_MAX};  // shared memory is checked against the device at launch
-  LayerNormLinearGenerator::space(op, direction, unlimited).check(config);
+  // Shared memory is checked against the device at launch; a configuration of either
+  // vendor's space is valid (AMD's also has 2-warp row blocks).
+  const Target nvidia{"any", 1, INT_MAX}, amd{"gfx", 1, INT_MAX};
+  try {
+    LayerNormLinearGenerator::space(op, direction, amd).check(config);
+  } catch (const ir::Error&) {
+    LayerNormLinearGenerator::space(op, direction, nvidia).check(config);
+  }
 }
 
 std::string bool_text(bool value) { return value ? "true" : "false"; }
@@ -135,7 +141,10 @@ ParameterSpace LayerNormLinearGenerator::space(const LayerNormLinear& op, const 
     };
     return space;
   }
-  space.axes = {{"warps", {4, 8}}, {"block_n", {32, 64}}, {"weight_block_n", {32, 64, 128}}};
+  // AMD's 64 KiB of LDS hold the rows kernel's K = 128 tiles only for 32 rows a block.
+  const std::vector<std::int64_t> warp_counts =
+      target.amd() ? std::vector<std::int64_t>{2, 4, 8} : std::vector<std::int64_t>{4, 8};
+  space.axes = {{"warps", warp_counts}, {"block_n", {32, 64}}, {"weight_block_n", {32, 64, 128}}};
   const bool rows = wants_rows(direction), weights = wants_weights(direction);
   space.reject = [z, nk, rows, weights, too_big](const ir::TileConfig& c) -> std::optional<std::string> {
     const int warps = int(c.at("warps")), block_n = int(c.at("block_n"));

@@ -28,7 +28,7 @@ constexpr int kFinalizeThreads = 256;
 
 const std::string& transition_template_text() {
   static const std::string text =
-      template_text({"cuda/transition_params.h", "cuda/tile.cuh", "cuda/layer_norm_rows.cuh",
+      template_text({"cuda/transition_params.h", "cuda/vendor.cuh", "cuda/tile.cuh", "cuda/layer_norm_rows.cuh",
                      "cuda/transition_forward.cuh", "cuda/transition_backward.cuh"});
   return text;
 }

@@ -34,9 +34,9 @@ __device__ __forceinline__ void evo_attention_row_delta(const MfEvoParams& p) {
     const T* d_o = seq_slice<const T>(p.d_o, b, s, h) + q * p.d_o.stride_n;
     for (int d = part; d < p.head_dim; d += 8) sum += to_float(o[d * p.o.stride_d]) * to_float(d_o[d * p.d_o.stride_d]);
   }
-  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-  sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-  sum += __shfl_xor_sync(0xffffffffu, sum, 4);
+  sum += shuffle_xor(sum, 1);
+  sum += shuffle_xor(sum, 2);
+  sum += shuffle_xor(sum, 4);
   // Rows are stored [b, s, h, q], the order of the loop above.
   if (row < rows && part == 0) p.delta[row] = sum;
 }

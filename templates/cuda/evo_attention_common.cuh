@@ -14,7 +14,6 @@
 
 namespace mf {
 
-typedef unsigned char u8;
 
 // The first element of the [N, D] slice of a sequence tensor at (b, s, h).
 template <class T>
@@ -34,20 +33,6 @@ __device__ __forceinline__ void read_two(const float* p, float& a, float& b) {
   b = v.y;
 }
 
-// A pair of 16-bit elements, as floats.
-__device__ __forceinline__ void unpack(const Pair<bf16>& w, float& a, float& b) {
-  a = __uint_as_float(w.r << 16);
-  b = __uint_as_float(w.r & 0xffff0000u);
-}
-__device__ __forceinline__ void unpack(const Pair<f16>& w, float& a, float& b) {
-  asm("{.reg .f16 lo, hi;\n mov.b32 {lo, hi}, %2;\n cvt.f32.f16 %0, lo;\n cvt.f32.f16 %1, hi;}"
-      : "=f"(a), "=f"(b)
-      : "r"(w.r));
-}
-__device__ __forceinline__ void unpack(const Pair<float>& w, float& a, float& b) {
-  a = w.x;
-  b = w.y;
-}
 
 // The mask term of key k: 0 for kept keys, −inf for dropped ones and for keys past the end
 // of the sequence, the additive value otherwise.
@@ -340,7 +325,7 @@ __device__ __forceinline__ void store_rows(const MfSeqTensor& x, const MfEvoPara
     for (int j = 0; j < kD / 8; ++j)
       *reinterpret_cast<Pair<T>*>(staging + (g + half * 8) * kLd + j * 8 + 2 * t) =
           make_pair<T>(acc[j].c[2 * half] * row_scale[half], acc[j].c[2 * half + 1] * row_scale[half]);
-  __syncwarp();
+  warp_sync();
   T* out = seq_slice<T>(x, b, s, h);
   if (x.vector_ok && p.head_dim == kD) {
     constexpr int kPerPiece = 16 / int(sizeof(T)), kPiecesPerRow = kD / kPerPiece;

@@ -38,7 +38,7 @@ __device__ __forceinline__ void softmax_step(FragC (&x)[kKeyTiles], FragC (&out)
     block_max[half] = quad_max(block_max[half]);
     grows[half] = block_max[half] - row.base[half] > raise;  // false for −inf − −inf = NaN
   }
-  if (__any_sync(0xffffffffu, grows[0] || grows[1])) {
+  if (warp_any(grows[0] || grows[1])) {
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       // From a base of −inf the factor is 0, and the accumulators are still 0.
@@ -94,7 +94,7 @@ __device__ __forceinline__ void store_output(const MfEvoParams& p, const FragC (
   float inv[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    const float sum = __shfl_sync(0xffffffffu, out[C::kHeadDim / 8].c[2 * half], lane_id() & ~3);
+    const float sum = shuffle(out[C::kHeadDim / 8].c[2 * half], lane_id() & ~3);
     inv[half] = sum > 0.0f ? 1.0f / sum : 0.0f;
     const int q = q_first + g + half * 8;
     if (p.lse != nullptr && t == 0 && q < n)

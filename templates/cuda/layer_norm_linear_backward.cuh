@@ -134,8 +134,8 @@ __device__ __forceinline__ void layer_norm_linear_backward_rows(const MfLinearPa
       for (int e = 0; e < 2; ++e) {
 #pragma unroll
         for (int offset = 4; offset < 32; offset *= 2) {  // over g: the 8 row pairs of the warp
-          col_gx[e] += __shfl_xor_sync(0xffffffffu, col_gx[e], offset);
-          col_h[e] += __shfl_xor_sync(0xffffffffu, col_h[e], offset);
+          col_gx[e] += shuffle_xor(col_gx[e], offset);
+          col_h[e] += shuffle_xor(col_h[e], offset);
         }
         if (g == 0) {
           column_sums[warp * C::kKChunk + j * 8 + 2 * t + e] = col_gx[e];

@@ -119,10 +119,10 @@ __device__ __forceinline__ void layer_norm_linear_forward(const MfLinearParams& 
         to[1] = from_float<T>(acc[j].c[2 * half + 1] + b1);
       }
     }
-    __syncwarp();
+    warp_sync();
     store_warp_rows<T, C::kBlockN>(out, L::kLdOut, warp * 16, static_cast<T*>(p.y) + m0 * p.y_stride_m + n0 * p.y_stride_n,
                                    p.y_stride_m, p.y_stride_n, p.rows - m0, p.out_features - n0, p.y_vector_ok);
-    __syncwarp();
+    warp_sync();
     __syncthreads();  // this tile's stage is refilled next (one stage) or after next (two)
   }
 }

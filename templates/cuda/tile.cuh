@@ -6,42 +6,30 @@
 // tensor-core operations are spelled in PTX.
 #pragma once
 
-namespace mf {
+// Tile primitives for warp-level tensor-core kernels: element types, register fragments
+// of an m16n8k16 product, loads from shared memory into fragments, the product itself,
+// and global-to-shared tile copies. Kernels are written with these only.
+//
+// On NVIDIA the products are tensor-core mma.sync and the loads ldmatrix, spelled in PTX
+// (NVRTC compiles this without CUDA headers). namespace lanes holds the same operations
+// written per lane with shuffles — what HIP compiles (see vendor.cuh), and what the GPU
+// tests compare with the PTX on NVIDIA.
+#pragma once
 
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
+namespace mf {
 
 struct bf16 { u16 bits; };
 struct f16 { u16 bits; };
 
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(bf16 x) { return __uint_as_float(u32(x.bits) << 16); }
-__device__ __forceinline__ float to_float(f16 x) {
-  float r;
-  asm("cvt.f32.f16 %0, %1;" : "=f"(r) : "h"(x.bits));
-  return r;
-}
+__device__ __forceinline__ float to_float(f16 x) { return f16_bits_to_float(x.bits); }
 __device__ __forceinline__ float to_float(bool x) { return x ? 1.0f : 0.0f; }
 
 template <class T> __device__ __forceinline__ T from_float(float x);
 template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
-template <> __device__ __forceinline__ bf16 from_float<bf16>(float x) {
-  bf16 r;
-  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r.bits) : "f"(x));
-  return r;
-}
-template <> __device__ __forceinline__ f16 from_float<f16>(float x) {
-  f16 r;
-  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r.bits) : "f"(x));
-  return r;
-}
-
-__device__ __forceinline__ float exp2_approx(float x) {
-  float r;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-  return r;
-}
+template <> __device__ __forceinline__ bf16 from_float<bf16>(float x) { return {float_to_bf16_bits(x)}; }
+template <> __device__ __forceinline__ f16 from_float<f16>(float x) { return {float_to_f16_bits(x)}; }
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
@@ -54,9 +42,10 @@ __device__ __forceinline__ float pos_inf() { return __int_as_float(0x7f800000); 
 //                       pair 3 = (g+8, 8+2t..)
 //   B (16 k x 8 cols):  pair 0 = (k 2t..2t+1, col g), pair 1 = (k 8+2t.., col g)
 //   C (16 rows x 8):    c[0..1] = (g, 2t..2t+1), c[2..3] = (g+8, 2t..2t+1)
-// For 16-bit types a pair is one 32-bit register, the native layout of mma.sync. For
-// float a pair is two registers and the product runs as two tf32 m16n8k8 halves whose k
-// order is permuted (physical k t <-> logical 2t, t+4 <-> 2t+1) so the same pairs serve.
+// For 16-bit types a pair is one 32-bit register (the first element in the low half), the
+// native layout of mma.sync. For float a pair is two registers and the product runs as
+// two tf32 m16n8k8 halves whose k order is permuted (physical k t <-> logical 2t, t+4 <->
+// 2t+1) so the same pairs serve.
 template <class T> struct Pair { u32 r; };
 template <> struct Pair<float> { float x, y; };
 
@@ -67,6 +56,14 @@ struct FragC { float c[4]; };
 __device__ __forceinline__ int lane_id() { return threadIdx.x & 31; }
 
 template <class T> __device__ __forceinline__ Pair<T> make_pair(float a, float b);
+#if MF_HIP
+template <> __device__ __forceinline__ Pair<bf16> make_pair<bf16>(float a, float b) {
+  return {u32(float_to_bf16_bits(a)) | u32(float_to_bf16_bits(b)) << 16};
+}
+template <> __device__ __forceinline__ Pair<f16> make_pair<f16>(float a, float b) {
+  return {u32(float_to_f16_bits(a)) | u32(float_to_f16_bits(b)) << 16};
+}
+#else
 template <> __device__ __forceinline__ Pair<bf16> make_pair<bf16>(float a, float b) {
   Pair<bf16> r;
   asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r.r) : "f"(b), "f"(a));
@@ -77,7 +74,22 @@ template <> __device__ __forceinline__ Pair<f16> make_pair<f16>(float a, float b
   asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r.r) : "f"(b), "f"(a));
   return r;
 }
+#endif
 template <> __device__ __forceinline__ Pair<float> make_pair<float>(float a, float b) { return {a, b}; }
+
+// A pair's two elements, as floats.
+__device__ __forceinline__ void unpack(const Pair<bf16>& w, float& a, float& b) {
+  a = __uint_as_float(w.r << 16);
+  b = __uint_as_float(w.r & 0xffff0000u);
+}
+__device__ __forceinline__ void unpack(const Pair<f16>& w, float& a, float& b) {
+  a = f16_bits_to_float(u16(w.r));
+  b = f16_bits_to_float(u16(w.r >> 16));
+}
+__device__ __forceinline__ void unpack(const Pair<float>& w, float& a, float& b) {
+  a = w.x;
+  b = w.y;
+}
 
 // The A operand made from two C tiles (columns 0..7 and 8..15 of a 16-wide k step): the
 // register-only hand-over from one product's output to the next product's input.
@@ -94,20 +106,121 @@ __device__ __forceinline__ FragA<T> a_from_c(const FragC& lo, const FragC& hi) {
 // ---- Reductions across lanes ----------------------------------------------------------
 // A quad (lanes 4g .. 4g+3) holds one row of a C fragment; a warp, 32 lanes of anything.
 __device__ __forceinline__ float quad_max(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+  x = fmaxf(x, shuffle_xor(x, 1));
+  return fmaxf(x, shuffle_xor(x, 2));
 }
 __device__ __forceinline__ float quad_sum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+  x += shuffle_xor(x, 1);
+  return x + shuffle_xor(x, 2);
 }
 __device__ __forceinline__ float warp_sum(float x) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) x += __shfl_xor_sync(0xffffffffu, x, offset);
+  for (int offset = 16; offset > 0; offset /= 2) x += shuffle_xor(x, offset);
   return x;
 }
 
-// ---- Products -----------------------------------------------------------------------
+// ---- Per-lane products and loads (namespace lanes) ------------------------------------
+// The fragment operations without tensor cores or ldmatrix: each lane reads its own pairs
+// from shared memory, and a product gathers the A row and B columns of a lane's four C
+// elements from the lanes that hold them (16 shuffles per k half).
+namespace lanes {
+
+__device__ __forceinline__ Pair<float> shuffle_pair(const Pair<float>& w, int lane) {
+  return {shuffle(w.x, lane), shuffle(w.y, lane)};
+}
+template <class T> __device__ __forceinline__ Pair<T> shuffle_pair(const Pair<T>& w, int lane) {
+  return {shuffle(w.r, lane)};
+}
+__device__ __forceinline__ float dot_pairs(const Pair<float>& a, const Pair<float>& b) { return a.x * b.x + a.y * b.y; }
+template <class T> __device__ __forceinline__ float dot_pairs(const Pair<T>& a, const Pair<T>& b) {
+  float a0, a1, b0, b1;
+  unpack(a, a0, a1);
+  unpack(b, b0, b1);
+  return fmaf(a1, b1, a0 * b0);
+}
+
+// d += a·b. Lane (g, t) needs A rows g and g+8 (on lanes 4g + s) and B columns 2t and 2t+1
+// (on lanes 8t + s and 8t + 4 + s), s = 0..3 covering k pairs 2s and 8+2s.
+template <class T> __device__ __forceinline__ void mma(FragC& d, const FragA<T>& a, const FragB<T>& b) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int s = 0; s < 4; ++s) {
+    Pair<T> row[4], col0[2], col1[2];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) row[i] = shuffle_pair(a.p[i], 4 * g + s);
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      col0[i] = shuffle_pair(b.p[i], 8 * t + s);
+      col1[i] = shuffle_pair(b.p[i], 8 * t + 4 + s);
+    }
+    d.c[0] += dot_pairs(row[0], col0[0]) + dot_pairs(row[2], col0[1]);
+    d.c[1] += dot_pairs(row[0], col1[0]) + dot_pairs(row[2], col1[1]);
+    d.c[2] += dot_pairs(row[1], col0[0]) + dot_pairs(row[3], col0[1]);
+    d.c[3] += dot_pairs(row[1], col1[0]) + dot_pairs(row[3], col1[1]);
+  }
+}
+
+// The pair (first[0], first[step]).
+__device__ __forceinline__ Pair<float> read_pair(const float* first, int step) { return {first[0], first[step]}; }
+template <class T> __device__ __forceinline__ Pair<T> read_pair(const T* first, int step) {
+  return {u32(first[0].bits) | u32(first[step].bits) << 16};
+}
+
+// A from X[row][k]: rows r0..r0+15, k k0..k0+15.
+template <class T> __device__ __forceinline__ void load_a(FragA<T>& a, const T* x, int ld, int r0, int k0) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) a.p[i] = read_pair(x + (r0 + g + (i & 1) * 8) * ld + k0 + (i >> 1) * 8 + 2 * t, 1);
+}
+// A from X[k][row] (the operand stored transposed).
+template <class T> __device__ __forceinline__ void load_a_t(FragA<T>& a, const T* x, int ld, int r0, int k0) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) a.p[i] = read_pair(x + (k0 + (i >> 1) * 8 + 2 * t) * ld + r0 + g + (i & 1) * 8, ld);
+}
+// B from X[n][k]: columns n0..n0+7, k k0..k0+15.
+template <class T> __device__ __forceinline__ void load_b(FragB<T>& b, const T* x, int ld, int n0, int k0) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) b.p[i] = read_pair(x + (n0 + g) * ld + k0 + i * 8 + 2 * t, 1);
+}
+// B from X[k][n].
+template <class T> __device__ __forceinline__ void load_b_t(FragB<T>& b, const T* x, int ld, int k0, int n0) {
+  const int g = lane_id() / 4, t = lane_id() % 4;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) b.p[i] = read_pair(x + (k0 + i * 8 + 2 * t) * ld + n0 + g, ld);
+}
+
+}  // namespace lanes
+
+// ---- Products and shared memory -> fragments -----------------------------------------
+#if MF_HIP
+// HIP: the per-lane operations (no matrix-core path yet: see docs/hip.md).
+template <class T> __device__ __forceinline__ void mma(FragC& d, const FragA<T>& a, const FragB<T>& b) {
+  lanes::mma(d, a, b);
+}
+// d = a·b + c with c kept.
+template <class T>
+__device__ __forceinline__ void mma(FragC& d, const FragA<T>& a, const FragB<T>& b, const FragC& c) {
+  d = c;
+  lanes::mma(d, a, b);
+}
+using lanes::load_a;
+using lanes::load_a_t;
+using lanes::load_b;
+using lanes::load_b_t;
+// Two B fragments at once: columns n0..n0+7 and n0+8..n0+15.
+template <class T>
+__device__ __forceinline__ void load_b2(FragB<T>& b0, FragB<T>& b1, const T* x, int ld, int n0, int k0) {
+  load_b(b0, x, ld, n0, k0);
+  load_b(b1, x, ld, n0 + 8, k0);
+}
+template <class T>
+__device__ __forceinline__ void load_b_t2(FragB<T>& b0, FragB<T>& b1, const T* x, int ld, int k0, int n0) {
+  load_b_t(b0, x, ld, k0, n0);
+  load_b_t(b1, x, ld, k0, n0 + 8);
+}
+#else
 __device__ __forceinline__ void mma(FragC& d, const FragA<bf16>& a, const FragB<bf16>& b) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -184,13 +297,8 @@ __device__ __forceinline__ void mma(FragC& d, const FragA<float>& a, const FragB
   mma(d, a, b);
 }
 
-// ---- Shared memory -> fragments -------------------------------------------------------
-// Tiles in shared memory are row-major with a leading dimension `ld` (elements), padded so
+// Fragments from shared memory: tiles are row-major with a leading dimension `ld` (elements), padded so
 // that the eight rows an ldmatrix reads fall in distinct banks.
-__device__ __forceinline__ u32 shared_address(const void* p) {
-  return static_cast<u32>(__cvta_generic_to_shared(p));
-}
-
 // A from X[row][k]: rows r0..r0+15, k k0..k0+15.
 template <class T>
 __device__ __forceinline__ void load_a(FragA<T>& a, const T* x, int ld, int r0, int k0) {
@@ -249,41 +357,20 @@ __device__ __forceinline__ void load_b_t2(FragB<T>& b0, FragB<T>& b1, const T* x
 // float tiles: no ldmatrix for 32-bit elements, so lanes read their pairs directly.
 template <>
 __device__ __forceinline__ void load_a<float>(FragA<float>& a, const float* x, int ld, int r0, int k0) {
-  const int g = lane_id() / 4, t = lane_id() % 4;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float* p = x + (r0 + g + (i & 1) * 8) * ld + k0 + (i >> 1) * 8 + 2 * t;
-    a.p[i] = {p[0], p[1]};
-  }
+  lanes::load_a(a, x, ld, r0, k0);
 }
 template <>
 __device__ __forceinline__ void load_a_t<float>(FragA<float>& a, const float* x, int ld, int r0, int k0) {
-  const int g = lane_id() / 4, t = lane_id() % 4;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int row = r0 + g + (i & 1) * 8, k = k0 + (i >> 1) * 8 + 2 * t;
-    a.p[i] = {x[k * ld + row], x[(k + 1) * ld + row]};
-  }
+  lanes::load_a_t(a, x, ld, r0, k0);
 }
 template <>
 __device__ __forceinline__ void load_b<float>(FragB<float>& b, const float* x, int ld, int n0, int k0) {
-  const int g = lane_id() / 4, t = lane_id() % 4;
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const float* p = x + (n0 + g) * ld + k0 + i * 8 + 2 * t;
-    b.p[i] = {p[0], p[1]};
-  }
+  lanes::load_b(b, x, ld, n0, k0);
 }
 template <>
 __device__ __forceinline__ void load_b_t<float>(FragB<float>& b, const float* x, int ld, int k0, int n0) {
-  const int g = lane_id() / 4, t = lane_id() % 4;
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const int k = k0 + i * 8 + 2 * t;
-    b.p[i] = {x[k * ld + n0 + g], x[(k + 1) * ld + n0 + g]};
-  }
+  lanes::load_b_t(b, x, ld, k0, n0);
 }
-
 template <>
 __device__ __forceinline__ void load_b2<float>(FragB<float>& b0, FragB<float>& b1, const float* x, int ld, int n0,
                                                int k0) {
@@ -297,26 +384,10 @@ __device__ __forceinline__ void load_b_t2<float>(FragB<float>& b0, FragB<float>&
   load_b_t(b1, x, ld, k0, n0 + 8);
 }
 
+#endif
+
 // ---- Global -> shared tile copies -------------------------------------------------------
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(dst)), "l"(src),
-               "r"(src_bytes));
-}
-// A 4-byte copy (cached at all levels: rows of LSE and Δ are read by many blocks).
-__device__ __forceinline__ void cp_async_4(void* dst, const void* src) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(shared_address(dst)), "l"(src));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N));
-}
-
-// A barrier among the kThreads threads of one warp group (named barrier 1 + group; 0 is
-// __syncthreads), so that groups of a block run their pipelines independently.
-template <int kThreads> __device__ __forceinline__ void group_sync(int group) {
-  asm volatile("bar.sync %0, %1;" ::"r"(1 + group), "n"(kThreads) : "memory");
-}
-
+// (cp_async_16/4 and their commit and wait are in vendor.cuh.)
 template <class T> __device__ __forceinline__ T zero_value() { T v; v.bits = 0; return v; }
 template <> __device__ __forceinline__ float zero_value<float>() { return 0.0f; }
 template <class T> __device__ __forceinline__ T one_value() { return from_float<T>(1.0f); }

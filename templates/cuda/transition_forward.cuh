@@ -61,12 +61,6 @@ __device__ __forceinline__ void load_hidden_chunk(unsigned char* stage, const Mf
                                                    p.dim - d0, p.w2_vector_ok, threadIdx.x);
 }
 
-__device__ __forceinline__ float reciprocal_approx(float x) {
-  float r;
-  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-  return r;
-}
-
 // a ⊙ silu(g) = a·g·σ(g) on two accumulator tiles; σ(g) → 0 as g → −∞ (1/∞ = 0).
 __device__ __forceinline__ FragC swiglu(const FragC& act, const FragC& gate) {
   FragC h;
@@ -119,7 +113,7 @@ __device__ __forceinline__ void transition_forward(const MfTransitionParams& p) 
     // Every column block normalises its rows; the first saves the statistics.
     normalise_rows(x_tile, L::kLdA, warp * 16, gamma, beta, p.dim, p.eps, m0, p.rows,
                    RowStatistics{col_block == 0 ? p.mean : nullptr, p.rstd, p.mean_stride, p.rstd_stride});
-    __syncwarp();  // a warp reads only its own 16 rows of the x tile
+    warp_sync();  // a warp reads only its own 16 rows of the x tile
   }
 
   FragC out[kOutTiles];
@@ -183,7 +177,7 @@ __device__ __forceinline__ void transition_forward(const MfTransitionParams& p) 
       to[0] = from_float<T>(out[j].c[2 * half]);
       to[1] = from_float<T>(out[j].c[2 * half + 1]);
     }
-  __syncwarp();
+  warp_sync();
   store_warp_rows<T, C::kBlockD>(x_tile, L::kLdA, warp * 16,
                                  static_cast<T*>(p.y) + m0 * p.y_stride_m + d0 * p.y_stride_d, p.y_stride_m,
                                  p.y_stride_d, p.rows - m0, p.dim - d0, p.y_vector_ok);

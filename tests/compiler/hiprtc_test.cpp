@@ -1,0 +1,85 @@
+// hipRTC without an AMD GPU: it loads, compiles a kernel into an AMDGPU code object for
+// gfx90a (MI250) in a child process, reports a compile error with its log, and turns the
+// crash of the distribution's hipRTC 5.2 on gfx942 (MI300) into a CompileError while the
+// test process lives on.
+#include "mf/compiler/hiprtc.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mf/compiler/compile_error.h"
+
+namespace mf::compiler {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr const char* kKernel = "extern \"C\" __global__ void scale(float* x, float f) { x[threadIdx.x] *= f; }";
+
+std::uint16_t elf_half(const std::vector<char>& binary, std::size_t offset) {
+  std::uint16_t value = 0;
+  std::memcpy(&value, binary.data() + offset, sizeof value);
+  return value;
+}
+
+class HipRtcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // tools/setup.sh installs the distribution's HIP (libamdhip64-5): a CI machine without
+    // it is a broken setup, not a reason to skip.
+    ASSERT_TRUE(HipRtc::instance().available()) << HipRtc::instance().unavailable_reason();
+  }
+};
+
+TEST_F(HipRtcTest, ReportsItsVersion) { EXPECT_THAT(HipRtc::instance().version(), ::testing::MatchesRegex("[0-9]+\\.[0-9]+")); }
+
+TEST_F(HipRtcTest, CompilesAKernelIntoAnAmdgpuCodeObjectForMi250) {
+  const CompiledCodeObject object = HipRtc::instance().compile(kKernel, "scale.hip", "gfx90a");
+  ASSERT_GE(object.code.size(), 64u);
+  EXPECT_EQ(std::memcmp(object.code.data(), "\x7f" "ELF", 4), 0);
+  EXPECT_EQ(elf_half(object.code, 18), 224);  // EM_AMDGPU
+  // The kernel's name is in the symbol table, unmangled (extern "C").
+  EXPECT_NE(std::string(object.code.begin(), object.code.end()).find("scale"), std::string::npos);
+}
+
+TEST_F(HipRtcTest, ACompileErrorNamesTheSourceAndQuotesTheLog) {
+  try {
+    HipRtc::instance().compile("extern \"C\" __global__ void broken(float* x) { x[0] = undeclared_name; }",
+                               "broken.hip", "gfx90a");
+    FAIL() << "compiled a kernel with an undeclared name";
+  } catch (const CompileError& error) {
+    EXPECT_EQ(error.kind(), CompileError::Kind::kRejected);
+    EXPECT_THAT(error.what(), HasSubstr("broken.hip"));
+    EXPECT_THAT(error.what(), HasSubstr("gfx90a"));
+    EXPECT_THAT(error.what(), HasSubstr("undeclared_name"));
+  }
+}
+
+TEST_F(HipRtcTest, ACompilerCrashOnMi300IsACompileErrorNotACrash) {
+  // Debian 12's HIP 5.2 (what tools/setup.sh installs) aborts on gfx942 every time.
+  try {
+    HipRtc::instance().compile(kKernel, "scale.hip", "gfx942");
+    FAIL() << "hipRTC 5.2 compiled for gfx942";
+  } catch (const CompileError& error) {
+    EXPECT_EQ(error.kind(), CompileError::Kind::kRejected);
+    // "crashed with signal 6 (SIGABRT)"; under AddressSanitizer the child reports the heap
+    // corruption and exits instead.
+    EXPECT_THAT(error.what(), HasSubstr("this hipRTC cannot compile for gfx942"));
+  }
+  // The process goes on compiling.
+  EXPECT_FALSE(HipRtc::instance().compile(kKernel, "scale.hip", "gfx90a").code.empty());
+}
+
+TEST_F(HipRtcTest, KnowsWhichTargetsItCompilesFor) {
+  EXPECT_TRUE(HipRtc::instance().compiles_for("gfx90a"));
+  EXPECT_FALSE(HipRtc::instance().compiles_for("gfx_no_such_target"));
+  EXPECT_FALSE(HipRtc::instance().compiles_for("gfx942"));  // HIP 5.2 crashes on it
+}
+
+}  // namespace
+}  // namespace mf::compiler
