@@ -10,6 +10,7 @@
 #include "c_enum.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
+#include "hip_runtime.h"
 #include "descriptor_conversion.h"
 #include "handles.h"
 #include "mf/ir/tensor_desc.h"
@@ -154,7 +155,7 @@ mf_status mf_device_count(mf_backend backend, int32_t* count) {
     switch (c_enum_value(backend)) {
       case MF_BACKEND_CPU: out = 1; return;
       case MF_BACKEND_CUDA: out = cuda_device_count(); return;
-      case MF_BACKEND_HIP: out = 0; return;
+      case MF_BACKEND_HIP: out = hip_device_count(); return;
       case MF_BACKEND_AUTO: break;
     }
     fail(MF_ERROR_INVALID_ARGUMENT,
@@ -173,7 +174,7 @@ mf_status mf_device_get_info(mf_backend backend, int32_t ordinal, mf_device_info
         out = host_device_info(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
         return;
       case MF_BACKEND_CUDA: out = cuda_device_info(ordinal); return;
-      case MF_BACKEND_HIP: fail(MF_ERROR_BACKEND_UNAVAILABLE, "hip backend unavailable: this build of mfjit has no AMD support yet");
+      case MF_BACKEND_HIP: out = hip_device_info(ordinal); return;
       case MF_BACKEND_AUTO: break;
     }
     fail(MF_ERROR_INVALID_ARGUMENT,

@@ -328,7 +328,7 @@ TEST(CapiDevice, CountRejectsAutoAndUnknownBackends) {
   expect_success(mf_device_count(MF_BACKEND_CPU, &count));
   EXPECT_EQ(count, 1);
   expect_success(mf_device_count(MF_BACKEND_HIP, &count));
-  EXPECT_EQ(count, 0);
+  EXPECT_GE(count, 0);
   expect_success(mf_device_count(MF_BACKEND_CUDA, &count));
   EXPECT_GE(count, 0);
   expect_status(mf_device_count(MF_BACKEND_AUTO, &count), MF_ERROR_INVALID_ARGUMENT, "backend: 0");

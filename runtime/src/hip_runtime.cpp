@@ -1,0 +1,125 @@
+#include "hip_runtime.h"
+
+#define __HIP_PLATFORM_AMD__ 1
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <hip/hip_runtime_api.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "status.h"
+
+namespace mf::runtime {
+
+struct HipRuntime {
+  decltype(&::hipInit) init = nullptr;
+  decltype(&::hipGetDeviceCount) get_device_count = nullptr;
+  // hipDeviceProp_t as HIP 5 lays it out; ROCm 6 keeps exporting this symbol with that
+  // layout (its own is hipGetDevicePropertiesR0600).
+  decltype(&::hipGetDeviceProperties) get_device_properties = nullptr;
+  decltype(&::hipDriverGetVersion) driver_get_version = nullptr;
+  decltype(&::hipGetErrorString) get_error_string = nullptr;
+  std::string unavailable_reason;
+};
+
+namespace {
+
+template <typename Function>
+bool resolve(void* library, const std::string& path, const char* symbol, Function& function, std::string& missing) {
+  function = reinterpret_cast<Function>(dlsym(library, symbol));
+  if (function == nullptr) missing = fmt::format("the HIP runtime {} lacks {}", path, symbol);
+  return function != nullptr;
+}
+
+std::vector<std::string> candidate_paths() {
+  const char* override_path = std::getenv("MFJIT_HIP_RUNTIME");
+  if (override_path != nullptr && *override_path != '\0') return {override_path};
+  return {"libamdhip64.so.6", "libamdhip64.so.5"};
+}
+
+std::string describe(const HipRuntime& hip, const char* call, hipError_t result) {
+  const char* text = hip.get_error_string != nullptr ? hip.get_error_string(result) : nullptr;
+  return fmt::format("{} failed with hipError_t {} ({})", call, static_cast<int>(result),
+                     text != nullptr ? text : "unknown error");
+}
+
+HipRuntime load() {
+  HipRuntime hip;
+  void* library = nullptr;
+  std::string path;
+  for (const std::string& candidate : candidate_paths()) {
+    // Never closed: the runtime stays loaded for the life of the process.
+    library = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (library != nullptr) {
+      path = candidate;
+      break;
+    }
+    const char* error = dlerror();
+    hip.unavailable_reason += fmt::format("{}cannot load the HIP runtime {}: {}", hip.unavailable_reason.empty() ? "" : "; ",
+                                          candidate, error != nullptr ? error : "unknown reason");
+  }
+  if (library == nullptr) return hip;
+  hip.unavailable_reason.clear();
+  std::string& missing = hip.unavailable_reason;
+  if (!(resolve(library, path, "hipInit", hip.init, missing) &&
+        resolve(library, path, "hipGetDeviceCount", hip.get_device_count, missing) &&
+        resolve(library, path, "hipGetDeviceProperties", hip.get_device_properties, missing) &&
+        resolve(library, path, "hipDriverGetVersion", hip.driver_get_version, missing) &&
+        resolve(library, path, "hipGetErrorString", hip.get_error_string, missing)))
+    return hip;
+  if (hipError_t result = hip.init(0); result != hipSuccess) hip.unavailable_reason = describe(hip, "hipInit", result);
+  return hip;
+}
+
+const HipRuntime& available_runtime() {
+  const HipRuntime& hip = hip_runtime();
+  if (!hip.unavailable_reason.empty()) fail(MF_ERROR_BACKEND_UNAVAILABLE, "hip backend unavailable: " + hip.unavailable_reason);
+  return hip;
+}
+
+}  // namespace
+
+const HipRuntime& hip_runtime() {
+  static const HipRuntime hip = load();
+  return hip;
+}
+
+const std::string& hip_unavailable_reason() { return hip_runtime().unavailable_reason; }
+
+int hip_device_count() {
+  const HipRuntime& hip = hip_runtime();
+  int count = 0;
+  if (!hip.unavailable_reason.empty() || hip.get_device_count(&count) != hipSuccess) return 0;
+  return count;
+}
+
+mf_device_info hip_device_info(int ordinal) {
+  const HipRuntime& hip = available_runtime();
+  const int count = hip_device_count();
+  if (ordinal < 0 || ordinal >= count)
+    fail(MF_ERROR_BACKEND_UNAVAILABLE,
+         fmt::format("device: HIP device {} requested, but the runtime reports {} device(s)", ordinal, count));
+  hipDeviceProp_t properties{};
+  if (hipError_t result = hip.get_device_properties(&properties, ordinal); result != hipSuccess)
+    fail(MF_ERROR_DEVICE, describe(hip, "hipGetDeviceProperties", result));
+  mf_device_info info{};
+  fmt::format_to_n(info.name, sizeof info.name - 1, "{}", properties.name);
+  // "gfx90a:sramecc+:xnack-": the target features after the colons are not the arch.
+  const std::string arch(properties.gcnArchName, strnlen(properties.gcnArchName, sizeof properties.gcnArchName));
+  fmt::format_to_n(info.arch, sizeof info.arch - 1, "{}", arch.substr(0, arch.find(':')));
+  info.multiprocessors = properties.multiProcessorCount;
+  info.memory_bytes = static_cast<std::int64_t>(properties.totalGlobalMem);
+  info.l2_cache_bytes = properties.l2CacheSize;
+  if (hipError_t result = hip.driver_get_version(&info.driver_version); result != hipSuccess)
+    fail(MF_ERROR_DEVICE, describe(hip, "hipDriverGetVersion", result));
+  return info;
+}
+
+long long hip_last_level_cache_bytes(const std::string& arch, long long l2_bytes) {
+  constexpr long long kInfinityCache = 256ll << 20;  // MI300A/X (gfx942)
+  return arch.rfind("gfx94", 0) == 0 ? std::max(l2_bytes, kInfinityCache) : l2_bytes;
+}
+
+}  // namespace mf::runtime
