@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <future>
+#include <string_view>
 #include <type_traits>
 #include <mutex>
 
@@ -74,12 +76,22 @@ compiler::Target target_of(int ordinal) {
 
 // The cubin for `source`, from the binary cache or compiled with NVRTC (and then cached;
 // concurrent plans of one module compile it once).
+// MFJIT_TILE_PRIMITIVES=lanes: the template kernels built with the per-lane products,
+// loads and synchronous copies that AMD GPUs run (templates/cuda/vendor.cuh), so that the
+// GPU tests check the AMD path's logic on NVIDIA GPUs.
+bool lanes_requested() {
+  const char* value = std::getenv("MFJIT_TILE_PRIMITIVES");
+  return value != nullptr && std::string_view(value) == "lanes";
+}
+
 std::vector<char> compiled(const compiler::GeneratedSource& source, const std::string& arch,
                            const compiler::BinaryCache& cache) {
   const compiler::Nvrtc& nvrtc = compiler::Nvrtc::instance();
   if (!nvrtc.available()) fail(MF_ERROR_BACKEND_UNAVAILABLE, "cuda backend cannot compile: " + nvrtc.unavailable_reason());
-  return cache.load_or_build(compiler::cache_key({"nvrtc", nvrtc.version(), arch, source.text}),
-                             [&] { return nvrtc.compile(source.text, source.name, arch).cubin; });
+  static const bool lanes = lanes_requested();
+  const std::string text = lanes ? "#define MF_TILE_LANES 1\n" + source.text : source.text;
+  return cache.load_or_build(compiler::cache_key({"nvrtc", nvrtc.version(), arch, text}),
+                             [&] { return nvrtc.compile(text, source.name, arch).cubin; });
 }
 
 class CudaBackend final : public Backend {

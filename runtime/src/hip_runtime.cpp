@@ -117,9 +117,4 @@ mf_device_info hip_device_info(int ordinal) {
   return info;
 }
 
-long long hip_last_level_cache_bytes(const std::string& arch, long long l2_bytes) {
-  constexpr long long kInfinityCache = 256ll << 20;  // MI300A/X (gfx942)
-  return arch.rfind("gfx94", 0) == 0 ? std::max(l2_bytes, kInfinityCache) : l2_bytes;
-}
-
 }  // namespace mf::runtime

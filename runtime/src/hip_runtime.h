@@ -25,8 +25,4 @@ int hip_device_count();
 // Throws MF_ERROR_BACKEND_UNAVAILABLE naming why when the runtime or the device is absent.
 mf_device_info hip_device_info(int ordinal);
 
-// The last-level cache an AMD GPU's timing must flush: MI300's 256 MB Infinity Cache
-// behind its L2 (which the runtime does not report), else the L2.
-long long hip_last_level_cache_bytes(const std::string& arch, long long l2_bytes);
-
 }  // namespace mf::runtime

@@ -194,7 +194,7 @@ template <class T> __device__ __forceinline__ void load_b_t(FragB<T>& b, const T
 }  // namespace lanes
 
 // ---- Products and shared memory -> fragments -----------------------------------------
-#if MF_HIP
+#if MF_HIP || MF_TILE_LANES
 // HIP: the per-lane operations (no matrix-core path yet: see docs/hip.md).
 template <class T> __device__ __forceinline__ void mma(FragC& d, const FragA<T>& a, const FragB<T>& b) {
   lanes::mma(d, a, b);

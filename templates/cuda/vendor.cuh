@@ -15,6 +15,12 @@
 #else
 #define MF_HIP 0
 #endif
+// MF_TILE_LANES (defined by the cuda backend under MFJIT_TILE_PRIMITIVES=lanes): NVIDIA
+// builds with AMD's synchronous copies and per-lane products, so that the AMD path's logic
+// runs through the GPU tests on the GPUs we have.
+#ifndef MF_TILE_LANES
+#define MF_TILE_LANES 0
+#endif
 
 namespace mf {
 
@@ -50,23 +56,6 @@ __device__ __forceinline__ void warp_sync() {
   __builtin_amdgcn_fence(__ATOMIC_SEQ_CST, "workgroup");
   __builtin_amdgcn_wave_barrier();
 }
-
-// AMD has no asynchronous global-to-shared copy that fills zeros: the copies are plain
-// loads and stores, complete when they return, so commit and wait have nothing to do.
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
-  if (src_bytes == 16) {
-    *static_cast<uint4*>(dst) = *static_cast<const uint4*>(src);
-    return;
-  }
-  u8* to = static_cast<u8*>(dst);
-  const u8* from = static_cast<const u8*>(src);
-  for (int i = 0; i < 16; ++i) to[i] = i < src_bytes ? from[i] : u8(0);
-}
-__device__ __forceinline__ void cp_async_4(void* dst, const void* src) {
-  *static_cast<u32*>(dst) = *static_cast<const u32*>(src);
-}
-__device__ __forceinline__ void cp_async_commit() {}
-template <int N> __device__ __forceinline__ void cp_async_wait() {}
 
 // AMD has one barrier per workgroup: the generators give AMD targets one warp group per
 // block, so a group's barrier is the block's.
@@ -107,6 +96,34 @@ __device__ __forceinline__ u32 shuffle(u32 x, int lane) { return __shfl_sync(0xf
 __device__ __forceinline__ bool warp_any(bool p) { return __any_sync(0xffffffffu, p); }
 __device__ __forceinline__ void warp_sync() { __syncwarp(); }
 
+// A barrier among the kThreads threads of one warp group (named barrier 1 + group; 0 is
+// __syncthreads), so that groups of a block run their pipelines independently.
+template <int kThreads> __device__ __forceinline__ void group_sync(int group) {
+  asm volatile("bar.sync %0, %1;" ::"r"(1 + group), "n"(kThreads) : "memory");
+}
+
+#endif
+
+// ---- Global -> shared copies ----------------------------------------------------------
+#if MF_HIP || MF_TILE_LANES
+// AMD has no asynchronous global-to-shared copy that fills zeros: the copies are plain
+// loads and stores, complete when they return, so commit and wait have nothing to do.
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, int src_bytes) {
+  if (src_bytes == 16) {
+    *static_cast<uint4*>(dst) = *static_cast<const uint4*>(src);
+    return;
+  }
+  u8* to = static_cast<u8*>(dst);
+  const u8* from = static_cast<const u8*>(src);
+  for (int i = 0; i < 16; ++i) to[i] = i < src_bytes ? from[i] : u8(0);
+}
+__device__ __forceinline__ void cp_async_4(void* dst, const void* src) {
+  *static_cast<u32*>(dst) = *static_cast<const u32*>(src);
+}
+__device__ __forceinline__ void cp_async_commit() {}
+template <int N> __device__ __forceinline__ void cp_async_wait() {}
+
+#else
 __device__ __forceinline__ u32 shared_address(const void* p) {
   return static_cast<u32>(__cvta_generic_to_shared(p));
 }
@@ -122,12 +139,6 @@ __device__ __forceinline__ void cp_async_4(void* dst, const void* src) {
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N> __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N));
-}
-
-// A barrier among the kThreads threads of one warp group (named barrier 1 + group; 0 is
-// __syncthreads), so that groups of a block run their pipelines independently.
-template <int kThreads> __device__ __forceinline__ void group_sync(int group) {
-  asm volatile("bar.sync %0, %1;" ::"r"(1 + group), "n"(kThreads) : "memory");
 }
 
 #endif

@@ -2,7 +2,7 @@
 // describing a device or creating a context is MF_ERROR_BACKEND_UNAVAILABLE with the HIP
 // runtime's own reason (hipInit's error with the distribution's HIP and no device; the
 // dlopen failure under $MFJIT_HIP_RUNTIME naming a missing library, the ctest entry
-// runtime.hip_runtime_missing). Also the last-level cache the tuner must flush.
+// runtime.hip_runtime_missing).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -56,11 +56,6 @@ TEST_F(HipWithoutDevice, ContextCreationNamesWhy) {
   mf_context context = nullptr;
   expect_status(mf_context_create(&options, &context), MF_ERROR_BACKEND_UNAVAILABLE, expected_reason());
   EXPECT_EQ(context, nullptr);
-}
-
-TEST(HipLastLevelCache, Mi300FlushesItsInfinityCache) {
-  EXPECT_EQ(hip_last_level_cache_bytes("gfx942", 4ll << 20), 256ll << 20);
-  EXPECT_EQ(hip_last_level_cache_bytes("gfx90a", 8ll << 20), 8ll << 20);
 }
 
 }  // namespace
