@@ -276,9 +276,9 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
     // The keys kernel holds the dBias strip of its keys on chip where it fits, and as many
     // warps as possible beside it: two query groups of 4 key warps, else of 2 key warps.
     // Past D = 64 the dK and dV accumulators fill a thread's registers: one group.
-    if (target.amd()) {
-      // One query group (see space()): the keys block's 4 warps alone.
-    } else if (d <= 64 && wants_dbias(op, direction)) {
+    // AMD targets keep one query group (see space()).
+    const bool grouped = !target.amd();
+    if (grouped && d <= 64 && wants_dbias(op, direction)) {
       const Sizes z = sizes_of(op);
       const bool ds_tile = keys_ds_tile(op);
       for (const auto& [key_warps, groups, block_q] :
@@ -290,7 +290,7 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
           break;
         }
       }
-    } else if (d <= 64) {
+    } else if (grouped && d <= 64) {
       config.set("key_groups", 2);
     }
   }
