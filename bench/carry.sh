@@ -15,6 +15,8 @@ rm -rf .carry
 cp -a build/release .carry
 find .carry \( -name '*.o' -o -name '*.a' \) -delete
 find .carry/tests -maxdepth 1 -name 'mf_*_tests' ! -name mf_gpu_tests -delete
+# Test artifacts (the fake devices' kernel caches and databases, ctest's logs) stay here.
+rm -rf .carry/tests/*_cache .carry/tests/mf_tune_fake .carry/Testing
 rm -rf .carry/tools/mf-db/mf-db .carry/tools/mf-compile/mf-compile .carry/tools/mf-suite/mf-suite .carry/.ninja_* .carry/build.ninja
 find .carry -type f \( -perm -u+x -o -name '*.so*' \) -exec sh -c 'file -b "$1" | grep -q ELF && strip --strip-unneeded "$1"' _ {} \;
 mkdir -p .carry/deps

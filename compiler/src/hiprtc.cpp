@@ -1,6 +1,7 @@
 #include "mf/compiler/hiprtc.h"
 
 #include <fmt/format.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -20,6 +21,21 @@
 
 namespace mf::compiler {
 namespace {
+
+// hipRTC compiles through the code-object manager (libamd_comgr), which it loads with
+// dlopen and which runs its own LLVM. A process that also holds mfjit's LLVM (the MLIR
+// generator's) would resolve some of comgr's LLVM symbols to that one first, and the
+// compiler crashes (SIGSEGV on every arch). Loading comgr ahead of hipRTC with
+// RTLD_DEEPBIND makes it and its LLVM look in their own libraries first; hipRTC's later
+// dlopen finds it loaded. Runs in the compile's child only. AddressSanitizer refuses
+// RTLD_DEEPBIND, so sanitized builds go without (and their template compiles then fail
+// where mfjit's LLVM is loaded, a CompileError like any other).
+void isolate_compiler_llvm() {
+#if !defined(__SANITIZE_ADDRESS__)
+  for (const char* comgr : {"libamd_comgr.so.2", "libamd_comgr.so"})
+    if (dlopen(comgr, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND) != nullptr) return;
+#endif
+}
 
 // hipRTC's C ABI (hip/hiprtc.h), declared here so that building needs no ROCm headers.
 using hiprtcResult = int;
@@ -172,6 +188,7 @@ Outcome compile_in_child(const Functions& f, const std::string& source, const st
   }
   if (child == 0) {
     ::close(fds[0]);
+    isolate_compiler_llvm();
     const bool written = write_all(fds[1], compile_here(f, source, name, options));
     ::_exit(written ? 0 : 3);  // no atexit handlers, no destructors of the parent's objects
   }

@@ -6,7 +6,7 @@
 #include "mf/ir/error.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
-#include "hip_runtime.h"
+#include "hip_backend.h"
 #include "status.h"
 
 namespace mf::runtime {
@@ -34,13 +34,8 @@ std::unique_ptr<Backend> create_backend(const mf_context_options& options, const
       return create_cpu_backend(options.cpu_threads);
     case MF_BACKEND_CUDA:
       return create_cuda_backend(options.device, cache_dir);
-    case MF_BACKEND_HIP: {
-      const mf_device_info device = hip_device_info(options.device);  // names why when there is none
-      fail(MF_ERROR_BACKEND_UNAVAILABLE,
-           fmt::format("hip backend unavailable: HIP device {} is {} ({}), but this version of mfjit only compiles "
-                       "kernels for AMD GPUs and cannot run them yet (docs/hip.md)",
-                       options.device, device.name, device.arch));
-    }
+    case MF_BACKEND_HIP:
+      return create_hip_backend(options.device, cache_dir);
     case MF_BACKEND_AUTO:
       if (options.device < cuda_device_count()) return create_cuda_backend(options.device, cache_dir);
       return create_cpu_backend(options.cpu_threads);

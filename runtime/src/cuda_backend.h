@@ -1,6 +1,5 @@
-// The cuda backend: device discovery and reporting through the driver API. Kernel
-// generators for it arrive with the GPU operator issues; until then plan creation on it
-// reports MF_ERROR_UNSUPPORTED.
+// The cuda backend: NVIDIA devices found and described through the driver API, kernels
+// compiled with NVRTC and run through the driver (gpu_backend.h).
 #pragma once
 
 #include "backend.h"

@@ -1,9 +1,7 @@
 #include "hip_runtime.h"
 
-#define __HIP_PLATFORM_AMD__ 1
 #include <dlfcn.h>
 #include <fmt/format.h>
-#include <hip/hip_runtime_api.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -13,16 +11,6 @@
 
 namespace mf::runtime {
 
-struct HipRuntime {
-  decltype(&::hipInit) init = nullptr;
-  decltype(&::hipGetDeviceCount) get_device_count = nullptr;
-  // hipDeviceProp_t as HIP 5 lays it out; ROCm 6 keeps exporting this symbol with that
-  // layout (its own is hipGetDevicePropertiesR0600).
-  decltype(&::hipGetDeviceProperties) get_device_properties = nullptr;
-  decltype(&::hipDriverGetVersion) driver_get_version = nullptr;
-  decltype(&::hipGetErrorString) get_error_string = nullptr;
-  std::string unavailable_reason;
-};
 
 namespace {
 
@@ -37,12 +25,6 @@ std::vector<std::string> candidate_paths() {
   const char* override_path = std::getenv("MFJIT_HIP_RUNTIME");
   if (override_path != nullptr && *override_path != '\0') return {override_path};
   return {"libamdhip64.so.6", "libamdhip64.so.5"};
-}
-
-std::string describe(const HipRuntime& hip, const char* call, hipError_t result) {
-  const char* text = hip.get_error_string != nullptr ? hip.get_error_string(result) : nullptr;
-  return fmt::format("{} failed with hipError_t {} ({})", call, static_cast<int>(result),
-                     text != nullptr ? text : "unknown error");
 }
 
 HipRuntime load() {
@@ -69,7 +51,17 @@ HipRuntime load() {
         resolve(library, path, "hipDriverGetVersion", hip.driver_get_version, missing) &&
         resolve(library, path, "hipGetErrorString", hip.get_error_string, missing)))
     return hip;
-  if (hipError_t result = hip.init(0); result != hipSuccess) hip.unavailable_reason = describe(hip, "hipInit", result);
+  auto& run = hip.execution;
+  std::string& absent = run.unavailable_reason;
+  resolve(library, path, "hipGetDevice", run.get_device, absent) &&
+      resolve(library, path, "hipSetDevice", run.set_device, absent) &&
+      resolve(library, path, "hipModuleLoadData", run.module_load_data, absent) &&
+      resolve(library, path, "hipModuleUnload", run.module_unload, absent) &&
+      resolve(library, path, "hipModuleGetFunction", run.module_get_function, absent) &&
+      resolve(library, path, "hipModuleLaunchKernel", run.module_launch_kernel, absent) &&
+      resolve(library, path, "hipMemsetD32Async", run.memset_d32_async, absent) &&
+      resolve(library, path, "hipGetErrorName", run.get_error_name, absent);
+  if (hipError_t result = hip.init(0); result != hipSuccess) hip.unavailable_reason = describe_hip_error(hip, "hipInit", result);
   return hip;
 }
 
@@ -88,6 +80,13 @@ const HipRuntime& hip_runtime() {
 
 const std::string& hip_unavailable_reason() { return hip_runtime().unavailable_reason; }
 
+std::string describe_hip_error(const HipRuntime& hip, const char* call, hipError_t result) {
+  const char* text = hip.get_error_string != nullptr ? hip.get_error_string(result) : nullptr;
+  const char* name = hip.execution.get_error_name != nullptr ? hip.execution.get_error_name(result) : nullptr;
+  return fmt::format("{} failed with hipError_t {}{} ({})", call, static_cast<int>(result),
+                     name != nullptr ? fmt::format(" [{}]", name) : "", text != nullptr ? text : "unknown error");
+}
+
 int hip_device_count() {
   const HipRuntime& hip = hip_runtime();
   int count = 0;
@@ -103,7 +102,7 @@ mf_device_info hip_device_info(int ordinal) {
          fmt::format("device: HIP device {} requested, but the runtime reports {} device(s)", ordinal, count));
   hipDeviceProp_t properties{};
   if (hipError_t result = hip.get_device_properties(&properties, ordinal); result != hipSuccess)
-    fail(MF_ERROR_DEVICE, describe(hip, "hipGetDeviceProperties", result));
+    fail(MF_ERROR_DEVICE, describe_hip_error(hip, "hipGetDeviceProperties", result));
   mf_device_info info{};
   fmt::format_to_n(info.name, sizeof info.name - 1, "{}", properties.name);
   // "gfx90a:sramecc+:xnack-": the target features after the colons are not the arch.
@@ -113,7 +112,7 @@ mf_device_info hip_device_info(int ordinal) {
   info.memory_bytes = static_cast<std::int64_t>(properties.totalGlobalMem);
   info.l2_cache_bytes = properties.l2CacheSize;
   if (hipError_t result = hip.driver_get_version(&info.driver_version); result != hipSuccess)
-    fail(MF_ERROR_DEVICE, describe(hip, "hipDriverGetVersion", result));
+    fail(MF_ERROR_DEVICE, describe_hip_error(hip, "hipDriverGetVersion", result));
   return info;
 }
 

@@ -1,10 +1,12 @@
 // The HIP runtime, loaded at run time with dlopen so that mfjit loads and runs where ROCm
 // is missing. $MFJIT_HIP_RUNTIME names the library to load instead of libamdhip64.so.6 and
 // libamdhip64.so.5 (for unusual installs, and for the tests).
-//
-// Today it finds and describes devices; running kernels on them (module load, launch on
-// the caller's stream, events) is the hip backend's next step (docs/hip.md).
 #pragma once
+
+#ifndef __HIP_PLATFORM_AMD__
+#define __HIP_PLATFORM_AMD__ 1
+#endif
+#include <hip/hip_runtime_api.h>
 
 #include <string>
 
@@ -12,7 +14,31 @@
 
 namespace mf::runtime {
 
-struct HipRuntime;
+struct HipRuntime {
+  decltype(&::hipInit) init = nullptr;
+  decltype(&::hipGetDeviceCount) get_device_count = nullptr;
+  // hipDeviceProp_t as HIP 5 lays it out; ROCm 6 keeps exporting this symbol with that
+  // layout (its own is hipGetDevicePropertiesR0600).
+  decltype(&::hipGetDeviceProperties) get_device_properties = nullptr;
+  decltype(&::hipDriverGetVersion) driver_get_version = nullptr;
+  decltype(&::hipGetErrorString) get_error_string = nullptr;
+  std::string unavailable_reason;
+
+  // Running kernels: resolved separately, so that device discovery works with runtimes
+  // (and the tests' fake) that only report devices.
+  struct Execution {
+    decltype(&::hipGetDevice) get_device = nullptr;
+    decltype(&::hipSetDevice) set_device = nullptr;
+    decltype(&::hipModuleLoadData) module_load_data = nullptr;
+    decltype(&::hipModuleUnload) module_unload = nullptr;
+    decltype(&::hipModuleGetFunction) module_get_function = nullptr;
+    decltype(&::hipModuleLaunchKernel) module_launch_kernel = nullptr;
+    decltype(&::hipMemsetD32Async) memset_d32_async = nullptr;
+    decltype(&::hipGetErrorName) get_error_name = nullptr;
+    std::string unavailable_reason;
+    bool available() const { return unavailable_reason.empty(); }
+  } execution;
+};
 
 // Loads and initialises the runtime once per process; never throws.
 const HipRuntime& hip_runtime();
@@ -24,5 +50,8 @@ const std::string& hip_unavailable_reason();
 int hip_device_count();
 // Throws MF_ERROR_BACKEND_UNAVAILABLE naming why when the runtime or the device is absent.
 mf_device_info hip_device_info(int ordinal);
+
+// "hipModuleLoadData failed with hipError_t 200 [hipErrorInvalidImage] (invalid image)".
+std::string describe_hip_error(const HipRuntime& hip, const char* call, hipError_t result);
 
 }  // namespace mf::runtime

@@ -99,7 +99,7 @@ MF_API mf_status mf_tensor_desc_contiguous(mf_tensor_desc* desc, mf_dtype dtype,
 /* ---- context ------------------------------------------------------------------------ */
 
 typedef enum mf_backend {
-  MF_BACKEND_AUTO = 0, /* cuda when a CUDA device is present, else cpu */
+  MF_BACKEND_AUTO = 0, /* cuda when a CUDA device is present, else cpu (never hip, yet) */
   MF_BACKEND_CPU = 1,  /* the reference backend: host memory, synchronous */
   MF_BACKEND_CUDA = 2,
   MF_BACKEND_HIP = 3

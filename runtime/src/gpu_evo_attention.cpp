@@ -1,9 +1,8 @@
-#include "cuda_evo_attention.h"
+#include "gpu_evo_attention.h"
 
 #include <cstdint>
 #include <vector>
 
-#include "cuda_driver.h"
 #include "kernel_strides.h"
 #include "status.h"
 
@@ -42,36 +41,21 @@ T* at_offset(void* workspace, std::size_t offset) {
   return reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + offset);
 }
 
-struct LaunchedKernel {
-  CudaKernel kernel;
-  compiler::KernelLaunch launch;
-};
-
-class CudaEvoAttention final : public Executable {
+class GpuEvoAttention final : public Executable {
  public:
-  CudaEvoAttention(const ir::EvoAttention& op, const ir::Direction& direction, compiler::EvoAttentionLaunchPlan plan,
-                   std::shared_ptr<const CudaPrimaryContext> context, std::vector<LoadedModule> modules)
-      : op_(op), direction_(direction), plan_(std::move(plan)), context_(std::move(context)), modules_(std::move(modules)) {
-    for (const auto& launch : plan_.kernels) kernels_.push_back({module_defining(modules_, launch.entry).kernel(launch.entry, launch.shared_bytes), launch});
-  }
+  GpuEvoAttention(const ir::EvoAttention& op, const ir::Direction& direction, compiler::EvoAttentionLaunchPlan plan,
+                  std::shared_ptr<const GpuDevice> device, std::vector<LoadedModule> modules)
+      : op_(op), direction_(direction), plan_(std::move(plan)),
+        kernels_(std::move(device), plan_.kernels, std::move(modules)) {}
 
   std::size_t workspace_size() const override { return plan_.workspace_bytes; }
 
   void execute(const OperatorArgs& args, void* workspace, void* stream) override {
     const MfEvoParams params = parameters(std::get<mf_evo_attention_args>(args), workspace);
-    const auto cu_stream = static_cast<CUstream>(stream);
-    const CudaContextScope scope(context_->get());
-    const auto& run = cuda_driver().execution;
-    if (plan_.zero_dq_accum)
-      check_cuda("cuMemsetD32Async(dQ accumulator)",
-                 run.memset_d32_async(reinterpret_cast<CUdeviceptr>(params.dq_accum), 0, plan_.dq_accum_bytes / 4, cu_stream));
+    if (plan_.zero_dq_accum) kernels_.device().zero_async(params.dq_accum, plan_.dq_accum_bytes / 4, stream, "dQ accumulator");
     if (plan_.zero_dbias_partial)
-      check_cuda("cuMemsetD32Async(dBias accumulator)",
-                 run.memset_d32_async(reinterpret_cast<CUdeviceptr>(params.dbias_partial), 0,
-                                      plan_.dbias_partial_bytes / 4, cu_stream));
-    for (const auto& [kernel, launch] : kernels_)
-      mf::runtime::launch(kernel, launch.blocks, launch.threads_x, launch.threads_y, launch.shared_bytes, cu_stream,
-                          &params, sizeof params);
+      kernels_.device().zero_async(params.dbias_partial, plan_.dbias_partial_bytes / 4, stream, "dBias accumulator");
+    kernels_.launch(stream, &params, sizeof params);
   }
 
  private:
@@ -116,18 +100,16 @@ class CudaEvoAttention final : public Executable {
   ir::EvoAttention op_;
   ir::Direction direction_;
   compiler::EvoAttentionLaunchPlan plan_;
-  std::shared_ptr<const CudaPrimaryContext> context_;
-  std::vector<LoadedModule> modules_;
-  std::vector<LaunchedKernel> kernels_;
+  KernelSequence kernels_;
 };
 
 }  // namespace
 
-std::unique_ptr<Executable> make_cuda_evo_attention(const ir::EvoAttention& op, const ir::Direction& direction,
+std::unique_ptr<Executable> make_gpu_evo_attention(const ir::EvoAttention& op, const ir::Direction& direction,
                                                     compiler::EvoAttentionLaunchPlan plan,
-                                                    std::shared_ptr<const CudaPrimaryContext> context,
+                                                    std::shared_ptr<const GpuDevice> device,
                                                     std::vector<LoadedModule> modules) {
-  return std::make_unique<CudaEvoAttention>(op, direction, std::move(plan), std::move(context), std::move(modules));
+  return std::make_unique<GpuEvoAttention>(op, direction, std::move(plan), std::move(device), std::move(modules));
 }
 
 }  // namespace mf::runtime

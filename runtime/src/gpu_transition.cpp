@@ -1,6 +1,5 @@
-#include "cuda_transition.h"
+#include "gpu_transition.h"
 
-#include "cuda_driver.h"
 #include "kernel_strides.h"
 #include "status.h"
 
@@ -14,19 +13,17 @@ namespace {
 // (the torch nn.Linear layout), else along `out`.
 bool torch_layout(const ir::TensorDesc& w) { return w.strides[0] == 1 && w.strides[1] != 1; }
 
-class CudaTransition final : public Executable {
+class GpuTransition final : public Executable {
  public:
-  CudaTransition(const ir::Transition& op, const ir::Direction& direction, compiler::TransitionLaunchPlan plan,
-                 std::shared_ptr<const CudaPrimaryContext> context, std::vector<LoadedModule> modules)
-      : op_(op), direction_(direction), plan_(std::move(plan)), context_(std::move(context)),
-        kernels_(plan_.kernels, std::move(modules)) {}
+  GpuTransition(const ir::Transition& op, const ir::Direction& direction, compiler::TransitionLaunchPlan plan,
+                 std::shared_ptr<const GpuDevice> device, std::vector<LoadedModule> modules)
+      : op_(op), direction_(direction), plan_(std::move(plan)), kernels_(std::move(device), plan_.kernels, std::move(modules)) {}
 
   std::size_t workspace_size() const override { return plan_.workspace_bytes; }
 
   void execute(const OperatorArgs& args, void* workspace, void* stream) override {
     const MfTransitionParams params = parameters(std::get<mf_transition_args>(args), workspace);
-    const CudaContextScope scope(context_->get());
-    kernels_.launch(static_cast<CUstream>(stream), &params, sizeof params);
+    kernels_.launch(stream, &params, sizeof params);
   }
 
  private:
@@ -110,17 +107,16 @@ class CudaTransition final : public Executable {
   ir::Transition op_;
   ir::Direction direction_;
   compiler::TransitionLaunchPlan plan_;
-  std::shared_ptr<const CudaPrimaryContext> context_;
   KernelSequence kernels_;
 };
 
 }  // namespace
 
-std::unique_ptr<Executable> make_cuda_transition(const ir::Transition& op, const ir::Direction& direction,
+std::unique_ptr<Executable> make_gpu_transition(const ir::Transition& op, const ir::Direction& direction,
                                                  compiler::TransitionLaunchPlan plan,
-                                                 std::shared_ptr<const CudaPrimaryContext> context,
+                                                 std::shared_ptr<const GpuDevice> device,
                                                  std::vector<LoadedModule> modules) {
-  return std::make_unique<CudaTransition>(op, direction, std::move(plan), std::move(context), std::move(modules));
+  return std::make_unique<GpuTransition>(op, direction, std::move(plan), std::move(device), std::move(modules));
 }
 
 }  // namespace mf::runtime

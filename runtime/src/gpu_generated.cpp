@@ -1,4 +1,4 @@
-#include "cuda_generated.h"
+#include "gpu_generated.h"
 
 #include <array>
 #include <cstdlib>
@@ -15,7 +15,7 @@
 
 namespace mf::runtime {
 
-CudaGenerators cuda_generators_requested() {
+GpuGenerators gpu_generators_requested() {
   const char* value = std::getenv("MFJIT_CUDA_GENERATOR");
   if (value == nullptr || *value == '\0') return {};
   if (std::string_view(value) == "template") return {true, false};
@@ -32,10 +32,9 @@ namespace generator = compiler::mlir_generator;
 
 class MlirGpuExecutable final : public Executable {
  public:
-  MlirGpuExecutable(const ir::Problem& problem, generator::GpuProgram layout, std::shared_ptr<const CudaPrimaryContext> context,
-                    const std::vector<char>& cubin)
-      : layout_(std::move(layout)), context_(std::move(context)),
-        module_(std::make_shared<const CudaModule>(*context_, cubin)) {
+  MlirGpuExecutable(const ir::Problem& problem, generator::GpuProgram layout, std::shared_ptr<const GpuDevice> device,
+                    const std::vector<char>& code_object)
+      : layout_(std::move(layout)), device_(std::move(device)), module_(device_->load(code_object)) {
     for (const auto& named : ir::tensor_list(problem)) names_.push_back(named.name);
     if (names_.size() > kMaxPlanTensors) fail(MF_ERROR_INTERNAL, "more tensors than a plan holds");
     for (const auto& kernel : layout_.kernels) kernels_.push_back(module_->kernel(kernel.name, 0));
@@ -51,17 +50,16 @@ class MlirGpuExecutable final : public Executable {
     pointers[names_.size()] = workspace;
     pointers[names_.size() + 1] = static_cast<unsigned char*>(workspace) + layout_.arena_offset();
     const std::size_t bytes = (names_.size() + 2) * sizeof(void*);
-    const CudaContextScope scope(context_->get());
     for (std::size_t k = 0; k < kernels_.size(); ++k)
-      launch(kernels_[k], layout_.kernels[k].grid, static_cast<int>(layout_.kernels[k].block), 1, 0,
-             static_cast<CUstream>(stream), pointers.data(), bytes);
+      device_->launch(kernels_[k], layout_.kernels[k].grid, static_cast<int>(layout_.kernels[k].block), 1, 0, stream,
+                      pointers.data(), bytes);
   }
 
  private:
   generator::GpuProgram layout_;
-  std::shared_ptr<const CudaPrimaryContext> context_;
-  std::shared_ptr<const CudaModule> module_;
-  std::vector<CudaKernel> kernels_;
+  std::shared_ptr<const GpuDevice> device_;
+  std::shared_ptr<const GpuModule> module_;
+  std::vector<GpuKernel> kernels_;
   std::vector<std::string_view> names_;
 };
 
@@ -74,15 +72,15 @@ std::optional<std::string> mlir_gpu_unsupported(const ir::Problem& problem) {
 std::string mlir_gpu_version() { return generator::gpu_program_version(); }
 
 std::unique_ptr<Executable> build_mlir_gpu(const ir::Problem& problem, const std::string& arch,
-                                           std::shared_ptr<const CudaPrimaryContext> context,
+                                           std::shared_ptr<const GpuDevice> device,
                                            const compiler::BinaryCache& cache) {
   generator::GpuProgram layout = generator::gpu_program_layout(problem, arch);
   // The problem key carries every size and stride the kernels were specialised for.
-  const std::vector<char> cubin =
+  const std::vector<char> code_object =
       cache.load_or_build(compiler::cache_key({"mlir-gpu", generator::gpu_program_version(), arch,
                                                ir::problem_key(problem)}),
                           [&] { return generator::compile_gpu_program(problem, arch).binary; });
-  return std::make_unique<MlirGpuExecutable>(problem, std::move(layout), std::move(context), cubin);
+  return std::make_unique<MlirGpuExecutable>(problem, std::move(layout), std::move(device), code_object);
 }
 
 #else
@@ -94,7 +92,7 @@ std::optional<std::string> mlir_gpu_unsupported(const ir::Problem&) {
 std::string mlir_gpu_version() { return "none"; }
 
 std::unique_ptr<Executable> build_mlir_gpu(const ir::Problem&, const std::string&,
-                                           std::shared_ptr<const CudaPrimaryContext>, const compiler::BinaryCache&) {
+                                           std::shared_ptr<const GpuDevice>, const compiler::BinaryCache&) {
   fail(MF_ERROR_UNSUPPORTED, "this mfjit was built without the MLIR generator (MF_MLIR=OFF)");
 }
 

@@ -1,6 +1,5 @@
-#include "cuda_layer_norm_linear.h"
+#include "gpu_layer_norm_linear.h"
 
-#include "cuda_driver.h"
 #include "kernel_strides.h"
 #include "status.h"
 
@@ -10,20 +9,18 @@ namespace {
 // The kernel's parameter block, shared with the device code.
 #include "cuda/layer_norm_linear_params.h"
 
-class CudaLayerNormLinear final : public Executable {
+class GpuLayerNormLinear final : public Executable {
  public:
-  CudaLayerNormLinear(const ir::LayerNormLinear& op, const ir::Direction& direction,
-                      compiler::LayerNormLinearLaunchPlan plan, std::shared_ptr<const CudaPrimaryContext> context,
+  GpuLayerNormLinear(const ir::LayerNormLinear& op, const ir::Direction& direction,
+                      compiler::LayerNormLinearLaunchPlan plan, std::shared_ptr<const GpuDevice> device,
                       std::vector<LoadedModule> modules)
-      : op_(op), direction_(direction), plan_(std::move(plan)), context_(std::move(context)),
-        kernels_(plan_.kernels, std::move(modules)) {}
+      : op_(op), direction_(direction), plan_(std::move(plan)), kernels_(std::move(device), plan_.kernels, std::move(modules)) {}
 
   std::size_t workspace_size() const override { return plan_.workspace_bytes; }
 
   void execute(const OperatorArgs& args, void* workspace, void* stream) override {
     const MfLinearParams params = parameters(std::get<mf_layer_norm_linear_args>(args), workspace);
-    const CudaContextScope scope(context_->get());
-    kernels_.launch(static_cast<CUstream>(stream), &params, sizeof params);
+    kernels_.launch(stream, &params, sizeof params);
   }
 
  private:
@@ -100,17 +97,16 @@ class CudaLayerNormLinear final : public Executable {
   ir::LayerNormLinear op_;
   ir::Direction direction_;
   compiler::LayerNormLinearLaunchPlan plan_;
-  std::shared_ptr<const CudaPrimaryContext> context_;
   KernelSequence kernels_;
 };
 
 }  // namespace
 
-std::unique_ptr<Executable> make_cuda_layer_norm_linear(const ir::LayerNormLinear& op, const ir::Direction& direction,
+std::unique_ptr<Executable> make_gpu_layer_norm_linear(const ir::LayerNormLinear& op, const ir::Direction& direction,
                                                         compiler::LayerNormLinearLaunchPlan plan,
-                                                        std::shared_ptr<const CudaPrimaryContext> context,
+                                                        std::shared_ptr<const GpuDevice> device,
                                                         std::vector<LoadedModule> modules) {
-  return std::make_unique<CudaLayerNormLinear>(op, direction, std::move(plan), std::move(context), std::move(modules));
+  return std::make_unique<GpuLayerNormLinear>(op, direction, std::move(plan), std::move(device), std::move(modules));
 }
 
 }  // namespace mf::runtime
