@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -37,12 +38,14 @@ std::string arch_of(int device) {
 
 thread_local int current_device = 0;
 
-struct FakeModule {
-  std::vector<char> image;
-};
-
 struct FakeFunction {
   std::string name;
+};
+
+// Its functions live as long as it does, as HIP's do.
+struct FakeModule {
+  std::vector<char> image;
+  std::deque<FakeFunction> functions;
 };
 
 // An ELF of machine EM_AMDGPU (224); its size from the section header table's end.
@@ -112,7 +115,7 @@ hipError_t hipModuleLoadData(hipModule_t* module, const void* image) {
   const char* bytes = static_cast<const char*>(image);
   std::size_t size = 0;
   if (!amdgpu_code_object(bytes, size)) return hipErrorInvalidImage;
-  auto* loaded = new FakeModule{std::vector<char>(bytes, bytes + size)};
+  auto* loaded = new FakeModule{std::vector<char>(bytes, bytes + size), {}};
   record("load device=" + std::to_string(current_device) + " arch=" + arch_of(current_device));
   *module = reinterpret_cast<hipModule_t>(loaded);
   return hipSuccess;
@@ -126,10 +129,11 @@ hipError_t hipModuleUnload(hipModule_t module) {
 
 // The kernel's name must be in the code object's symbol strings.
 hipError_t hipModuleGetFunction(hipFunction_t* function, hipModule_t module, const char* name) {
-  const auto& image = reinterpret_cast<FakeModule*>(module)->image;
+  auto* loaded = reinterpret_cast<FakeModule*>(module);
   const std::string symbol = std::string(name) + '\0';
-  if (std::search(image.begin(), image.end(), symbol.begin(), symbol.end()) == image.end()) return hipErrorNotFound;
-  *function = reinterpret_cast<hipFunction_t>(new FakeFunction{name});  // leaked with the module: a test's lifetime
+  if (std::search(loaded->image.begin(), loaded->image.end(), symbol.begin(), symbol.end()) == loaded->image.end())
+    return hipErrorNotFound;
+  *function = reinterpret_cast<hipFunction_t>(&loaded->functions.emplace_back(FakeFunction{name}));
   return hipSuccess;
 }
 
