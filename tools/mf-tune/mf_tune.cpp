@@ -45,7 +45,7 @@ how:
   --compile-timeout S  a compile slower than this is a timeout (default 120)
   --compile-threads N  compiles at once (default: every core)
 where:
-  --backend auto|cpu|cuda   (default auto) --device N|all   (default 0; all: one worker per GPU)
+  --backend auto|cpu|cuda|hip (default auto) --device N|all   (default 0; all: one worker per GPU)
   --db PATH            the database (default $MFJIT_DB, else <cache>/tuning.db)
 )";
 
@@ -87,7 +87,8 @@ Options parse(const std::vector<std::string>& args) {
       if (b == "auto") o.backend = MF_BACKEND_AUTO;
       else if (b == "cpu") o.backend = MF_BACKEND_CPU;
       else if (b == "cuda") o.backend = MF_BACKEND_CUDA;
-      else throw Usage("--backend: use auto, cpu or cuda");
+      else if (b == "hip") o.backend = MF_BACKEND_HIP;
+      else throw Usage("--backend: use auto, cpu, cuda or hip");
     } else if (a == "--device") {
       const std::string& d = value();
       if (d == "all") o.device.reset();

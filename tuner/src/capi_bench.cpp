@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "cache_flush.h"
 #include "mf/bridge/binding.h"
 #include "mf/bridge/capi.h"
 #include "mf/ir/tensor_list.h"
@@ -16,7 +17,8 @@
 namespace mf::tuner {
 
 std::unique_ptr<BenchMemory> make_host_memory();
-std::unique_ptr<BenchMemory> make_cuda_memory(int ordinal, std::int64_t l2_bytes);
+std::unique_ptr<BenchMemory> make_cuda_memory(int ordinal, std::size_t flush_bytes);
+std::unique_ptr<BenchMemory> make_hip_memory(int ordinal, std::size_t flush_bytes);
 
 namespace {
 
@@ -175,12 +177,12 @@ std::unique_ptr<BenchMemory> bench_memory_for(mf_context context, int device) {
   mf_backend backend = MF_BACKEND_AUTO;
   check(mf_context_backend(context, &backend), "mf_context_backend");
   if (backend == MF_BACKEND_CPU) return make_host_memory();
-  if (backend == MF_BACKEND_CUDA) {
-    mf_device_info info{};
-    check(mf_context_device_info(context, &info), "mf_context_device_info");
-    return make_cuda_memory(device, info.l2_cache_bytes);
-  }
-  throw std::runtime_error("the tuner cannot measure on this backend's devices yet");
+  mf_device_info info{};
+  check(mf_context_device_info(context, &info), "mf_context_device_info");
+  const std::size_t flush_bytes = cache_flush_bytes(info.arch, info.l2_cache_bytes);
+  if (backend == MF_BACKEND_CUDA) return make_cuda_memory(device, flush_bytes);
+  if (backend == MF_BACKEND_HIP) return make_hip_memory(device, flush_bytes);
+  throw std::runtime_error("the tuner cannot measure on this backend's devices");
 }
 
 std::unique_ptr<Bench> make_capi_bench(mf_context context, const ir::Problem& problem, std::uint64_t seed,

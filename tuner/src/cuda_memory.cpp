@@ -77,7 +77,7 @@ void check(CUresult result, const char* call) {
 
 class CudaMemory final : public BenchMemory {
  public:
-  CudaMemory(int ordinal, std::int64_t l2_bytes) : d_(driver()) {
+  CudaMemory(int ordinal, std::size_t flush_bytes) : d_(driver()), flush_bytes_(flush_bytes) {
     check(d_.init(0), "cuInit");
     check(d_.device_get(&device_, ordinal), "cuDeviceGet");
     check(d_.retain(&context_, device_), "cuDevicePrimaryCtxRetain");
@@ -85,8 +85,6 @@ class CudaMemory final : public BenchMemory {
       check(d_.set_current(context_), "cuCtxSetCurrent");
       check(d_.event_create(&start_, CU_EVENT_DEFAULT), "cuEventCreate");
       check(d_.event_create(&stop_, CU_EVENT_DEFAULT), "cuEventCreate");
-      // Twice the L2, so that a fill of it evicts every line of the inputs.
-      flush_bytes_ = std::size_t(std::max<std::int64_t>(l2_bytes, 1 << 20)) * 2;
       flush_ = reinterpret_cast<CUdeviceptr>(allocate(flush_bytes_));
     } catch (...) {
       free_all();  // the destructor does not run for a constructor that throws
@@ -138,16 +136,16 @@ class CudaMemory final : public BenchMemory {
   CUdevice device_ = 0;
   CUcontext context_ = nullptr;
   CUevent start_ = nullptr, stop_ = nullptr;
+  std::size_t flush_bytes_;
   CUdeviceptr flush_ = 0;
-  std::size_t flush_bytes_ = 0;
   unsigned char flush_value_ = 0;
   std::map<CUdeviceptr, std::size_t> buffers_;
 };
 
 }  // namespace
 
-std::unique_ptr<BenchMemory> make_cuda_memory(int ordinal, std::int64_t l2_bytes) {
-  return std::make_unique<CudaMemory>(ordinal, l2_bytes);
+std::unique_ptr<BenchMemory> make_cuda_memory(int ordinal, std::size_t flush_bytes) {
+  return std::make_unique<CudaMemory>(ordinal, flush_bytes);
 }
 
 }  // namespace mf::tuner

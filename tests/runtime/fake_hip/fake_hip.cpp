@@ -1,7 +1,9 @@
 // A stand-in for libamdhip64 for the hip backend's tests: MF_FAKE_HIP_DEVICES devices (device
 // i has the arch of the i-th entry of MF_FAKE_HIP_ARCHS, "gfx90a,gfx942" by default), modules
 // that must be AMDGPU code objects defining the kernels looked up, and launches and fills that
-// run nothing but are written to a journal the tests read (mf_fake_hip_journal).
+// run nothing but are written to a journal the tests read (mf_fake_hip_journal). Device memory
+// is host memory; fills of more than 64 MiB (the tuner's cache flushes) are journaled, not
+// written; events measure 250 µs between any two.
 #define __HIP_PLATFORM_AMD__ 1
 #include <hip/hip_runtime_api.h>
 
@@ -158,6 +160,59 @@ hipError_t hipMemsetD32Async(hipDeviceptr_t data, int value, std::size_t count, 
   std::snprintf(line, sizeof line, "memset32 device=%d at=%p value=%d words=%zu stream=%p", current_device, data, value,
                 count, static_cast<void*>(stream));
   record(line);
+  return hipSuccess;
+}
+
+hipError_t hipMalloc(void** pointer, std::size_t bytes) {
+  *pointer = std::calloc(bytes, 1);
+  return *pointer != nullptr ? hipSuccess : hipErrorOutOfMemory;
+}
+
+hipError_t hipFree(void* pointer) {
+  std::free(pointer);
+  return hipSuccess;
+}
+
+hipError_t hipMemcpyHtoD(hipDeviceptr_t to, void* from, std::size_t bytes) {
+  std::memcpy(to, from, bytes);
+  return hipSuccess;
+}
+
+hipError_t hipMemcpyDtoH(void* to, hipDeviceptr_t from, std::size_t bytes) {
+  std::memcpy(to, from, bytes);
+  return hipSuccess;
+}
+
+hipError_t hipMemset(void* data, int value, std::size_t bytes) {
+  record("memset8 device=" + std::to_string(current_device) + " value=" + std::to_string(value) +
+         " bytes=" + std::to_string(bytes));
+  if (bytes <= (std::size_t{64} << 20)) std::memset(data, value, bytes);
+  return hipSuccess;
+}
+
+hipError_t hipDeviceSynchronize(void) { return hipSuccess; }
+
+hipError_t hipEventCreate(hipEvent_t* event) {
+  *event = reinterpret_cast<hipEvent_t>(new int(0));
+  return hipSuccess;
+}
+
+hipError_t hipEventDestroy(hipEvent_t event) {
+  delete reinterpret_cast<int*>(event);
+  return hipSuccess;
+}
+
+hipError_t hipEventRecord(hipEvent_t, hipStream_t stream) {
+  char line[64];
+  std::snprintf(line, sizeof line, "event device=%d stream=%p", current_device, static_cast<void*>(stream));
+  record(line);
+  return hipSuccess;
+}
+
+hipError_t hipEventSynchronize(hipEvent_t) { return hipSuccess; }
+
+hipError_t hipEventElapsedTime(float* ms, hipEvent_t, hipEvent_t) {
+  *ms = 0.25f;
   return hipSuccess;
 }
 
