@@ -3,8 +3,6 @@
 // for the life of the device object.
 #pragma once
 
-#include <cuda.h>
-
 #include <memory>
 
 #include "gpu_device.h"
@@ -13,8 +11,5 @@ namespace mf::runtime {
 
 // Throws MF_ERROR_BACKEND_UNAVAILABLE when the driver cannot run kernels.
 std::shared_ptr<const GpuDevice> open_cuda_device(int ordinal);
-
-// Throws MF_ERROR_DEVICE (MF_ERROR_OUT_OF_MEMORY) naming `call` unless `result` is success.
-void check_cuda(const char* call, CUresult result);
 
 }  // namespace mf::runtime
