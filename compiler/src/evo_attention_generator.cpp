@@ -17,7 +17,7 @@ namespace {
 using ir::EvoAttention;
 
 // Bumped whenever the generator's output changes for the same templates.
-constexpr const char* kGeneratorVersion = "evo_attention/3";
+constexpr const char* kGeneratorVersion = "evo_attention/4";
 
 constexpr int kFinalizeThreadsX = 32, kFinalizeThreadsY = 8, kElementwiseThreads = 256;
 constexpr const char* kKeysGlobalStrip = "mf_evo_backward_keys_global_strip";
@@ -72,6 +72,28 @@ int forward_shared(const Sizes& z, int rows, int warps, int block_k, int stages)
   const int block_q = 16 * warps;
   return rows * block_q * (z.d + 8) * z.t + stages * key_stage_bytes(z, rows, block_q, block_k);
 }
+// Version 4 (ForwardV4Layout in evo_attention_forward_v4.cuh): swizzled Q, K and V tiles
+// of rows padded to a swizzle width, stages on 1024-byte boundaries, 1024 bytes of slack
+// to align the dynamic allocation.
+constexpr int kV4Align = 1024;
+int v4_layout_dim(const Sizes& z) { return z.d <= 16 ? 16 : z.d <= 32 ? 32 : 64; }
+int forward_v4_shared(const Sizes& z, int rows, int warps, int block_k, int stages) {
+  const int block_q = 16 * warps, row_bytes = v4_layout_dim(z) * z.t;
+  const int stage = rows * (2 * block_k * row_bytes + block_k * 4) + (z.bias ? block_q * (block_k + 8) * z.bias : 0);
+  return kV4Align + rows * block_q * row_bytes + stages * round_up(stage, kV4Align);
+}
+int forward_v4_registers(const Sizes& z, int rows, int block_k) {
+  return 4 * (block_k / 8) + 2 * (block_k / 16) + rows * (4 * (v4_layout_dim(z) / 8) + 4);
+}
+// Why version 4 cannot run a forward on `target`, or nullopt.
+std::optional<std::string> v4_refusal(const Sizes& z, const Target& target, int warps) {
+  if (target.arch != "sm_90a") return fmt::format("version 4 needs sm_90a (wgmma), not {}", target.arch);
+  if (z.t != 2) return std::string("version 4 takes bf16 and f16 tensors");
+  if (z.d > 64) return fmt::format("version 4 takes head dims up to 64, not {}", z.d);
+  if (warps % 4 != 0) return fmt::format("version 4 needs whole warpgroups: warps = 4 or 8, not {}", warps);
+  return std::nullopt;
+}
+
 // The keys kernel: K and V tiles, then one region per query group (KeysGroupRegion).
 int keys_shared(const Sizes& z, int key_warps, int block_q, int groups, int stages, bool ds_tile) {
   const int block_k = 16 * key_warps;
@@ -145,9 +167,19 @@ const std::string& evo_template_text() {
   return text;
 }
 
+// Version 4's forward adds Hopper's warpgroup products; its modules alone carry them.
+const std::string& evo_v4_template_text() {
+  static const std::string text =
+      template_text({"cuda/evo_attention_params.h", "cuda/vendor.cuh", "cuda/tile.cuh", "cuda/wgmma.cuh",
+                     "cuda/wgmma_products.cuh", "cuda/evo_attention_common.cuh", "cuda/evo_attention_forward.cuh",
+                     "cuda/evo_attention_forward_v4.cuh"});
+  return text;
+}
+
 void require_valid(const EvoAttention& op, const ir::Direction& direction, const ir::TileConfig& config) {
-  // The space's constraints need a target only for shared memory, checked at launch.
-  Target unlimited{"any", 1, INT_MAX};
+  // The space's constraints need a target only for shared memory (checked at launch) and
+  // for version 4 (sm_90a: the most permissive target).
+  Target unlimited{"sm_90a", 1, INT_MAX};
   EvoAttentionGenerator::space(op, direction, unlimited).check(config);
 }
 
@@ -173,15 +205,35 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
   const bool shared_bias = bias_shared_by_rows(op);
   ParameterSpace space;
   if (direction.pass == ir::Pass::kForward) {
+    // version: 3 = mma.sync kernels (every target), 4 = wgmma kernels (sm_90a).
+    const std::vector<std::int64_t> versions = target.arch == "sm_90a" ? std::vector<std::int64_t>{3, 4}
+                                                                        : std::vector<std::int64_t>{3};
     space.axes = {{"warps", {2, 4, 8}},
                   {"block_k", {32, 64, 128}},
                   {"stages", {2, 3}},
                   {"occupancy", {4, 8, 12, 16, 24}},
-                  {"rows_per_block", {1, 2}}};
+                  {"rows_per_block", {1, 2}},
+                  {"version", versions}};
     space.reject = [z, target, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
       const int warps = int(c.at("warps")), block_k = int(c.at("block_k")), stages = int(c.at("stages"));
       const int occupancy = int(c.at("occupancy")), rows = int(c.at("rows_per_block"));
       if (auto refusal = rows_refusal("rows_per_block", rows, shared_bias)) return refusal;
+      if (c.at("version") == 4) {
+        if (auto refusal = v4_refusal(z, target, warps)) return refusal;
+        const int registers = forward_v4_registers(z, rows, block_k);
+        if (registers > kForwardRegisterBudget)
+          return fmt::format("block_k = {} with head dim {} and {} rows a block needs more registers than a thread has",
+                             block_k, z.d, rows);
+        if (occupancy % warps != 0)
+          return fmt::format("occupancy = {} is not a whole number of blocks of {} warps", occupancy, warps);
+        if (const int cap = register_cap(32 * warps, occupancy / warps); registers + kRegisterOverhead > cap)
+          return fmt::format("occupancy = {} leaves {} registers a thread, too few for block_k = {} and {} rows a block",
+                             occupancy, cap, block_k, rows);
+        if (const int bytes = forward_v4_shared(z, rows, warps, block_k, stages); bytes > target.max_shared_per_block)
+          return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes,
+                             target.max_shared_per_block);
+        return std::nullopt;
+      }
       const int registers = forward_registers(z, rows, block_k);
       if (registers > kForwardRegisterBudget)
         return fmt::format("block_k = {} with head dim {} and {} rows a block needs more registers than a thread has",
@@ -262,7 +314,8 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
         .set("block_k", rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32)
         .set("stages", 2)
         .set("occupancy", narrow ? 16 : 4)
-        .set("rows_per_block", rows);
+        .set("rows_per_block", rows)
+        .set("version", 3);
   } else {
     const int key_block_q = f32 || d > 64 ? 16 : d <= 32 ? 64 : 32;
     config.set("key_warps", 4)
@@ -311,11 +364,12 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
   std::vector<GeneratedSource> modules;
   // A module's instantiation holds only the parameters of its own kernels, so that
   // configurations which share a kernel share its source, and so its cached binary.
-  auto add = [&](const char* role, const ir::TileConfig& params, std::string code, std::vector<std::string> entries) {
+  auto add = [&](const char* role, const ir::TileConfig& params, std::string code, std::vector<std::string> entries,
+                 const std::string& templates = evo_template_text()) {
     GeneratedSource module;
     module.name = fmt::format("evo_attention_{}_{}", role, problem);
     module.instantiation = fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) + code;
-    module.text = evo_template_text() + "// ---- generated ----\n" + module.instantiation;
+    module.text = templates + "// ---- generated ----\n" + module.instantiation;
     module.entries = std::move(entries);
     modules.push_back(std::move(module));
   };
@@ -325,12 +379,27 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     return part;
   };
   if (direction.pass == ir::Pass::kForward) {
-    const int warps = int(config.at("warps"));
-    add("forward", config,
-        config_struct("MfForward", op, direction, 16 * warps, int(config.at("block_k")), warps,
-                      int(config.at("stages")), 1, int(config.at("rows_per_block"))) +
-            entry("mf_evo_forward", "MfEvoParams", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
-                  int(config.at("occupancy")) / warps),
+    const int warps = int(config.at("warps")), block_k = int(config.at("block_k")), stages = int(config.at("stages"));
+    const int rows = int(config.at("rows_per_block")), min_blocks = int(config.at("occupancy")) / warps;
+    const std::string forward_struct =
+        config_struct("MfForward", op, direction, 16 * warps, block_k, warps, stages, 1, rows);
+    if (config.at("version") == 4) {
+      add("forward_v4", config,
+          forward_struct +
+              fmt::format("static_assert(mf::ForwardV4Layout<MfForward>::kBytes == {}, \"the host's shared memory\");\n",
+                          forward_v4_shared(sizes_of(op), rows, warps, block_k, stages)) +
+              entry("mf_evo_forward", "MfEvoParams", 32 * warps, "mf::evo_attention_forward_v4<MfForward>(p);",
+                    min_blocks),
+          {"mf_evo_forward"}, evo_v4_template_text());
+      return modules;
+    }
+    // Version 3's instantiation predates the version axis: its text, and so its cached
+    // binaries and golden files, do not name it.
+    ir::TileConfig v3 = config;
+    v3.params.erase("version");
+    add("forward", v3,
+        forward_struct + entry("mf_evo_forward", "MfEvoParams", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
+                               min_blocks),
         {"mf_evo_forward"});
     return modules;
   }
@@ -392,10 +461,12 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
   const int stages = int(config.at("stages"));
   if (direction.pass == ir::Pass::kForward) {
     const int warps = int(config.at("warps")), rows = int(config.at("rows_per_block"));
+    const int block_k = int(config.at("block_k"));
     plan.kernels.push_back({"mf_evo_forward", 32 * warps, 1,
                             blocks_of(b * ((s + rows - 1) / rows) * h * ((n + 16 * warps - 1) / (16 * warps)),
                                       "the forward"),
-                            forward_shared(z, rows, warps, int(config.at("block_k")), stages)});
+                            config.at("version") == 4 ? forward_v4_shared(z, rows, warps, block_k, stages)
+                                                      : forward_shared(z, rows, warps, block_k, stages)});
     return plan;
   }
 
@@ -466,7 +537,7 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
 }
 
 const std::string& EvoAttentionGenerator::source_hash() {
-  static const std::string hash = cache_key({kGeneratorVersion, evo_template_text()});
+  static const std::string hash = cache_key({kGeneratorVersion, evo_template_text(), evo_v4_template_text()});
   return hash;
 }
 

@@ -661,7 +661,7 @@ __device__ __forceinline__ void evo_attention_backward_queries(const MfEvoParams
     if (r >= rb.rows) break;
     // c·dQ through the warp's own rows of the Q tile, nothing reads any more.
     const float scale[2] = {p.scale, p.scale};
-    store_rows<C>(p.d_q, p, d_q[r], scale, q_tiles + (r * kBQ + row0) * kLd, rb.b, rb.s0 + r, rb.h, rb.q0 + row0);
+    store_rows<C>(p.d_q, p, d_q[r], scale, PaddedStaging<T, kLd>{q_tiles + (r * kBQ + row0) * kLd}, rb.b, rb.s0 + r, rb.h, rb.q0 + row0);
   }
 }
 

@@ -138,7 +138,8 @@ struct MaskFetch {
   }
   // Writes the terms in x units (times `factor`) and tells whether any of
   // this thread's is not 0, so that blocks whose keys are all kept skip the mask.
-  __device__ __forceinline__ bool store(const KeyStage<C>& st, float factor) const {
+  template <class Stage>
+  __device__ __forceinline__ bool store(const Stage& st, float factor) const {
     bool any = false;
 #pragma unroll
     for (int i = 0; i < kPerThread; ++i) {
@@ -157,6 +158,26 @@ struct MaskFetch {
     return any;
   }
 };
+
+// Starts the copy of the bias tile [kBlockQ x kBlockK] of key block k0 into a padded tile of
+// kBlockK + 8 columns (ldmatrix rows in distinct banks); `bias` is the block's row q0, key 0.
+template <class C, class Pieces>
+__device__ __forceinline__ void copy_bias_tile(typename C::BiasT* dst, const Pieces& pieces,
+                                               const typename C::BiasT* bias, const MfEvoParams& p,
+                                               const RowBlock& rb, int k0) {
+  using BiasT = typename C::BiasT;
+  constexpr int kThreads = 32 * C::kWarps, kLd = C::kBlockK + 8;
+  const int valid_q = p.seq_len - rb.q0, valid_k = p.seq_len - k0;
+  const BiasT* src = bias + k0 * p.bias.stride_k;
+  if (!p.bias.vector_ok)
+    copy_tile<BiasT, C::kBlockQ, C::kBlockK, kThreads>(dst, kLd, src, p.bias.stride_q, p.bias.stride_k, valid_q,
+                                                       valid_k, false, threadIdx.x);
+  else if (valid_q >= C::kBlockQ && valid_k >= C::kBlockK)
+    pieces.copy(dst, kLd, src, p.bias.stride_q);
+  else
+    copy_tile_edge<BiasT, C::kBlockQ, C::kBlockK, kThreads>(dst, kLd, src, p.bias.stride_q, valid_q, valid_k,
+                                                            threadIdx.x);
+}
 
 // Streams key blocks into stages: each thread's share of the copies is fixed when the
 // block starts, so that a key block costs an address add and a cp.async per 16 bytes.
@@ -211,18 +232,7 @@ struct KeyLoader {
       copy_seq(st.k(r), k[r], p.k, p, k0);
       copy_seq(st.v(r), v[r], p.v, p, k0);
     }
-    if constexpr (C::kHasBias) {
-      const int valid_q = p.seq_len - rb.q0, valid_k = p.seq_len - k0;
-      const BiasT* src = bias + k0 * p.bias.stride_k;
-      if (!p.bias.vector_ok)
-        copy_tile<BiasT, C::kBlockQ, C::kBlockK, kThreads>(st.bias(), Stage::kLdBias, src, p.bias.stride_q,
-                                                           p.bias.stride_k, valid_q, valid_k, false, threadIdx.x);
-      else if (valid_q >= C::kBlockQ && valid_k >= C::kBlockK)
-        bias_pieces.copy(st.bias(), Stage::kLdBias, src, p.bias.stride_q);
-      else
-        copy_tile_edge<BiasT, C::kBlockQ, C::kBlockK, kThreads>(st.bias(), Stage::kLdBias, src, p.bias.stride_q,
-                                                                valid_q, valid_k, threadIdx.x);
-    }
+    if constexpr (C::kHasBias) copy_bias_tile<C>(st.bias(), bias_pieces, bias, p, rb, k0);
   }
 };
 
@@ -245,14 +255,15 @@ __device__ __forceinline__ void scaled_c_from_a(FragC& lo, FragC& hi, const Frag
 // The bias of a warp's 16 query rows in one key block, in the accumulator layout of the
 // logits and multiplied by `factor` (x units): ldmatrix hands each lane exactly the pairs
 // its logits need. Zero without a bias.
-template <class C>
-__device__ __forceinline__ void load_bias_fragments(FragC (&bias)[C::kBlockK / 8], const KeyStage<C>& st, int row0,
+template <class C, class Stage>
+__device__ __forceinline__ void load_bias_fragments(FragC (&bias)[C::kBlockK / 8], const Stage& st, int row0,
                                                     float factor) {
+  static_assert(Stage::kLdBias == C::kBlockK + 8, "bias tiles as copy_bias_tile writes them");
 #pragma unroll
   for (int j = 0; j < C::kBlockK / 16; ++j) {
     if constexpr (C::kHasBias) {
       FragA<typename C::BiasT> pairs;
-      load_a(pairs, st.bias(), KeyStage<C>::kLdBias, row0, j * 16);
+      load_a(pairs, st.bias(), Stage::kLdBias, row0, j * 16);
       scaled_c_from_a(bias[2 * j], bias[2 * j + 1], pairs, factor);
     } else {
       bias[2 * j] = bias[2 * j + 1] = FragC{};
@@ -286,6 +297,21 @@ __device__ __forceinline__ void product_abt(FragC (&acc)[C::kBlockK / 8], const 
   }
 }
 
+// Adds a key block's mask terms (x units, one per key) to a warp's logits.
+template <int kKeyTiles>
+__device__ __forceinline__ void add_mask_terms(FragC (&x)[kKeyTiles], const float* mask) {
+  const int t = lane_id() % 4;
+#pragma unroll
+  for (int j = 0; j < kKeyTiles; ++j) {
+    float m0, m1;
+    read_two(mask + j * 8 + 2 * t, m0, m1);
+    x[j].c[0] += m0;
+    x[j].c[1] += m1;
+    x[j].c[2] += m0;
+    x[j].c[3] += m1;
+  }
+}
+
 // Logits of a warp's 16 query rows against a key block in x units: Q·Kᵀ started from the
 // bias fragments, plus the mask terms where the block has any.
 template <class C>
@@ -293,37 +319,33 @@ __device__ __forceinline__ void key_block_logits(FragC (&x)[C::kBlockK / 8], con
                                                  const typename C::T* q_tile, const typename C::T* k_tile,
                                                  const float* mask, int row0, bool masked) {
   product_abt<C>(x, bias, q_tile, k_tile, row0);
-  if (masked) {
-    const int t = lane_id() % 4;
-#pragma unroll
-    for (int j = 0; j < C::kBlockK / 8; ++j) {
-      float m0, m1;
-      read_two(mask + j * 8 + 2 * t, m0, m1);
-      x[j].c[0] += m0;
-      x[j].c[1] += m1;
-      x[j].c[2] += m0;
-      x[j].c[3] += m1;
-    }
-  }
+  if (masked) add_mask_terms(x, mask);
 }
 
+// Where a warp stages its 16 output rows on their way to global memory: rows of kLd
+// elements (version 3's padded tiles).
+template <class T, int kLd>
+struct PaddedStaging {
+  T* rows;
+  __device__ __forceinline__ T* at(int r, int c) const { return rows + r * kLd + c; }
+};
+
 // Writes a warp's 16 rows of a sequence tensor from the first kHeadDim/8 accumulator tiles,
-// row g + 8·half times row_scale[half]. The rows go through `staging` (16 rows of kLdSeq,
-// the warp's own and no longer read), so that global stores are 16 bytes wide where the
-// layout allows.
-template <class C, int kTiles>
+// row g + 8·half times row_scale[half]. The rows go through `staging` (the warp's own
+// 16 rows, no longer read), so that global stores are 16 bytes wide where the layout allows.
+template <class C, int kTiles, class Staging>
 __device__ __forceinline__ void store_rows(const MfSeqTensor& x, const MfEvoParams& p, const FragC (&acc)[kTiles],
-                                           const float (&row_scale)[2], typename C::T* staging, int b, int s, int h,
+                                           const float (&row_scale)[2], const Staging& staging, int b, int s, int h,
                                            int q_first) {
   using T = typename C::T;
-  constexpr int kD = C::kHeadDim, kLd = KeyStage<C>::kLdSeq;
+  constexpr int kD = C::kHeadDim;
   static_assert(kTiles >= kD / 8, "the accumulator covers the head dimension");
   const int g = lane_id() / 4, t = lane_id() % 4, n = p.seq_len;
 #pragma unroll
   for (int half = 0; half < 2; ++half)
 #pragma unroll
     for (int j = 0; j < kD / 8; ++j)
-      *reinterpret_cast<Pair<T>*>(staging + (g + half * 8) * kLd + j * 8 + 2 * t) =
+      *reinterpret_cast<Pair<T>*>(staging.at(g + half * 8, j * 8 + 2 * t)) =
           make_pair<T>(acc[j].c[2 * half] * row_scale[half], acc[j].c[2 * half + 1] * row_scale[half]);
   warp_sync();
   T* out = seq_slice<T>(x, b, s, h);
@@ -333,13 +355,12 @@ __device__ __forceinline__ void store_rows(const MfSeqTensor& x, const MfEvoPara
     for (int i = lane_id(); i < 16 * kPiecesPerRow; i += 32) {
       const int r = i / kPiecesPerRow, c = i % kPiecesPerRow * kPerPiece;
       if (q_first + r < n)
-        *reinterpret_cast<uint4*>(out + (q_first + r) * x.stride_n + c) =
-            *reinterpret_cast<const uint4*>(staging + r * kLd + c);
+        *reinterpret_cast<uint4*>(out + (q_first + r) * x.stride_n + c) = *reinterpret_cast<const uint4*>(staging.at(r, c));
     }
   } else {
     for (int i = lane_id(); i < 16 * kD; i += 32) {
       const int r = i / kD, d = i % kD;
-      if (q_first + r < n && d < p.head_dim) out[(q_first + r) * x.stride_n + d * x.stride_d] = staging[r * kLd + d];
+      if (q_first + r < n && d < p.head_dim) out[(q_first + r) * x.stride_n + d * x.stride_d] = *staging.at(r, d);
     }
   }
 }

@@ -21,11 +21,12 @@ struct RowBase {
   float offset[2];  // −m·|c|·log2 e (0 while m = −inf): the exponential's FMA addend
 };
 
-// Turns a warp's logits (x units) into P = 2^(x·exp_scale + offset), raising the base of
-// rows whose logits passed it and rescaling their output accumulators.
-template <int kKeyTiles, int kOutTiles>
-__device__ __forceinline__ void softmax_step(FragC (&x)[kKeyTiles], FragC (&out)[kOutTiles], RowBase& row,
-                                             float exp_scale, float raise) {
+// Raises the base of rows whose logits (x units) passed it by more than `raise`; factor[half]
+// is what the row's earlier output and sums must be multiplied by (1 where the base stayed).
+// Returns whether any row of the warp changed its base.
+template <int kKeyTiles>
+__device__ __forceinline__ bool raise_bases(const FragC (&x)[kKeyTiles], RowBase& row, float exp_scale, float raise,
+                                            float (&factor)[2]) {
   float block_max[2] = {neg_inf(), neg_inf()};
 #pragma unroll
   for (int j = 0; j < kKeyTiles; ++j) {
@@ -38,26 +39,45 @@ __device__ __forceinline__ void softmax_step(FragC (&x)[kKeyTiles], FragC (&out)
     block_max[half] = quad_max(block_max[half]);
     grows[half] = block_max[half] - row.base[half] > raise;  // false for −inf − −inf = NaN
   }
-  if (warp_any(grows[0] || grows[1])) {
+  if (!warp_any(grows[0] || grows[1])) return false;
 #pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      // From a base of −inf the factor is 0, and the accumulators are still 0.
-      const float factor = grows[half] ? exp2_approx((row.base[half] - block_max[half]) * exp_scale) : 1.0f;
-      if (grows[half]) {
-        row.base[half] = block_max[half];
-        row.offset[half] = -block_max[half] * exp_scale;
-      }
-#pragma unroll
-      for (int j = 0; j < kOutTiles; ++j) {
-        out[j].c[2 * half] *= factor;
-        out[j].c[2 * half + 1] *= factor;
-      }
+  for (int half = 0; half < 2; ++half) {
+    // From a base of −inf the factor is 0, and the accumulators are still 0.
+    factor[half] = grows[half] ? exp2_approx((row.base[half] - block_max[half]) * exp_scale) : 1.0f;
+    if (grows[half]) {
+      row.base[half] = block_max[half];
+      row.offset[half] = -block_max[half] * exp_scale;
     }
   }
+  return true;
+}
+
+// Rows g and g+8 of C tiles times factor[0] and factor[1].
+template <int kTiles>
+__device__ __forceinline__ void rescale_rows(FragC (&out)[kTiles], const float (&factor)[2]) {
+#pragma unroll
+  for (int j = 0; j < kTiles; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) out[j].c[e] *= factor[e >> 1];
+}
+
+// Logits (x units) become P = 2^(x·exp_scale + offset).
+template <int kKeyTiles>
+__device__ __forceinline__ void exponentiate(FragC (&x)[kKeyTiles], const RowBase& row, float exp_scale) {
 #pragma unroll
   for (int j = 0; j < kKeyTiles; ++j)
 #pragma unroll
     for (int e = 0; e < 4; ++e) x[j].c[e] = exp2_approx(fmaf(x[j].c[e], exp_scale, row.offset[e >> 1]));
+}
+
+// Turns a warp's logits (x units) into P = 2^(x·exp_scale + offset), raising the base of
+// rows whose logits passed it and rescaling their output accumulators.
+template <int kKeyTiles, int kOutTiles>
+__device__ __forceinline__ void softmax_step(FragC (&x)[kKeyTiles], FragC (&out)[kOutTiles], RowBase& row,
+                                             float exp_scale, float raise) {
+  float factor[2];
+  if (raise_bases(x, row, exp_scale, raise, factor)) rescale_rows(out, factor);
+  exponentiate(x, row, exp_scale);
 }
 
 // out += P·[V | 1], P handed from the logits' registers straight to the product.
@@ -84,24 +104,32 @@ __device__ __forceinline__ void accumulate_values(FragC (&out)[C::kHeadDim / 8 +
   }
 }
 
+// The LSE of a warp's rows g and g+8 (quad lane t = 0 writes) from their row sums, and the
+// factors that normalise their output.
+__device__ __forceinline__ void finish_rows(const MfEvoParams& p, const float (&sum)[2], const RowBase& row,
+                                            float (&inv)[2], int b, int s, int h, int q_first) {
+  const int g = lane_id() / 4, t = lane_id() % 4, n = p.seq_len;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    inv[half] = sum[half] > 0.0f ? 1.0f / sum[half] : 0.0f;
+    const int q = q_first + g + half * 8;
+    if (p.lse != nullptr && t == 0 && q < n)
+      p.lse[((i64(b) * p.rows + s) * p.heads + h) * n + q] =
+          sum[half] > 0.0f ? (log2f(sum[half]) - row.offset[half]) * kLn2 : pos_inf();
+  }
+}
+
 // Writes a warp's 16 rows of O, normalised by the row sums (column kD of the last tile,
 // held by each quad's lane t = 0), and their LSE.
 template <class C>
 __device__ __forceinline__ void store_output(const MfEvoParams& p, const FragC (&out)[C::kHeadDim / 8 + 1],
                                              const RowBase& row, typename C::T* staging, int b, int s, int h,
                                              int q_first) {
-  const int g = lane_id() / 4, t = lane_id() % 4, n = p.seq_len;
-  float inv[2];
+  float sum[2], inv[2];
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const float sum = shuffle(out[C::kHeadDim / 8].c[2 * half], lane_id() & ~3);
-    inv[half] = sum > 0.0f ? 1.0f / sum : 0.0f;
-    const int q = q_first + g + half * 8;
-    if (p.lse != nullptr && t == 0 && q < n)
-      p.lse[((i64(b) * p.rows + s) * p.heads + h) * n + q] =
-          sum > 0.0f ? (log2f(sum) - row.offset[half]) * kLn2 : pos_inf();
-  }
-  store_rows<C>(p.o, p, out, inv, staging, b, s, h, q_first);
+  for (int half = 0; half < 2; ++half) sum[half] = shuffle(out[C::kHeadDim / 8].c[2 * half], lane_id() & ~3);
+  finish_rows(p, sum, row, inv, b, s, h, q_first);
+  store_rows<C>(p.o, p, out, inv, PaddedStaging<typename C::T, KeyStage<C>::kLdSeq>{staging}, b, s, h, q_first);
 }
 
 template <class C>

@@ -28,6 +28,7 @@ namespace {
 using ir::DType;
 using ir::EvoAttention;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr std::uint32_t kAll = EvoAttention::kAllGradients;
 
@@ -91,7 +92,8 @@ class EvoAttentionGeneratorCompile : public ::testing::Test {
   }
 };
 
-// Every kernel of the space, forward and both backward modes, on both targets: each
+// Every kernel of the space, forward and both backward modes, on both targets (version 4's
+// forward on sm_90a): each
 // distinct module once (configurations share the modules of the kernels they have in
 // common, so the backward's 540 configurations need a few dozen).
 TEST_F(EvoAttentionGeneratorCompile, EveryConfigurationCompilesForAmpereAndHopper) {
@@ -107,10 +109,13 @@ TEST_F(EvoAttentionGeneratorCompile, EveryConfigurationCompilesForAmpereAndHoppe
       if (direction.pass == ir::Pass::kForward && label.find("fast") != std::string::npos) continue;
       for (const auto& config : EvoAttentionGenerator::space(op, direction, kHopper).configs()) {
         ++configurations;
+        // Version 4's wgmma kernels exist for sm_90a alone.
+        const bool hopper_only = config.get("version") == 4;
         for (auto& module : EvoAttentionGenerator::generate(op, direction, config))
           if (seen.insert(module.instantiation).second)
             for (const char* arch : {"sm_80", "sm_90a"})
-              jobs.push_back({label, module, arch, op.q.dtype, op.head_dim()});
+              if (!hopper_only || std::string(arch) == "sm_90a")
+                jobs.push_back({label, module, arch, op.q.dtype, op.head_dim()});
       }
     }
   std::printf("compiling %zu modules of %zu configurations\n", jobs.size(), configurations);
@@ -202,7 +207,7 @@ TEST_F(EvoAttentionGeneratorCompile, OccupancyCapsTheRegisters) {
   const std::vector<std::pair<int, int>> warps_occupancy = {{4, 4}, {4, 16}, {8, 16}, {2, 12}};
   for (const auto& [warps, occupancy] : warps_occupancy) {
     ir::TileConfig config;
-    config.set("warps", warps).set("block_k", 64).set("stages", 2).set("occupancy", occupancy).set("rows_per_block", 1);
+    config.set("warps", warps).set("block_k", 64).set("stages", 2).set("occupancy", occupancy).set("rows_per_block", 1).set("version", 3);
     add_jobs(jobs, fmt::format("occupancy {}", occupancy), op, ir::Direction::forward(), config, {"sm_90a"});
   }
   std::vector<std::vector<KernelResources>> resources;
@@ -304,7 +309,7 @@ TEST(EvoAttentionGeneratorSpace, RejectsUnknownAndInvalidParameters) {
   const EvoAttention wide = triangle(DType::kBF16, 128);
   const auto wide_space = EvoAttentionGenerator::space(wide, ir::Direction::forward(), kHopper);
   ir::TileConfig heavy;
-  heavy.set("warps", 4).set("block_k", 128).set("stages", 2).set("occupancy", 4).set("rows_per_block", 1);
+  heavy.set("warps", 4).set("block_k", 128).set("stages", 2).set("occupancy", 4).set("rows_per_block", 1).set("version", 3);
   EXPECT_THROW(
       try { wide_space.check(heavy); } catch (const ir::Error& e) {
         EXPECT_THAT(e.what(), HasSubstr("registers"));
@@ -313,7 +318,7 @@ TEST(EvoAttentionGeneratorSpace, RejectsUnknownAndInvalidParameters) {
       ir::Error);
   // 24 resident warps leave 85 registers a thread: too few for 64-key blocks.
   ir::TileConfig crowded;
-  crowded.set("warps", 8).set("block_k", 64).set("stages", 2).set("occupancy", 24).set("rows_per_block", 1);
+  crowded.set("warps", 8).set("block_k", 64).set("stages", 2).set("occupancy", 24).set("rows_per_block", 1).set("version", 3);
   EXPECT_THROW(
       try { space.check(crowded); } catch (const ir::Error& e) {
         EXPECT_THAT(e.what(), HasSubstr("occupancy = 24 leaves 85 registers"));
@@ -349,7 +354,7 @@ TEST(EvoAttentionGeneratorSpace, HeadDimPast128IsUnsupported) {
 
 TEST(EvoAttentionGeneratorSpace, RowsShareABlockOnlyWhenTheBiasIsSharedAlongS) {
   ir::TileConfig pair;
-  pair.set("warps", 8).set("block_k", 32).set("stages", 2).set("occupancy", 16).set("rows_per_block", 2);
+  pair.set("warps", 8).set("block_k", 32).set("stages", 2).set("occupancy", 16).set("rows_per_block", 2).set("version", 3);
   const EvoAttention shared = triangle(DType::kBF16, 32);
   EXPECT_NO_THROW(EvoAttentionGenerator::space(shared, ir::Direction::forward(), kHopper).check(pair));
   EXPECT_EQ(EvoAttentionGenerator::default_config(shared, ir::Direction::forward(), kHopper).at("rows_per_block"), 2);
@@ -372,7 +377,7 @@ TEST(EvoAttentionGeneratorSpace, RowsShareABlockOnlyWhenTheBiasIsSharedAlongS) {
 TEST(EvoAttentionGeneratorLaunch, ForwardCoversEveryQueryBlock) {
   const EvoAttention op = triangle(DType::kBF16, 32);
   ir::TileConfig config;
-  config.set("warps", 4).set("block_k", 64).set("stages", 2).set("occupancy", 4).set("rows_per_block", 1);
+  config.set("warps", 4).set("block_k", 64).set("stages", 2).set("occupancy", 4).set("rows_per_block", 1).set("version", 3);
   const auto plan = EvoAttentionGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 1u);
   EXPECT_EQ(plan.kernels[0].entry, "mf_evo_forward");
@@ -386,6 +391,53 @@ TEST(EvoAttentionGeneratorLaunch, ForwardCoversEveryQueryBlock) {
   const EvoAttention odd = ir::msa_row_attention(1, 7, 100, 4, 32);
   EXPECT_EQ(EvoAttentionGenerator::launch_plan(odd, ir::Direction::forward(), config, kHopper).kernels[0].blocks,
             4 * 4 * 2);  // 4 row pairs · H · 2 query blocks of 64
+}
+
+// Version 4 (wgmma) is offered on sm_90a only, for bf16/f16 tensors, head dims up to 64 and
+// whole warpgroups; everywhere else the space says why.
+TEST(EvoAttentionGeneratorSpace, Version4OnlyWhereWgmmaServes) {
+  const EvoAttention op = triangle(DType::kBF16, 32);
+  ir::TileConfig v4;
+  v4.set("warps", 8).set("block_k", 64).set("stages", 2).set("occupancy", 16).set("rows_per_block", 2).set("version", 4);
+  EXPECT_NO_THROW(EvoAttentionGenerator::space(op, ir::Direction::forward(), kHopper).check(v4));
+  const Target ampere{"sm_80", 108, 163 * 1024};
+  auto refusal = [&](const EvoAttention& problem, const ir::TileConfig& config, const Target& target) {
+    try {
+      EvoAttentionGenerator::space(problem, ir::Direction::forward(), target).check(config);
+    } catch (const ir::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_THAT(refusal(op, v4, ampere), HasSubstr("version = 4 is not one of the generator's values"));
+  ir::TileConfig one_row = v4;
+  one_row.set("rows_per_block", 1);
+  EXPECT_THAT(refusal(triangle(DType::kF32, 32), one_row, kHopper), HasSubstr("version 4 takes bf16 and f16"));
+  EXPECT_THAT(refusal(triangle(DType::kBF16, 128), one_row, kHopper), HasSubstr("head dims up to 64"));
+  ir::TileConfig two_warps = one_row;
+  two_warps.set("warps", 2).set("occupancy", 4);
+  EXPECT_THAT(refusal(op, two_warps, kHopper), HasSubstr("whole warpgroups"));
+  // The default stays version 3 until the tuner measures version 4 faster.
+  EXPECT_EQ(EvoAttentionGenerator::default_config(op, ir::Direction::forward(), kHopper).at("version"), 3);
+}
+
+// A version 4 module carries the wgmma templates and asserts the shared memory the launch
+// plan allocates; version 3's instantiation does not name the version.
+TEST(EvoAttentionGeneratorSource, Version4ModuleAssertsTheHostLayout) {
+  const EvoAttention op = triangle(DType::kBF16, 32);
+  ir::TileConfig config;
+  config.set("warps", 8).set("block_k", 64).set("stages", 2).set("occupancy", 16).set("rows_per_block", 2).set("version", 4);
+  const auto modules = EvoAttentionGenerator::generate(op, ir::Direction::forward(), config);
+  ASSERT_EQ(modules.size(), 1u);
+  const auto plan = EvoAttentionGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
+  EXPECT_THAT(modules[0].instantiation,
+              HasSubstr(fmt::format("ForwardV4Layout<MfForward>::kBytes == {}", plan.kernels[0].shared_bytes)));
+  EXPECT_THAT(modules[0].instantiation, HasSubstr("evo_attention_forward_v4<MfForward>"));
+  EXPECT_THAT(modules[0].text, HasSubstr("wgmma.mma_async"));
+  config.set("version", 3).set("block_k", 32);  // version 3 holds 64-key blocks of two rows in too few registers
+  const auto v3 = EvoAttentionGenerator::generate(op, ir::Direction::forward(), config);
+  EXPECT_THAT(v3[0].instantiation, Not(HasSubstr("version")));
+  EXPECT_THAT(v3[0].text, Not(HasSubstr("wgmma")));
 }
 
 TEST(EvoAttentionGeneratorLaunch, BackwardSplitsRowsAndCarvesTheWorkspace) {

@@ -247,6 +247,38 @@ TEST_F(EvoAttentionGpu, MatchesReferenceAcrossTheMatrix) {
   std::printf("%d of %zu cases failed\n", failed, cases.size());
 }
 
+// Version 4's forward (wgmma, sm_90a) on every case of the matrix it takes, beside the
+// default backward. Skips on devices without it.
+TEST_F(EvoAttentionGpu, Version4MatchesReferenceAcrossTheMatrix) {
+  int checked = 0, failed = 0;
+  const std::vector<Case> cases = matrix();
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const EvoAttention op = make_op(cases[i]);
+    const ir::Problem forward{op, ir::Direction::forward()};
+    const ir::Problem backward{ir::with_gradients(op, op.all_gradients()),
+                               ir::Direction::backward(op.all_gradients())};
+    ir::TileConfig config = runtime::tuning_default_config(cuda_, forward);
+    // Version 4 needs whole warpgroups.
+    config.set("version", 4).set("warps", std::max<std::int64_t>(4, config.at("warps")));
+    if (config.at("occupancy") % config.at("warps") != 0) config.set("occupancy", config.at("warps"));
+    if (runtime::tuning_rejects(cuda_, forward, config)) continue;
+    Plans plans;
+    plans.forward = runtime::tuning_plan(cuda_, forward, config);
+    plans.backward = runtime::tuning_plan(cuda_, backward, runtime::tuning_default_config(cuda_, backward));
+    const std::string name = fmt::format("{} [{}]", name_of(cases[i]), ir::to_string(config));
+    const auto failures = check_case(cuda_, *device_, cases[i], plans, backward, 3000 + i);
+    for (const auto& f : failures) ADD_FAILURE() << name << ": " << f;
+    failed += failures.empty() ? 0 : 1;
+    std::printf("[v4] %-80s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
+    ++checked;
+    mf_plan_destroy(plans.forward);
+    mf_plan_destroy(plans.backward);
+  }
+  if (checked == 0) GTEST_SKIP() << "the device runs no version 4 forward (sm_90a only)";
+  std::printf("%d of %d version 4 cases failed\n", failed, checked);
+  EXPECT_GE(checked, 40);
+}
+
 // Configurations besides the defaults (the tuner may choose any of the space): a spread of
 // warps, key blocks, rows per block and pipeline depths, each against the reference.
 TEST_F(EvoAttentionGpu, OtherConfigurationsMatchTheReference) {
@@ -262,6 +294,10 @@ TEST_F(EvoAttentionGpu, OtherConfigurationsMatchTheReference) {
       {{"warps", 8}, {"block_k", 32}, {"rows_per_block", 2}, {"occupancy", 16}, {"stages", 3}},
       {{"warps", 2}, {"block_k", 64}, {"rows_per_block", 1}, {"occupancy", 4}},
       {{"warps", 4}, {"block_k", 32}, {"rows_per_block", 2}, {"occupancy", 12}},
+      // Version 4 (sm_90a; refused, so skipped, elsewhere).
+      {{"version", 4}, {"warps", 4}, {"block_k", 64}, {"rows_per_block", 1}, {"occupancy", 8}},
+      {{"version", 4}, {"warps", 8}, {"block_k", 128}, {"rows_per_block", 1}, {"occupancy", 8}, {"stages", 3}},
+      {{"version", 4}, {"warps", 8}, {"block_k", 32}, {"rows_per_block", 2}, {"occupancy", 16}},
   };
   const std::vector<Overrides> backward_overrides = {
       {{"query_warps", 4}, {"query_block_k", 64}, {"query_rows_per_block", 1}, {"query_occupancy", 4}},

@@ -3,8 +3,6 @@
 // fragments must be bit-for-bit equal — and multiplies them both ways; both products must
 // match a float64 reference. This is how the AMD path's fragment logic is checked without
 // an AMD GPU.
-#include <cuda.h>
-#include <dlfcn.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -17,6 +15,7 @@
 #include <vector>
 
 #include "gpu/device_memory.h"
+#include "gpu/raw_kernels.h"
 #include "mf/compiler/nvrtc.h"
 #include "mf/templates/templates.h"
 
@@ -86,64 +85,12 @@ std::string source() {
   return text + kKernels;
 }
 
-struct Driver {
-  decltype(&::cuInit) init;
-  decltype(&::cuDeviceGetAttribute) attribute;
-  decltype(&::cuModuleLoadData) load;
-  decltype(&::cuModuleGetFunction) function;
-  decltype(&::cuLaunchKernel) launch;
-};
-
-template <class F>
-void resolve(void* library, const char* name, F& f) {
-  f = reinterpret_cast<F>(dlsym(library, name));
-  if (f == nullptr) throw std::runtime_error(std::string("libcuda lacks ") + name);
-}
-
-Driver driver() {
-  void* library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (library == nullptr) throw std::runtime_error("cannot load libcuda.so.1");
-  Driver d{};
-  resolve(library, "cuInit", d.init);
-  resolve(library, "cuDeviceGetAttribute", d.attribute);
-  resolve(library, "cuModuleLoadData", d.load);
-  resolve(library, "cuModuleGetFunction", d.function);
-  resolve(library, "cuLaunchKernel", d.launch);
-  if (d.init(0) != CUDA_SUCCESS) throw std::runtime_error("cuInit failed: no device");
-  return d;
-}
-
-void check(CUresult result, const char* call) {
-  if (result != CUDA_SUCCESS) throw std::runtime_error(fmt::format("{} failed: {}", call, int(result)));
-}
-
 // Values with few significant bits (exact in bf16 and f16, and in the products' sums).
 std::vector<float> random_tile(std::mt19937& rng) {
   std::uniform_int_distribution<int> value(-32, 32);
   std::vector<float> tile(256);
   for (float& x : tile) x = float(value(rng)) / 16.0f;
   return tile;
-}
-
-std::vector<char> encode(const std::vector<float>& tile, const std::string& type) {
-  std::vector<char> bytes;
-  for (float x : tile) {
-    if (type == "f32") {
-      bytes.insert(bytes.end(), reinterpret_cast<const char*>(&x), reinterpret_cast<const char*>(&x) + 4);
-    } else {
-      std::uint16_t bits = 0;
-      if (type == "bf16") {
-        std::uint32_t all = 0;
-        std::memcpy(&all, &x, 4);
-        bits = std::uint16_t(all >> 16);
-      } else {
-        const _Float16 h = static_cast<_Float16>(x);
-        std::memcpy(&bits, &h, 2);
-      }
-      bytes.insert(bytes.end(), reinterpret_cast<const char*>(&bits), reinterpret_cast<const char*>(&bits) + 2);
-    }
-  }
-  return bytes;
 }
 
 class TileLanesGpu : public ::testing::TestWithParam<std::string> {};
@@ -157,11 +104,7 @@ TEST_P(TileLanesGpu, FragmentsAndProductsMatchTheTensorCores) {
   } catch (const std::exception& error) {
     GTEST_SKIP() << "no CUDA device: " << error.what();
   }
-  int major = 0, minor = 0;
-  check(d.attribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 0), "cuDeviceGetAttribute");
-  check(d.attribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, 0), "cuDeviceGetAttribute");
-  const auto binary = compiler::Nvrtc::instance().compile(source(), "tile_lanes.cu",
-                                                          fmt::format("sm_{}{}", major, minor));
+  const auto binary = compiler::Nvrtc::instance().compile(source(), "tile_lanes.cu", device_arch(d));
   CUmodule module = nullptr;
   check(d.load(&module, binary.cubin.data()), "cuModuleLoadData");
   const std::string type = GetParam();
