@@ -12,6 +12,12 @@
 # profile: Nsight Compute (hardware counters; --clock-control none leaves the clocks alone)
 # over one forward+backward of kernel_breakdown.py ARGS, and the SASS of every kernel the
 # run compiled (from the binary cache), for counting instructions per score.
+# build: configures and builds build/release on the GPU machine itself (16 cores, a few
+# minutes) without the MLIR generator (-DMF_MLIR=OFF needs no LLVM there), from the Debian
+# -dev packages that bench/gpu_deps.sh puts into .gpu/debs (carry ".gpu"); the carry then
+# has room for peers' wheels.
+# peers: installs the wheels bench/gpu_deps.sh packed into .gpu/wheels.tar.xz (cuEquivariance)
+# into /tmp/site and puts it on PYTHONPATH for the sections after it.
 # Sections run in the order given; each section's arguments run up to the next section name.
 set -uo pipefail
 out=${OUT:-out}
@@ -22,8 +28,25 @@ status=0
 while [ $# -gt 0 ]; do
   section=$1; shift
   args=()
-  while [ $# -gt 0 ] && [[ ! $1 =~ ^(tests|bench|breakdown|sweep|profile|lnl|transition|mlir|python|pairformer|rows)$ ]]; do args+=("$1"); shift; done
+  while [ $# -gt 0 ] && [[ ! $1 =~ ^(build|peers|tests|bench|breakdown|sweep|profile|lnl|transition|mlir|python|pairformer|rows)$ ]]; do args+=("$1"); shift; done
   case $section in
+    build)
+      deps=/tmp/mf_deps
+      mkdir -p $deps && for f in .gpu/debs/*.deb; do dpkg -x "$f" $deps; done
+      export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+      { cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DMF_MLIR=OFF \
+          -DCMAKE_PREFIX_PATH="$deps/usr;$deps/usr/lib/x86_64-linux-gnu/cmake" \
+          -DSQLite3_INCLUDE_DIR=$deps/usr/include -DSQLite3_LIBRARY=$deps/usr/lib/x86_64-linux-gnu/libsqlite3.so \
+          "${args[@]}" && cmake --build build/release -j 16; } > "$out/build.log" 2>&1 \
+        || { tail -30 "$out/build.log"; exit 1; }
+      tail -1 "$out/build.log" ;;
+    peers)
+      mkdir -p /tmp/site/wheels && tar -C /tmp/site/wheels -xJf .gpu/wheels.tar.xz \
+        && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+             /tmp/site/wheels/*.whl > "$out/peers.log" 2>&1 || { tail -5 "$out/peers.log"; status=1; }
+      export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+      python3 -c 'import cuequivariance_torch; print("cuequivariance_torch", cuequivariance_torch.__version__)' \
+        || status=1 ;;
     tests)
       build/release/tests/mf_gpu_tests --gtest_brief=0 "${args[@]}" 2>&1 | tee "$out/gpu_tests.log" \
         | grep -v '^\[case\].* ok$' || status=1 ;;

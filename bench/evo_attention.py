@@ -14,6 +14,9 @@ Implementations, each a differentiable function (q, k, v, bias, mask) -> o in [B
           [B*S, H, N, N] in the input dtype, q/k/v viewed as [B*S, H, N, D]
   flex    FlexAttention under torch.compile, S folded into the batch, score_mod adding
           bias[..., h, q, k] and the mask
+  cueq    NVIDIA cuEquivariance's triangle_attention (cuequivariance-torch and
+          cuequivariance-ops-torch-cu13; bench/gpu_deps.sh --peers packs the wheels for the
+          GPU machine), q/k/v as [B, S, H, N, D] views; boolean masks only
 
 For each: forward and forward+backward time (median of device-event timings after warm-up,
 triton.testing.do_bench when available), peak memory of one forward+backward above what was
@@ -56,8 +59,8 @@ PROBLEMS = {
 }
 DEFAULT_N = (128, 256, 384, 512, 768, 1024)
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-IMPLS = ("eager", "sdpa", "flex", "mfjit")  # peers first: a broken CUDA context then spoils only mfjit
-PEERS = ("eager", "sdpa", "flex")
+IMPLS = ("eager", "sdpa", "flex", "cueq", "mfjit")  # peers first: a broken CUDA context then spoils only mfjit
+PEERS = ("eager", "sdpa", "flex", "cueq")
 
 
 class Problem:
@@ -135,6 +138,19 @@ def sdpa_attention(q, k, v, bias, mask, scale):
     qf, kf, vf = (x.flatten(0, 1).transpose(1, 2) for x in (q, k, v))  # views [B*S, H, N, D]
     o = F.scaled_dot_product_attention(qf, kf, vf, attn_mask=attn_mask, scale=scale)
     return o.transpose(1, 2).unflatten(0, (B, S))
+
+
+def cueq_attention(q, k, v, bias, mask, scale):
+    """NVIDIA cuEquivariance's triangle_attention (package cuequivariance-torch with
+    cuequivariance-ops-torch-cu13): q, k, v as [B, S, H, N, D] views, a boolean key mask."""
+    import cuequivariance_torch as cuet
+
+    if mask is not None and mask.dtype != torch.bool:
+        raise RuntimeError("cuEquivariance's triangle_attention takes boolean masks only")
+    heads_first = (0, 1, 3, 2, 4)
+    o = cuet.triangle_attention(q.permute(heads_first), k.permute(heads_first), v.permute(heads_first), bias, mask,
+                                scale=scale)
+    return o.permute(heads_first)
 
 
 def _flex_evo(q, k, v, bias, mask, scale: float, kernel_options: Optional[dict] = None):
@@ -236,6 +252,8 @@ def make_impl(name: str, problem: Problem, mfjit_op: Optional[mf.EvoAttention],
     if name == "flex":
         fn = make_flex(flex_options)
         return lambda q, k, v, b, m: fn(q, k, v, b, m, scale)
+    if name == "cueq":
+        return lambda q, k, v, b, m: cueq_attention(q, k, v, b, m, scale)
     if name == "mfjit":
         if mfjit_op is None:
             raise RuntimeError("mfjit library not loaded")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
-PEERS = ("eager", "sdpa", "flex")
-PEER_NAMES = {"eager": "eager", "sdpa": "SDPA", "flex": "Flex"}
+PEERS = ("eager", "sdpa", "flex", "cueq")
+PEER_NAMES = {"eager": "eager", "sdpa": "SDPA", "flex": "Flex", "cueq": "cuEquivariance"}
 
 
 def ms(value: float) -> str:
@@ -36,8 +36,8 @@ def table(run: dict) -> str:
         # The shape with N spelled as N: "[1, N, N, 4, 32]".
         shapes[row["problem"]] = "[" + ", ".join("N" if d == row["N"] else str(d) for d in row.get("shape", [])) + "]"
     lines = ["| problem | N | mfjit fwd | mfjit fwd+bwd | mfjit MiB | eager | SDPA (bias materialised) | "
-             "FlexAttention (compiled) | Flex MiB | speed-up fwd | speed-up fwd+bwd |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "FlexAttention (compiled) | cuEquivariance | Flex MiB | speed-up fwd | speed-up fwd+bwd |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     last = None
     for (problem, n), impls in by_problem.items():
         ok = {name: r for name, r in impls.items() if r.get("status") == "ok"}
