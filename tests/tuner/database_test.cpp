@@ -124,6 +124,18 @@ TEST(TuningDatabase, RefusesFilesThatAreNotItsOwn) {
   raw_sql(newer, "PRAGMA user_version = 99");
   expect_error([&] { Database::open(newer); }, ErrorKind::kNewerSchema, "schema version 99, newer than");
 
+  // A negative schema version (issue 27: INT_MIN crashed every process that opened the
+  // file, small ones ran garbage migrations) is a damaged file, refused in both modes.
+  for (const char* version : {"-2147483648", "-2", "-100"}) {
+    const auto negative = dir.file(std::string("negative") + version + ".db");
+    { Database::open(negative); }
+    raw_sql(negative, std::string("PRAGMA user_version = ") + version);
+    expect_error([&] { Database::open(negative); }, ErrorKind::kNotDatabase,
+                 std::string("schema version ") + version + ", which is not one mfjit ever wrote");
+    expect_error([&] { Database::open(negative, {Mode::kReadOnly}); }, ErrorKind::kNotDatabase, "not one mfjit");
+    EXPECT_EQ(raw_value(negative, "PRAGMA user_version"), version);  // left as it was
+  }
+
   expect_error([&] { Database::open(dir.file("missing.db"), {Mode::kReadOnly}); }, ErrorKind::kCannotOpen,
                "missing.db");
   expect_error([&] { Database::open(dir.file("no/such/folder/tuning.db")); }, ErrorKind::kCannotOpen,

@@ -117,6 +117,11 @@ int identified_version(sqlite3* handle, const std::string& path, bool writable) 
     throw Error(ErrorKind::kForeign, fmt::format("{} is an SQLite database of another application (application_id "
                                                  "{}), not an mfjit tuning database",
                                                  path, application_id));
+  if (version < 0)
+    throw Error(ErrorKind::kNotDatabase,
+                fmt::format("the tuning database {} has schema version {}, which is not one mfjit ever wrote: the "
+                            "file is damaged; move it away, and mf-tune starts a new one",
+                            path, version));
   if (version > kSchemaVersion)
     throw Error(ErrorKind::kNewerSchema,
                 fmt::format("the tuning database {} has schema version {}, newer than this mfjit's {}: use a newer "
