@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +72,35 @@ TEST(TuningDatabaseProcesses, EightWritersLoseNoRow) {
   const auto misses = db.misses();
   ASSERT_EQ(misses.size(), 1u);
   EXPECT_EQ(misses[0].count, kWriters * (kWrites / 25));
+}
+
+// A database shipped read-only (file 0444 in a folder 0555: a wheel, a container image, a
+// shared cluster path) is read by a user who cannot write there (issue 27: SQLite failed
+// with "attempt to write a readonly database" creating the WAL index). The reader runs as
+// `nobody` when the test runs as root, whom permissions do not stop.
+TEST(TuningDatabaseProcesses, ReadOnlyFolderIsReadAsItIs) {
+  const ScratchDir dir;
+  const std::string folder = dir.file("shipped #1?");  // characters a URI must encode
+  std::filesystem::create_directory(folder);
+  const std::string path = folder + "/tuning.db";
+  {
+    Database db = Database::open(path);
+    db.set_winner(db.record_trial(h200(), problem("v1;k=shipped"), ok_trial("{\"warps\": 4}", 2.0)), {"random", 1, 0.0});
+  }
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::group_read |
+                                         std::filesystem::perms::others_read);
+  std::filesystem::permissions(folder, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec |
+                                           std::filesystem::perms::group_read | std::filesystem::perms::group_exec |
+                                           std::filesystem::perms::others_read | std::filesystem::perms::others_exec);
+  std::filesystem::permissions(dir.file(""), std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
+  const pid_t reader = spawn([&] {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) return 3;
+    Database db = Database::open(path, {Mode::kReadOnly});
+    const auto winners = db.winners();
+    return winners.size() == 1 && winners[0].key == "v1;k=shipped" ? 0 : 4;
+  });
+  EXPECT_EQ(exit_code(reader), 0);
+  std::filesystem::permissions(folder, std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
 }
 
 std::string integrity(const std::string& path) {

@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <cctype>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 #include <utility>
 
@@ -11,6 +15,25 @@
 
 namespace mf::tuner::db {
 namespace {
+
+// Whether this process may create files beside `path` (the WAL index a reader of a WAL
+// database needs).
+bool folder_writable(const std::string& path) {
+  std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  if (folder.empty()) folder = ".";
+  return access(folder.c_str(), W_OK) == 0;
+}
+
+// An SQLite URI naming `path` (RFC 3986 percent-encoding of what a path may hold), with
+// `query` appended.
+std::string file_uri(const std::string& path, const char* query) {
+  std::string uri = "file:";
+  for (const unsigned char c : path) {
+    if (std::isalnum(c) != 0 || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') uri += static_cast<char>(c);
+    else uri += fmt::format("%{:02X}", c);
+  }
+  return uri + "?" + query;
+}
 
 constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
@@ -172,9 +195,14 @@ Database::~Database() { sqlite3_close_v2(handle_); }
 Database Database::open(const std::string& path, const OpenOptions& options) {
   const bool writable = options.mode == Mode::kReadWrite;
   sqlite3* handle = nullptr;
+  // A database in a folder this process cannot write (shipped in a wheel, a container
+  // image, a shared cluster path) is read as an immutable file: SQLite could not create the
+  // WAL index beside it, and nobody can be writing it there.
+  const bool immutable = !writable && !folder_writable(path);
   const int flags = (writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY) |
-                    SQLITE_OPEN_NOMUTEX;
-  const int code = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
+                    SQLITE_OPEN_NOMUTEX | (immutable ? SQLITE_OPEN_URI : 0);
+  const std::string name = immutable ? file_uri(path, "immutable=1") : path;
+  const int code = sqlite3_open_v2(name.c_str(), &handle, flags, nullptr);
   Database db(handle, path, options);  // closes the handle on every exit below
   if (code != SQLITE_OK)
     throw Error(ErrorKind::kCannotOpen, fmt::format("cannot open the tuning database {}: {}", path,
