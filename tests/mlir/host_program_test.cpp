@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <unistd.h>
 #include <limits>
 #include <string>
 #include <thread>
@@ -150,6 +152,24 @@ TEST_P(HostLayerNormLinear, EveryGradientMatchesTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, HostLayerNormLinear, ::testing::ValuesIn(linear_cases()),
                          [](const ::testing::TestParamInfo<LinearCase>& param) { return param.param.name; });
+
+// Compiling a host program leaves no profiler file behind unless asked (issue 27: perf's
+// listener wrote a jitdump file per process under $JITDUMPDIR/.debug/jit).
+TEST(HostProgramFiles, NoJitdumpUnlessProfilingIsAsked) {
+  const std::filesystem::path dump_dir =
+      std::filesystem::temp_directory_path() / ("mf_jitdump_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dump_dir);
+  ::setenv("JITDUMPDIR", dump_dir.c_str(), 1);
+  ::unsetenv("MFJIT_JIT_PROFILING");
+  const LayerNormLinear op = ir::layer_norm_linear(3, 8, 5, linear(DType::kF32, true, true, false));
+  auto program = HostProgram::compile({op, ir::Direction::forward()});
+  ASSERT_NE(program, nullptr);
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::recursive_directory_iterator(dump_dir)) ++files;
+  ::unsetenv("JITDUMPDIR");
+  std::filesystem::remove_all(dump_dir);
+  EXPECT_EQ(files, 0u) << "a profiler listener wrote under JITDUMPDIR";
+}
 
 // A pass asked for some gradients writes those and leaves the others' memory alone.
 TEST(HostLayerNormLinearGradients, OnlyTheRequestedOnes) {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string_view>
 
 #include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
@@ -146,6 +148,12 @@ void compile_engine(HostProgram::State& state, mlir::ModuleOp module) {
   mlir::ExecutionEngineOptions options;
   options.transformer = optimise;
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  // The profiler and debugger listeners are opt-in (MFJIT_JIT_PROFILING=1): on by default,
+  // perf's left a jit-PID.dump file per process under $JITDUMPDIR/.debug/jit, never removed.
+  const char* profiling = std::getenv("MFJIT_JIT_PROFILING");
+  const bool listeners = profiling != nullptr && std::string_view(profiling) == "1";
+  options.enablePerfNotificationListener = listeners;
+  options.enableGDBNotificationListener = listeners;
   auto engine = mlir::ExecutionEngine::create(module, options, std::move(*machine));
   if (!engine) {
     throw CompileError(CompileError::Kind::kRejected,
