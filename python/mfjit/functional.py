@@ -21,6 +21,7 @@ where it is True; a floating mask is added to the logits.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -51,8 +52,26 @@ def _check_dtype(function: str, name: str, t: Tensor, allowed=FLOATING) -> None:
         raise TypeError(f"{function}: {name} is {t.dtype}; use one of {', '.join(str(d) for d in allowed)}")
 
 
+def _real(function: str, name: str, value) -> float:
+    """value as a float; TypeError naming the argument unless it is a real number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not (
+            isinstance(value, Tensor) and value.dim() == 0 and not value.is_complex()):
+        raise TypeError(f"{function}: {name} must be a real number, not {type(value).__name__}")
+    return float(value)
+
+
+def _positive_eps(function: str, eps) -> float:
+    """eps as a float; the C API reads 0 as its default 1e-5, so 0 (or less) is refused here."""
+    value = _real(function, "eps", eps)
+    if not math.isfinite(value) or value <= 0.0:
+        raise ValueError(f"{function}: eps must be a positive finite number, not {value}")
+    return value
+
+
 def _check_same_device(function: str, reference: Tensor, **tensors: Optional[Tensor]) -> None:
     for name, t in tensors.items():
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{function}: {name} must be a torch.Tensor, not {type(t).__name__}")
         if t is not None and t.device != reference.device:
             raise ValueError(f"{function}: {name} is on {t.device} but the first input is on {reference.device}; "
                              "every tensor of one call must be on one device")
@@ -132,7 +151,11 @@ def evo_attention(q: Tensor, k: Tensor, v: Tensor, bias: Optional[Tensor] = None
                 mask = mask.transpose(1, 2)
             mask = mask[:, :, None, None, :]
         mask = mask.expand(*mask.shape[:-1], N)  # the library broadcasts a mask over all but the keys
-    c = float(scale) if scale is not None else 0.0  # 0 selects D^-1/2 in the library
+    c = 0.0  # 0 selects D^-1/2 in the library, so an explicit scale must not be 0
+    if scale is not None:
+        c = _real(fn, "scale", scale)
+        if not math.isfinite(c) or c == 0.0:
+            raise ValueError(f"{fn}: scale must be finite and nonzero, not {c} (None selects D^-1/2)")
     o, _ = ops.evo_attention_forward(cq, ck, cv, bias, mask, c, dbias_mode)
     if keys_second:
         o = o.transpose(1, 2)
@@ -169,10 +192,13 @@ def layer_norm_linear(x: Tensor, ln_weight: Tensor, ln_bias: Optional[Tensor], w
         if t is not None:
             _check_dtype(fn, name, t)
     _check_same_device(fn, x, ln_weight=ln_weight, ln_bias=ln_bias, weight=weight, bias=bias)
+    eps = _positive_eps(fn, eps)
+    if x.dim() == 0 or x.shape[-1] == 0:
+        raise ValueError(f"{fn}: x has no features (K = 0): shape {tuple(x.shape)}")
     if weight.dim() != 2 or weight.shape[1] != x.shape[-1]:
         raise ValueError(f"{fn}: weight has shape {tuple(weight.shape)}; it must be [N, K] with K = x.shape[-1] "
                          f"= {x.shape[-1]}")
-    y, _, _ = ops.layer_norm_linear_forward(_rows(x), ln_weight, ln_bias, weight.t(), bias, float(eps))
+    y, _, _ = ops.layer_norm_linear_forward(_rows(x), ln_weight, ln_bias, weight.t(), bias, eps)
     return y.reshape(*x.shape[:-1], weight.shape[0])
 
 
@@ -187,6 +213,9 @@ def transition(x: Tensor, w1: Tensor, w2: Tensor, ln_weight: Optional[Tensor] = 
         if t is not None:
             _check_dtype(fn, name, t)
     _check_same_device(fn, x, w1=w1, w2=w2, ln_weight=ln_weight, ln_bias=ln_bias)
+    eps = _positive_eps(fn, eps)
+    if x.dim() == 0 or x.shape[-1] == 0:
+        raise ValueError(f"{fn}: x has no features (D = 0): shape {tuple(x.shape)}")
     d = x.shape[-1]
     if w1.dim() != 2 or w1.shape[1] != d or w1.shape[0] % 2:
         raise ValueError(f"{fn}: w1 has shape {tuple(w1.shape)}; it must be [2F, D] with D = x.shape[-1] = {d}")
@@ -194,5 +223,5 @@ def transition(x: Tensor, w1: Tensor, w2: Tensor, ln_weight: Optional[Tensor] = 
         raise ValueError(f"{fn}: w2 has shape {tuple(w2.shape)}; it must be [D, F] = [{d}, {w1.shape[0] // 2}]")
     if ln_weight is None and ln_bias is not None:
         raise ValueError(f"{fn}: ln_bias without ln_weight; the LayerNorm needs its weight")
-    y, _, _ = ops.transition_forward(_rows(x), ln_weight, ln_bias, w1.t(), w2.t(), float(eps))
+    y, _, _ = ops.transition_forward(_rows(x), ln_weight, ln_bias, w1.t(), w2.t(), eps)
     return y.reshape(x.shape)

@@ -184,6 +184,19 @@ def test_wrong_dtypes_raise_type_errors():
         mfjit.evoformer_attention(q, k, v, [mask])
 
 
+def test_non_tensor_mask_and_bad_scale_name_the_argument():
+    q, k, v, bias, mask = layout_inputs("canonical")
+    with pytest.raises(TypeError, match=r"mask must be a torch.Tensor, not float"):
+        mfjit.evo_attention(q, k, v, None, 3.0)
+    with pytest.raises(TypeError, match=r"bias must be a torch.Tensor, not list"):
+        mfjit.evo_attention(q, k, v, [1.0])
+    with pytest.raises(TypeError, match=r"scale must be a real number, not str"):
+        mfjit.evo_attention(q, k, v, scale="abc")
+    for bad in (0.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"scale must be finite and nonzero"):
+            mfjit.evo_attention(q, k, v, scale=bad)
+
+
 def test_device_mismatch_raises():
     q, k, v, bias, _ = layout_inputs("canonical")
     with pytest.raises(ValueError, match=r"bias is on meta but the first input is on cpu"):

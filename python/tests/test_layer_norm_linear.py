@@ -74,5 +74,12 @@ def test_bad_inputs_raise():
         mfjit.layer_norm_linear(x, gamma, beta, w.to("meta"), b)
     with pytest.raises(mfjit.MfjitArgumentError, match=r"gamma"):
         mfjit.layer_norm_linear(x, gamma[:10], beta, w, b)  # the library's shape rule
+    with pytest.raises(TypeError, match=r"eps must be a real number, not str"):
+        mfjit.layer_norm_linear(x, gamma, beta, w, b, eps="abc")
+    for bad in (0.0, -1e-5, float("nan")):  # the C API reads 0 as its default 1e-5
+        with pytest.raises(ValueError, match=r"eps must be a positive finite number"):
+            mfjit.layer_norm_linear(x, gamma, beta, w, b, eps=bad)
+    with pytest.raises(ValueError, match=r"x has no features \(K = 0\)"):
+        mfjit.layer_norm_linear(x[:, :0], gamma[:0], beta[:0], w[:, :0], b)
     with pytest.raises(ValueError, match=r"normalizes"):
         mfjit.LayerNormLinear.from_modules(nn.LayerNorm(8), nn.Linear(9, 4))

@@ -71,3 +71,9 @@ def test_bad_inputs_raise():
         mfjit.transition(x, w1, w2, None, beta)
     with pytest.raises(ValueError, match=r"w2 is on meta"):
         mfjit.transition(x, w1, w2.to("meta"), gamma, beta)
+    with pytest.raises(TypeError, match=r"eps must be a real number, not str"):
+        mfjit.transition(x, w1, w2, gamma, beta, eps="abc")
+    with pytest.raises(ValueError, match=r"eps must be a positive finite number"):
+        mfjit.transition(x, w1, w2, gamma, beta, eps=0.0)
+    with pytest.raises(ValueError, match=r"x has no features \(D = 0\)"):
+        mfjit.transition(x[:, :0], w1[:, :0], w2[:0], gamma[:0], beta[:0])
