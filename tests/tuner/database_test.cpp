@@ -4,10 +4,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "db_test_helpers.h"
@@ -107,6 +110,34 @@ TEST(TuningDatabase, MigratesFromEveryEarlierVersion) {
   }
 }
 
+// Broken pages (bytes flipped inside the file) are found when the file is opened, in both
+// modes, before anything is written into it (issue 27: mf-tune kept writing).
+TEST(TuningDatabase, RefusesADamagedFileOnOpen) {
+  const ScratchDir dir;
+  const auto path = dir.file("damaged.db");
+  {
+    Database db = Database::open(path);
+    for (int i = 0; i < 400; ++i)
+      db.record_trial(h200(), problem(fmt::format("v1;k={}", i)), ok_trial(fmt::format("{{\"i\": {}}}", i), 1.0 + i));
+  }
+  raw_sql(path, "PRAGMA wal_checkpoint(TRUNCATE)");
+  const auto size = std::filesystem::file_size(path);
+  ASSERT_GT(size, 8u * 4096u);
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    for (std::uintmax_t offset = 2 * 4096; offset + 4096 <= size; offset += 4096) {  // every page past the second
+      file.seekp(static_cast<std::streamoff>(offset + 8));
+      const std::string garbage(64, '\x5a');
+      file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+  }
+  const auto before = std::filesystem::last_write_time(path);
+  expect_error([&] { Database::open(path); }, ErrorKind::kNotDatabase, "is damaged (SQLite's quick_check");
+  expect_error([&] { Database::open(path, {Mode::kReadOnly}); }, ErrorKind::kNotDatabase, "move it away");
+  EXPECT_EQ(std::filesystem::file_size(path), size);
+  EXPECT_EQ(std::filesystem::last_write_time(path), before);
+}
+
 TEST(TuningDatabase, RefusesFilesThatAreNotItsOwn) {
   const ScratchDir dir;
   const auto text = dir.file("notes.txt");
@@ -135,6 +166,14 @@ TEST(TuningDatabase, RefusesFilesThatAreNotItsOwn) {
     expect_error([&] { Database::open(negative, {Mode::kReadOnly}); }, ErrorKind::kNotDatabase, "not one mfjit");
     EXPECT_EQ(raw_value(negative, "PRAGMA user_version"), version);  // left as it was
   }
+
+  // mfjit's application id without a schema version (and so without tables) is never what
+  // mfjit writes: refused rather than read with "no such table" or migrated in place.
+  const auto stamped = dir.file("stamped.db");
+  raw_sql(stamped, "PRAGMA application_id = " + std::to_string(kApplicationId));
+  expect_error([&] { Database::open(stamped); }, ErrorKind::kNotDatabase, "application id but no schema version");
+  expect_error([&] { Database::open(stamped, {Mode::kReadOnly}); }, ErrorKind::kNotDatabase, "damaged");
+  EXPECT_EQ(raw_value(stamped, "SELECT count(*) FROM sqlite_schema"), "0");  // left untouched
 
   expect_error([&] { Database::open(dir.file("missing.db"), {Mode::kReadOnly}); }, ErrorKind::kCannotOpen,
                "missing.db");

@@ -140,6 +140,11 @@ int identified_version(sqlite3* handle, const std::string& path, bool writable) 
     throw Error(ErrorKind::kForeign, fmt::format("{} is an SQLite database of another application (application_id "
                                                  "{}), not an mfjit tuning database",
                                                  path, application_id));
+  if (application_id == kApplicationId && version == 0)  // migrate() sets both in one transaction
+    throw Error(ErrorKind::kNotDatabase,
+                fmt::format("the tuning database {} has mfjit's application id but no schema version: the file is "
+                            "damaged; move it away, and mf-tune starts a new one",
+                            path));
   if (version < 0)
     throw Error(ErrorKind::kNotDatabase,
                 fmt::format("the tuning database {} has schema version {}, which is not one mfjit ever wrote: the "
@@ -221,6 +226,18 @@ Database Database::open(const std::string& path, const OpenOptions& options) {
       sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
       throw;
     }
+  });
+  // A damaged file is refused before anything reads or writes it (SQLite would go on
+  // writing into a file whose pages are broken): quick_check reads every page once.
+  retry_while_busy(options, [&] {
+    Statement check(handle, "PRAGMA quick_check(1)");
+    check.step();
+    const std::string verdict = check.text(0);
+    if (verdict != "ok")
+      throw Error(ErrorKind::kNotDatabase,
+                  fmt::format("the tuning database {} is damaged (SQLite's quick_check: {}); move it away, and mf-tune "
+                              "starts a new one",
+                              path, verdict));
   });
   if (!writable) return db;
 
