@@ -1,11 +1,13 @@
 // mf-db end to end, in process, on databases the tests fill: every command, conflicts in
 // import and merge, stale entries against the cpu backend, and what bad input gets.
 #include "mf_db.h"
+#include "winner_json.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -103,7 +105,7 @@ TEST_F(MfDb, ExportImportRoundTripsAndConflictsKeepTheFaster) {
   // An export whose winner for k=a is 20 % faster replaces it; one 1 % slower does not.
   nlohmann::json document = nlohmann::json::parse(std::ifstream(file));
   for (auto& w : document["winners"])
-    if (w["key"] == "v1;k=a") w["config"] = {{"warps", 2}}, w["timing"]["median_us"] = 8.0;
+    if (w["key"] == "v1;k=a") w["config"] = {{"warps", 2}}, w["timing"]["median_us"] = 8.0, w["timing"]["min_us"] = 7.9;
   for (auto& w : document["winners"])
     if (w["key"] == "v1;k=b") w["config"] = {{"warps", 2}}, w["timing"]["median_us"] = 20.2;
   std::ofstream(dir_.file("better.json")) << document.dump();
@@ -234,6 +236,58 @@ TEST_F(MfDb, BadInputGetsAReasonAndAStatus) {
               HasSubstr("winners[0]: missing \"family\""));
   std::ofstream(dir_.file("notes.db")) << "plain text, not a database at all, long enough to be read";
   EXPECT_THAT(mf_db_run({"--db", dir_.file("notes.db"), "list"}).err, HasSubstr("file is not a database"));
+}
+
+// An import is validated whole and written in one transaction (issue 27: a bad third winner
+// left the second committed; hostile fields were accepted and poisoned later commands).
+TEST_F(MfDb, ImportsAllOrNothingAndNamesTheBadField) {
+  const auto file = dir_.file("winners.json");
+  ASSERT_EQ(mf_db_run({"--db", path_, "export", file}).status, 0);
+  const nlohmann::json good = nlohmann::json::parse(std::ifstream(file));
+  ASSERT_EQ(good["winners"].size(), 2u);
+  // A third winner, valid but for one field at a time.
+  nlohmann::json third = good["winners"][0];
+  third["key"] = "v1;k=third";
+  const auto fresh = dir_.file("fresh.db");
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> hostile = {
+      {[](nlohmann::json& w) { w["timing"]["median_us"] = 0; }, "winners[2].timing.median_us must be a finite number above 0"},
+      {[](nlohmann::json& w) { w["timing"]["samples"] = -1; }, "winners[2].timing.samples must be an integer of at least 1"},
+      {[](nlohmann::json& w) { w["config"] = {{"warps", "many"}}; }, "winners[2].config.warps must be an integer"},
+      {[](nlohmann::json& w) { w["config"] = "warps=4"; }, "winners[2].config must be an object"},
+      {[](nlohmann::json& w) { w["generator"] = "fortran"; }, "winners[2].generator must be template, mlir or reference"},
+      {[](nlohmann::json& w) { w["created_at"] = "yesterday"; }, "winners[2].created_at must be a UTC time"},
+      {[](nlohmann::json& w) { w["provenance"]["trials"] = -5; }, "winners[2].provenance.trials must be an integer of at least 1"},
+      {[](nlohmann::json& w) { w["problem"] = {{"n", 1}}; }, "winners[2].problem: missing \"op\""},
+      {[](nlohmann::json& w) { w["device"]["vendor"] = "acme"; }, "winners[2].device.vendor must be nvidia, amd or cpu"},
+      {[](nlohmann::json& w) { w["key"] = 42; }, "winners[2].key must be a non-empty string"},
+      {[](nlohmann::json& w) { w["timing"] = nullptr; }, "winners[2].timing must be an object"},
+  };
+  for (const auto& [spoil, message] : hostile) {
+    nlohmann::json document = good, bad = third;
+    spoil(bad);
+    document["winners"].push_back(bad);
+    std::ofstream(dir_.file("hostile.json")) << document.dump();
+    const Outcome run = mf_db_run({"--db", fresh, "import", dir_.file("hostile.json")});
+    EXPECT_EQ(run.status, 1) << message;
+    EXPECT_THAT(run.err, HasSubstr(message));
+    EXPECT_THAT(run.err, Not(HasSubstr("json.exception")));
+    EXPECT_THAT(mf_db_run({"--db", fresh, "list"}).out, HasSubstr("no winners")) << message << ": written in part";
+  }
+  nlohmann::json nothing = good;
+  nothing["winners"] = nullptr;
+  std::ofstream(dir_.file("null.json")) << nothing.dump();
+  EXPECT_THAT(mf_db_run({"--db", fresh, "import", dir_.file("null.json")}).err, HasSubstr("\"winners\" must be an array"));
+
+  // A winner the database itself refuses (no successful timing) rolls the others back too.
+  Database db = Database::open(fresh);
+  auto records = winners_from_json(good);
+  records.push_back(records[0]);
+  records.back().key = "v1;k=untimed";
+  records.back().trial.timing.reset();
+  records.back().trial.status = tuner::db::TrialStatus::kWrongResult;
+  EXPECT_THROW(db.import_winners(records, keep_existing), tuner::db::Error);
+  EXPECT_TRUE(db.winners().empty());
+  EXPECT_EQ(db.import_winners(winners_from_json(good), keep_existing), 2);
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ DeviceRecord h200(std::int64_t driver) {
   return {"nvidia", "NVIDIA H200", "sm_90", 132, 60 << 20, 141LL << 30, driver, "nvrtc 13.0"};
 }
 
-ProblemRecord problem(const std::string& key, const std::string& family) { return {key, family, "{\"n\": 1}"}; }
+ProblemRecord problem(const std::string& key, const std::string& family) { return {key, family, "{\"op\": \"evo_attention\", \"n\": 1}"}; }
 
 TrialRecord ok_trial(const std::string& config, double median_us, const std::string& hash) {
   return {"template", hash, config, TrialStatus::kOk, "", Timing{median_us, median_us * 0.98, median_us * 0.01, 50}};

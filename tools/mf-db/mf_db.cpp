@@ -210,11 +210,11 @@ int export_winners(Database& db, const std::vector<std::string>& args, std::ostr
   return 0;
 }
 
+// Every winner or none: the export is validated whole before the one transaction starts.
 int import_winners(Database& db, const std::vector<WinnerRecord>& winners, std::ostream& out) {
-  int taken = 0;
-  for (const auto& w : winners) taken += db.import_winner(w, keep_existing) ? 1 : 0;
+  const std::int64_t taken = db.import_winners(winners, keep_existing);
   out << fmt::format("imported {} of {} winners ({} kept the existing one)\n", taken, winners.size(),
-                     winners.size() - std::size_t(taken));
+                     std::int64_t(winners.size()) - taken);
   return 0;
 }
 

@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <regex>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace mf::tools {
 
@@ -37,44 +41,116 @@ nlohmann::json to_json(const std::vector<WinnerRecord>& winners) {
   return {{"format", kTuningFormat}, {"winners", list}};
 }
 
+namespace {
+
+// One JSON object of an export, read field by field: each read checks the field's kind and
+// value and throws std::runtime_error naming its path ("winners[2].timing.samples").
+class Fields {
+ public:
+  Fields(const nlohmann::json& object, std::string path) : object_(object), path_(std::move(path)) {
+    if (!object_.is_object()) throw std::runtime_error(fmt::format("{} must be an object", path_));
+  }
+
+  const nlohmann::json& at(const char* name) const {
+    if (!object_.contains(name)) throw std::runtime_error(fmt::format("{}: missing \"{}\"", path_, name));
+    return object_.at(name);
+  }
+  Fields object(const char* name) const { return Fields(at(name), where(name)); }
+  std::string text(const char* name) const {
+    const auto& value = at(name);
+    if (!value.is_string() || value.get<std::string>().empty())
+      throw std::runtime_error(fmt::format("{} must be a non-empty string", where(name)));
+    return value.get<std::string>();
+  }
+  std::int64_t integer(const char* name, std::int64_t at_least) const {
+    const auto& value = at(name);
+    if (!value.is_number_integer() || value.get<std::int64_t>() < at_least)
+      throw std::runtime_error(fmt::format("{} must be an integer of at least {}, not {}", where(name), at_least,
+                                           value.dump()));
+    return value.get<std::int64_t>();
+  }
+  // A finite number; `positive` also refuses 0 and below, else below 0 only.
+  double number(const char* name, bool positive) const {
+    const auto& value = at(name);
+    const bool ok = value.is_number() && std::isfinite(value.get<double>()) &&
+                    (positive ? value.get<double>() > 0.0 : value.get<double>() >= 0.0);
+    if (!ok)
+      throw std::runtime_error(fmt::format("{} must be a finite number {}, not {}", where(name),
+                                           positive ? "above 0" : "of at least 0", value.dump()));
+    return value.get<double>();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string where(const char* name) const { return path_ + "." + name; }
+  const nlohmann::json& object_;
+  std::string path_;
+};
+
+// The generators a tuning database can name (ir::TileConfig::generator; "" is the
+// backend's first).
+bool known_generator(const std::string& name) {
+  return name.empty() || name == "template" || name == "mlir" || name == "reference";
+}
+
+// "2026-12-07T01:23:45Z" or with fractional seconds, as the database writes created_at.
+bool iso_timestamp(const std::string& text) {
+  static const std::regex form(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z)");
+  return std::regex_match(text, form);
+}
+
+WinnerRecord winner_from_json(const Fields& item) {
+  WinnerRecord w;
+  w.key = item.text("key");
+  w.family = item.text("family");
+  w.problem_json = item.object("problem").at("op").is_string() ? item.at("problem").dump() : "";
+  if (w.problem_json.empty()) throw std::runtime_error(fmt::format("{}.problem.op must be a string", item.path()));
+  const Fields d = item.object("device");
+  w.device = {d.text("vendor"), d.text("name"), d.text("arch"), d.integer("multiprocessors", 1),
+              d.integer("l2_bytes", 0), d.integer("memory_bytes", 0), d.integer("driver_version", 0),
+              d.text("toolkit_version")};
+  if (w.device.vendor != "nvidia" && w.device.vendor != "amd" && w.device.vendor != "cpu")
+    throw std::runtime_error(fmt::format("{}.device.vendor must be nvidia, amd or cpu, not \"{}\"", item.path(),
+                                         w.device.vendor));
+  const auto& generator = item.at("generator");
+  if (!generator.is_string() || !known_generator(generator.get<std::string>()))
+    throw std::runtime_error(fmt::format("{}.generator must be template, mlir or reference, not {}", item.path(),
+                                         generator.dump()));
+  w.trial.generator = generator.get<std::string>();
+  w.trial.generator_hash = item.text("generator_hash");
+  const Fields config = item.object("config");
+  for (const auto& [name, value] : item.at("config").items())
+    if (!value.is_number_integer())
+      throw std::runtime_error(fmt::format("{}.config.{} must be an integer, not {}", item.path(), name, value.dump()));
+  w.trial.config = item.at("config").dump();
+  const Fields t = item.object("timing");
+  w.trial.timing = tuner::db::Timing{t.number("median_us", true), t.number("min_us", true), t.number("spread_us", false),
+                                     t.integer("samples", 1)};
+  if (w.trial.timing->min_us > w.trial.timing->median_us)
+    throw std::runtime_error(fmt::format("{}.timing.min_us is above its median_us", item.path()));
+  const Fields p = item.object("provenance");
+  const auto& margin = p.at("margin");
+  if (!margin.is_number() || !std::isfinite(margin.get<double>()))
+    throw std::runtime_error(fmt::format("{}.provenance.margin must be a finite number, not {}", item.path(),
+                                         margin.dump()));
+  w.provenance = {p.text("strategy"), p.integer("trials", 1), margin.get<double>()};
+  w.created_at = item.text("created_at");
+  if (!iso_timestamp(w.created_at))
+    throw std::runtime_error(fmt::format("{}.created_at must be a UTC time like 2026-12-07T01:23:45Z, not \"{}\"",
+                                         item.path(), w.created_at));
+  return w;
+}
+
+}  // namespace
+
 std::vector<WinnerRecord> winners_from_json(const nlohmann::json& document) {
   if (!document.is_object() || document.value("format", "") != kTuningFormat)
     throw std::runtime_error(fmt::format("not an mfjit tuning export: \"format\" must be \"{}\"", kTuningFormat));
+  if (!document.contains("winners") || !document.at("winners").is_array())
+    throw std::runtime_error("an mfjit tuning export's \"winners\" must be an array");
   std::vector<WinnerRecord> out;
   const auto& list = document.at("winners");
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    const auto& item = list[i];
-    auto field = [&](const nlohmann::json& object, const char* name) -> const nlohmann::json& {
-      if (!object.contains(name)) throw std::runtime_error(fmt::format("winners[{}]: missing \"{}\"", i, name));
-      return object.at(name);
-    };
-    try {
-      WinnerRecord w;
-      w.key = field(item, "key").get<std::string>();
-      w.family = field(item, "family").get<std::string>();
-      w.problem_json = field(item, "problem").dump();
-      const auto& d = field(item, "device");
-      w.device = {field(d, "vendor").get<std::string>(),   field(d, "name").get<std::string>(),
-                  field(d, "arch").get<std::string>(),     field(d, "multiprocessors").get<std::int64_t>(),
-                  field(d, "l2_bytes").get<std::int64_t>(), field(d, "memory_bytes").get<std::int64_t>(),
-                  field(d, "driver_version").get<std::int64_t>(), field(d, "toolkit_version").get<std::string>()};
-      w.trial.generator = field(item, "generator").get<std::string>();
-      w.trial.generator_hash = field(item, "generator_hash").get<std::string>();
-      const auto& config = field(item, "config");
-      if (!config.is_object()) throw std::runtime_error(fmt::format("winners[{}]: \"config\" must be an object", i));
-      w.trial.config = config.dump();
-      const auto& t = field(item, "timing");
-      w.trial.timing = tuner::db::Timing{field(t, "median_us").get<double>(), field(t, "min_us").get<double>(),
-                                         field(t, "spread_us").get<double>(), field(t, "samples").get<std::int64_t>()};
-      const auto& p = field(item, "provenance");
-      w.provenance = {field(p, "strategy").get<std::string>(), field(p, "trials").get<std::int64_t>(),
-                      field(p, "margin").get<double>()};
-      w.created_at = field(item, "created_at").get<std::string>();
-      out.push_back(std::move(w));
-    } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error(fmt::format("winners[{}]: {}", i, e.what()));
-    }
-  }
+  for (std::size_t i = 0; i < list.size(); ++i) out.push_back(winner_from_json(Fields(list[i], fmt::format("winners[{}]", i))));
   return out;
 }
 

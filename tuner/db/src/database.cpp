@@ -362,29 +362,40 @@ ON CONFLICT (problem_id, device_id, generator_hash) DO UPDATE SET count = count 
 
 bool Database::import_winner(const WinnerRecord& winner,
                              bool (*keep_existing)(const WinnerRecord& existing, const WinnerRecord& incoming)) {
-  bool imported = false;
+  return import_winners({winner}, keep_existing) == 1;
+}
+
+std::int64_t Database::import_winners(const std::vector<WinnerRecord>& winners,
+                                      bool (*keep_existing)(const WinnerRecord& existing, const WinnerRecord& incoming)) {
+  std::int64_t imported = 0;
   write([&] {
-    if (const auto existing = this->winner(winner.device, winner.key, winner.trial.generator_hash))
-      if (keep_existing(*existing, winner)) return;
-    const std::int64_t trial =
-        insert_trial(device_id(winner.device), problem_id({winner.key, winner.family, winner.problem_json}), winner.trial);
-    Statement insert(handle_, R"sql(
+    imported = 0;  // a retried transaction starts over
+    for (const WinnerRecord& winner : winners) imported += write_imported(winner, keep_existing) ? 1 : 0;
+  });
+  return imported;
+}
+
+bool Database::write_imported(const WinnerRecord& winner,
+                              bool (*keep_existing)(const WinnerRecord& existing, const WinnerRecord& incoming)) {
+  if (const auto existing = this->winner(winner.device, winner.key, winner.trial.generator_hash))
+    if (keep_existing(*existing, winner)) return false;
+  const std::int64_t trial =
+      insert_trial(device_id(winner.device), problem_id({winner.key, winner.family, winner.problem_json}), winner.trial);
+  Statement insert(handle_, R"sql(
 INSERT INTO winners (problem_id, device_id, generator_hash, trial_id, strategy, trials, margin, created_at)
 SELECT problem_id, device_id, generator_hash, id, ?, ?, ?, ? FROM trials WHERE id = ? AND status = 'ok'
 ON CONFLICT (problem_id, device_id, generator_hash) DO UPDATE SET
   trial_id = excluded.trial_id, strategy = excluded.strategy, trials = excluded.trials,
   margin = excluded.margin, created_at = excluded.created_at)sql");
-    insert.bind(1, winner.provenance.strategy)
-        .bind(2, winner.provenance.trials)
-        .bind(3, winner.provenance.margin)
-        .bind(4, winner.created_at)
-        .bind(5, trial)
-        .run();
-    if (sqlite3_changes(handle_) == 0)
-      throw Error(ErrorKind::kInvalid, fmt::format("the winner for {} has no successful timing", winner.key));
-    imported = true;
-  });
-  return imported;
+  insert.bind(1, winner.provenance.strategy)
+      .bind(2, winner.provenance.trials)
+      .bind(3, winner.provenance.margin)
+      .bind(4, winner.created_at)
+      .bind(5, trial)
+      .run();
+  if (sqlite3_changes(handle_) == 0)
+    throw Error(ErrorKind::kInvalid, fmt::format("the winner for {} has no successful timing", winner.key));
+  return true;
 }
 
 std::int64_t Database::remove_winners(const std::vector<WinnerRecord>& winners) {

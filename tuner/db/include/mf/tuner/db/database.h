@@ -81,6 +81,10 @@ class Database {
   // generator hash) that `keep_existing` prefers.
   bool import_winner(const WinnerRecord& winner, bool (*keep_existing)(const WinnerRecord& existing,
                                                                         const WinnerRecord& incoming));
+  // Every winner of `winners` as import_winner does, in one transaction: all or nothing.
+  // Returns how many were written.
+  std::int64_t import_winners(const std::vector<WinnerRecord>& winners,
+                              bool (*keep_existing)(const WinnerRecord& existing, const WinnerRecord& incoming));
   // Removes these winners with every trial of their (device, problem, generator hash);
   // returns how many winners were removed. mf-db prune --stale passes stale_winners().
   std::int64_t remove_winners(const std::vector<WinnerRecord>& winners);
@@ -127,6 +131,9 @@ class Database {
   std::int64_t device_id(const DeviceRecord& device);
   std::int64_t problem_id(const ProblemRecord& problem);
   std::int64_t insert_trial(std::int64_t device, std::int64_t problem, const TrialRecord& trial);
+  // One winner of import_winners, inside its transaction.
+  bool write_imported(const WinnerRecord& winner,
+                      bool (*keep_existing)(const WinnerRecord& existing, const WinnerRecord& incoming));
 
   sqlite3* handle_ = nullptr;
   std::string path_;
