@@ -330,8 +330,9 @@ class LayerNormLinear(_RowOperator):
                      d_bias=None if bias is None else torch.empty_like(bias))
         bits = MF_LNL_GRAD_X | MF_LNL_GRAD_GAMMA | MF_LNL_GRAD_WEIGHT
         bits |= (MF_LNL_GRAD_BETA if beta is not None else 0) | (MF_LNL_GRAD_BIAS if bias is not None else 0)
-        y = torch.empty((x.shape[0], weight.shape[1]), dtype=x.dtype, device=x.device)  # described, not written
-        self._run(dict(x=x, gamma=gamma, beta=beta, weight=weight, bias=bias, y=y, mean=mean, rstd=rstd, d_y=d_y,
+        # The backward describes y but neither reads nor writes it: d_y (same shape and dtype)
+        # stands in, instead of an [M, N] allocation (189 MB at AF3's pair size, N = 640).
+        self._run(dict(x=x, gamma=gamma, beta=beta, weight=weight, bias=bias, y=d_y, mean=mean, rstd=rstd, d_y=d_y,
                        **grads), MF_BACKWARD, bits, x)
         return tuple(grads[k] for k in ("d_x", "d_gamma", "d_beta", "d_weight", "d_bias"))
 
@@ -366,7 +367,7 @@ class Transition(_RowOperator):
         grads = dict(d_x=torch.empty_like(x), d_gamma=like(gamma), d_beta=like(beta), d_w1=like(w1), d_w2=like(w2))
         bits = MF_TRANSITION_GRAD_X | MF_TRANSITION_GRAD_W1 | MF_TRANSITION_GRAD_W2
         bits |= (MF_TRANSITION_GRAD_GAMMA if gamma is not None else 0) | (MF_TRANSITION_GRAD_BETA if beta is not None else 0)
-        y = torch.empty_like(x)  # described, not written
-        self._run(dict(x=x, gamma=gamma, beta=beta, w1=w1, w2=w2, y=y, mean=mean, rstd=rstd, d_y=d_y, **grads),
+        # y is described, not read or written: d_y stands in (no [M, D] allocation).
+        self._run(dict(x=x, gamma=gamma, beta=beta, w1=w1, w2=w2, y=d_y, mean=mean, rstd=rstd, d_y=d_y, **grads),
                   MF_BACKWARD, bits, x)
         return tuple(grads[k] for k in ("d_x", "d_gamma", "d_beta", "d_w1", "d_w2"))
