@@ -301,6 +301,15 @@ class _RowOperator:
         self.last_plans.clear()
 
 
+def _described_output(d_y):
+    """What stands for y in a backward, which describes y (a contiguous [M, N] like the
+    forward's) but neither reads nor writes it: d_y itself where it is contiguous, instead of
+    an allocation (189 MB at AF3's pair size for LayerNormLinear N = 640); a fresh tensor
+    only for a d_y of another layout (an expanded gradient has stride 0)."""
+    import torch
+    return d_y if d_y.is_contiguous() else torch.empty(d_y.shape, dtype=d_y.dtype, device=d_y.device)
+
+
 class LayerNormLinear(_RowOperator):
     """LayerNormLinear (DESIGN.md §1.2) through the C API:
     y = LN(x; gamma, beta, eps) @ weight + bias, weight given as the logical [K, N] (for an
@@ -330,9 +339,8 @@ class LayerNormLinear(_RowOperator):
                      d_bias=None if bias is None else torch.empty_like(bias))
         bits = MF_LNL_GRAD_X | MF_LNL_GRAD_GAMMA | MF_LNL_GRAD_WEIGHT
         bits |= (MF_LNL_GRAD_BETA if beta is not None else 0) | (MF_LNL_GRAD_BIAS if bias is not None else 0)
-        # The backward describes y but neither reads nor writes it: d_y (same shape and dtype)
-        # stands in, instead of an [M, N] allocation (189 MB at AF3's pair size, N = 640).
-        self._run(dict(x=x, gamma=gamma, beta=beta, weight=weight, bias=bias, y=d_y, mean=mean, rstd=rstd, d_y=d_y,
+        y = _described_output(d_y)
+        self._run(dict(x=x, gamma=gamma, beta=beta, weight=weight, bias=bias, y=y, mean=mean, rstd=rstd, d_y=d_y,
                        **grads), MF_BACKWARD, bits, x)
         return tuple(grads[k] for k in ("d_x", "d_gamma", "d_beta", "d_weight", "d_bias"))
 
@@ -367,7 +375,7 @@ class Transition(_RowOperator):
         grads = dict(d_x=torch.empty_like(x), d_gamma=like(gamma), d_beta=like(beta), d_w1=like(w1), d_w2=like(w2))
         bits = MF_TRANSITION_GRAD_X | MF_TRANSITION_GRAD_W1 | MF_TRANSITION_GRAD_W2
         bits |= (MF_TRANSITION_GRAD_GAMMA if gamma is not None else 0) | (MF_TRANSITION_GRAD_BETA if beta is not None else 0)
-        # y is described, not read or written: d_y stands in (no [M, D] allocation).
-        self._run(dict(x=x, gamma=gamma, beta=beta, w1=w1, w2=w2, y=d_y, mean=mean, rstd=rstd, d_y=d_y, **grads),
+        y = _described_output(d_y)
+        self._run(dict(x=x, gamma=gamma, beta=beta, w1=w1, w2=w2, y=y, mean=mean, rstd=rstd, d_y=d_y, **grads),
                   MF_BACKWARD, bits, x)
         return tuple(grads[k] for k in ("d_x", "d_gamma", "d_beta", "d_w1", "d_w2"))
