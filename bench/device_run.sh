@@ -48,7 +48,9 @@ while [ $# -gt 0 ]; do
       python3 -c 'import cuequivariance_torch; print("cuequivariance_torch", cuequivariance_torch.__version__)' \
         || status=1 ;;
     tests)
-      build/release/tests/mf_gpu_tests --gtest_brief=0 "${args[@]}" 2>&1 | tee "$out/gpu_tests.log" \
+      # MF_TESTS_TIMEOUT (seconds) bounds the section, so that the sections after it still run.
+      timeout "${MF_TESTS_TIMEOUT:-3000}" build/release/tests/mf_gpu_tests --gtest_brief=0 "${args[@]}" 2>&1 \
+        | tee "$out/gpu_tests.log" \
         | grep -v '^\[case\].* ok$' || status=1 ;;
     bench)
       PYTHONUNBUFFERED=1 python3 bench/evo_attention.py --json "$out/evo.json" "${args[@]}" 2>&1 \

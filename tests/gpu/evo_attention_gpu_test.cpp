@@ -250,33 +250,57 @@ TEST_F(EvoAttentionGpu, MatchesReferenceAcrossTheMatrix) {
 // Version 4's forward (wgmma, sm_90a) on every case of the matrix it takes, beside the
 // default backward. Skips on devices without it.
 TEST_F(EvoAttentionGpu, Version4MatchesReferenceAcrossTheMatrix) {
-  int checked = 0, failed = 0;
-  const std::vector<Case> cases = matrix();
-  for (std::size_t i = 0; i < cases.size(); ++i) {
-    const EvoAttention op = make_op(cases[i]);
+  const std::vector<Case> all = matrix();
+  std::vector<Case> cases;
+  std::vector<ir::Problem> backwards;
+  std::vector<std::pair<ir::Problem, ir::TileConfig>> forwards;
+  for (const Case& c : all) {
+    const EvoAttention op = make_op(c);
     const ir::Problem forward{op, ir::Direction::forward()};
-    const ir::Problem backward{ir::with_gradients(op, op.all_gradients()),
-                               ir::Direction::backward(op.all_gradients())};
     ir::TileConfig config = runtime::tuning_default_config(cuda_, forward);
     // Version 4 needs whole warpgroups.
     config.set("version", 4).set("warps", std::max<std::int64_t>(4, config.at("warps")));
     if (config.at("occupancy") % config.at("warps") != 0) config.set("occupancy", config.at("warps"));
     if (runtime::tuning_rejects(cuda_, forward, config)) continue;
-    Plans plans;
-    plans.forward = runtime::tuning_plan(cuda_, forward, config);
-    plans.backward = runtime::tuning_plan(cuda_, backward, runtime::tuning_default_config(cuda_, backward));
-    const std::string name = fmt::format("{} [{}]", name_of(cases[i]), ir::to_string(config));
-    const auto failures = check_case(cuda_, *device_, cases[i], plans, backward, 3000 + i);
+    cases.push_back(c);
+    forwards.emplace_back(forward, config);
+    backwards.push_back({ir::with_gradients(op, op.all_gradients()), ir::Direction::backward(op.all_gradients())});
+  }
+  if (cases.empty()) GTEST_SKIP() << "the device runs no version 4 forward (sm_90a only)";
+  // Plans on all cores, as create_plans makes them: compiling is most of the time.
+  std::vector<Plans> plans(cases.size());
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < cases.size(); i = next++) {
+      try {
+        plans[i].forward = runtime::tuning_plan(cuda_, forwards[i].first, forwards[i].second);
+      } catch (const std::exception& error) {
+        plans[i].error = error.what();
+        continue;
+      }
+      if (bridge::plan_create(cuda_, backwards[i], &plans[i].backward) != MF_SUCCESS) plans[i].error = mf_last_error();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < std::max(2u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(worker);
+  for (auto& thread : threads) thread.join();
+  int failed = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const std::string name = fmt::format("{} [{}]", name_of(cases[i]), ir::to_string(forwards[i].second));
+    if (!plans[i].error.empty()) {
+      ADD_FAILURE() << name << ": plan: " << plans[i].error;
+      ++failed;
+      continue;
+    }
+    const auto failures = check_case(cuda_, *device_, cases[i], plans[i], backwards[i], 3000 + i);
     for (const auto& f : failures) ADD_FAILURE() << name << ": " << f;
     failed += failures.empty() ? 0 : 1;
     std::printf("[v4] %-80s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
-    ++checked;
-    mf_plan_destroy(plans.forward);
-    mf_plan_destroy(plans.backward);
+    mf_plan_destroy(plans[i].forward);
+    mf_plan_destroy(plans[i].backward);
   }
-  if (checked == 0) GTEST_SKIP() << "the device runs no version 4 forward (sm_90a only)";
-  std::printf("%d of %d version 4 cases failed\n", failed, checked);
-  EXPECT_GE(checked, 40);
+  std::printf("%d of %zu version 4 cases failed\n", failed, cases.size());
+  EXPECT_GE(cases.size(), 40u);
 }
 
 // Configurations besides the defaults (the tuner may choose any of the space): a spread of
