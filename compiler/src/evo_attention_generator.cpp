@@ -316,6 +316,13 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
         .set("occupancy", narrow ? 16 : 4)
         .set("rows_per_block", rows)
         .set("version", 3);
+    // On sm_90a, version 4 (wgmma) where it was measured faster: two rows s a block (bias
+    // shared along S, D <= 32, bf16/f16), 64-key blocks, 16 warps a multiprocessor —
+    // triangle N = 384 / 1024 on an H100: 0.228 / 3.58 ms against version 3's 0.262 / 4.19
+    // (bench/notes/evo_attention.md). Elsewhere version 3 until a tuner run says otherwise.
+    ir::TileConfig v4 = config;
+    v4.set("block_k", 64).set("version", 4);
+    if (rows == 2 && narrow && !v4_refusal(sizes_of(op), target, 8) && !candidates.reject(v4)) config = v4;
   } else {
     const int key_block_q = f32 || d > 64 ? 16 : d <= 32 ? 64 : 32;
     config.set("key_warps", 4)

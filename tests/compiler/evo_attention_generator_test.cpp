@@ -417,8 +417,15 @@ TEST(EvoAttentionGeneratorSpace, Version4OnlyWhereWgmmaServes) {
   ir::TileConfig two_warps = one_row;
   two_warps.set("warps", 2).set("occupancy", 4);
   EXPECT_THAT(refusal(op, two_warps, kHopper), HasSubstr("whole warpgroups"));
-  // The default stays version 3 until the tuner measures version 4 faster.
-  EXPECT_EQ(EvoAttentionGenerator::default_config(op, ir::Direction::forward(), kHopper).at("version"), 3);
+  // The default is version 4 where it was measured faster (two rows a block, D <= 32,
+  // half precision, sm_90a), version 3 elsewhere.
+  const auto hopper_default = EvoAttentionGenerator::default_config(op, ir::Direction::forward(), kHopper);
+  EXPECT_EQ(hopper_default.at("version"), 4);
+  EXPECT_EQ(hopper_default.at("block_k"), 64);
+  EXPECT_EQ(EvoAttentionGenerator::default_config(op, ir::Direction::forward(), ampere).at("version"), 3);
+  EXPECT_EQ(EvoAttentionGenerator::default_config(triangle(DType::kBF16, 64), ir::Direction::forward(), kHopper)
+                .at("version"),
+            3);
 }
 
 // A version 4 module carries the wgmma templates and asserts the shared memory the launch
