@@ -37,6 +37,7 @@ while [ $# -gt 0 ]; do
       { cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DMF_MLIR=OFF \
           -DCMAKE_PREFIX_PATH="$deps/usr;$deps/usr/lib/x86_64-linux-gnu/cmake" \
           -DSQLite3_INCLUDE_DIR=$deps/usr/include -DSQLite3_LIBRARY=$deps/usr/lib/x86_64-linux-gnu/libsqlite3.so \
+          "-DCMAKE_CXX_FLAGS=-isystem $deps/usr/include" \
           "${args[@]}" && cmake --build build/release -j 16; } > "$out/build.log" 2>&1 \
         || { tail -30 "$out/build.log"; exit 1; }
       tail -1 "$out/build.log" ;;

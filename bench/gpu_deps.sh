@@ -8,14 +8,14 @@ cd "$(dirname "$0")/.."
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 mkdir -p .gpu/debs
 (cd .gpu/debs && apt-get download libfmt-dev libfmt9 nlohmann-json3-dev libsqlite3-dev libsqlite3-0 \
-   libgtest-dev libgmock-dev googletest)
+   libgtest-dev libgmock-dev googletest libamdhip64-dev)
 if [ "${1:-}" = --peers ]; then
   wheels=$(mktemp -d)
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$wheels" \
     cuequivariance-ops-torch-cu13==0.13.0 cuequivariance-ops-cu13==0.13.0 cuequivariance-torch==0.13.0 \
-    cuequivariance==0.13.0 opt-einsum
+    cuequivariance==0.13.0 opt-einsum platformdirs tqdm nvidia-ml-py
   # Wheels are zip files: stored uncompressed inside one xz stream they pack ~2.5x smaller.
   stored=$(mktemp -d)
   python3 - "$wheels" "$stored" <<'PY'
