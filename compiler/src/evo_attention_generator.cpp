@@ -218,23 +218,10 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
       const int warps = int(c.at("warps")), block_k = int(c.at("block_k")), stages = int(c.at("stages"));
       const int occupancy = int(c.at("occupancy")), rows = int(c.at("rows_per_block"));
       if (auto refusal = rows_refusal("rows_per_block", rows, shared_bias)) return refusal;
-      if (c.at("version") == 4) {
+      const bool v4 = c.at("version") == 4;
+      if (v4)
         if (auto refusal = v4_refusal(z, target, warps)) return refusal;
-        const int registers = forward_v4_registers(z, rows, block_k);
-        if (registers > kForwardRegisterBudget)
-          return fmt::format("block_k = {} with head dim {} and {} rows a block needs more registers than a thread has",
-                             block_k, z.d, rows);
-        if (occupancy % warps != 0)
-          return fmt::format("occupancy = {} is not a whole number of blocks of {} warps", occupancy, warps);
-        if (const int cap = register_cap(32 * warps, occupancy / warps); registers + kRegisterOverhead > cap)
-          return fmt::format("occupancy = {} leaves {} registers a thread, too few for block_k = {} and {} rows a block",
-                             occupancy, cap, block_k, rows);
-        if (const int bytes = forward_v4_shared(z, rows, warps, block_k, stages); bytes > target.max_shared_per_block)
-          return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes,
-                             target.max_shared_per_block);
-        return std::nullopt;
-      }
-      const int registers = forward_registers(z, rows, block_k);
+      const int registers = v4 ? forward_v4_registers(z, rows, block_k) : forward_registers(z, rows, block_k);
       if (registers > kForwardRegisterBudget)
         return fmt::format("block_k = {} with head dim {} and {} rows a block needs more registers than a thread has",
                            block_k, z.d, rows);
@@ -243,7 +230,9 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
       if (const int cap = register_cap(32 * warps, occupancy / warps); registers + kRegisterOverhead > cap)
         return fmt::format("occupancy = {} leaves {} registers a thread, too few for block_k = {} and {} rows a block",
                            occupancy, cap, block_k, rows);
-      if (const int bytes = forward_shared(z, rows, warps, block_k, stages); bytes > target.max_shared_per_block)
+      const int bytes = v4 ? forward_v4_shared(z, rows, warps, block_k, stages)
+                           : forward_shared(z, rows, warps, block_k, stages);
+      if (bytes > target.max_shared_per_block)
         return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes,
                            target.max_shared_per_block);
       return std::nullopt;

@@ -159,6 +159,26 @@ struct MaskFetch {
   }
 };
 
+// Where a block's key blocks come from: the K and V slices of each of its rows s (the last
+// row repeated past the end of S) and its bias slice at row q0.
+template <class C>
+struct KeySlices {
+  const typename C::T* k[C::kRowsPerBlock];
+  const typename C::T* v[C::kRowsPerBlock];
+  const typename C::BiasT* bias = nullptr;  // row q0, key 0 of the block's bias slice
+
+  __device__ __forceinline__ KeySlices(const MfEvoParams& p, const RowBlock& rb) {
+#pragma unroll
+    for (int r = 0; r < C::kRowsPerBlock; ++r) {
+      const int s = min(rb.s0 + r, p.rows - 1);
+      k[r] = seq_slice<const typename C::T>(p.k, rb.b, s, rb.h);
+      v[r] = seq_slice<const typename C::T>(p.v, rb.b, s, rb.h);
+    }
+    if constexpr (C::kHasBias)
+      bias = pair_slice<const typename C::BiasT>(p.bias, rb.b, rb.s0, rb.h) + rb.q0 * p.bias.stride_q;
+  }
+};
+
 // Starts the copy of the bias tile [kBlockQ x kBlockK] of key block k0 into a padded tile of
 // kBlockK + 8 columns (ldmatrix rows in distinct banks); `bias` is the block's row q0, key 0.
 template <class C, class Pieces>
@@ -194,21 +214,10 @@ struct KeyLoader {
 
   SeqPieces seq;
   BiasPieces bias_pieces;
-  const T* k[kRows];
-  const T* v[kRows];
-  const BiasT* bias;  // row q0, key 0 of the block's bias slice
+  KeySlices<C> slices;
 
   __device__ __forceinline__ KeyLoader(const MfEvoParams& p, const RowBlock& rb)
-      : seq(threadIdx.x), bias_pieces(threadIdx.x) {
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      const int s = min(rb.s0 + r, p.rows - 1);
-      k[r] = seq_slice<const T>(p.k, rb.b, s, rb.h);
-      v[r] = seq_slice<const T>(p.v, rb.b, s, rb.h);
-    }
-    bias = nullptr;
-    if constexpr (C::kHasBias) bias = pair_slice<const BiasT>(p.bias, rb.b, rb.s0, rb.h) + rb.q0 * p.bias.stride_q;
-  }
+      : seq(threadIdx.x), bias_pieces(threadIdx.x), slices(p, rb) {}
 
   __device__ __forceinline__ void copy_seq(T* dst, const T* slice, const MfSeqTensor& x, const MfEvoParams& p,
                                            int k0) const {
@@ -229,10 +238,10 @@ struct KeyLoader {
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= rb.rows) break;
-      copy_seq(st.k(r), k[r], p.k, p, k0);
-      copy_seq(st.v(r), v[r], p.v, p, k0);
+      copy_seq(st.k(r), slices.k[r], p.k, p, k0);
+      copy_seq(st.v(r), slices.v[r], p.v, p, k0);
     }
-    if constexpr (C::kHasBias) copy_bias_tile<C>(st.bias(), bias_pieces, bias, p, rb, k0);
+    if constexpr (C::kHasBias) copy_bias_tile<C>(st.bias(), bias_pieces, slices.bias, p, rb, k0);
   }
 };
 

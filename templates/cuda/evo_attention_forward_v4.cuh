@@ -132,31 +132,20 @@ struct KeyLoaderV4 {
 
   SwizzledPieces<T, C::kBlockK, L::kRowBytes, kThreads> seq;
   TilePieces<BiasT, C::kBlockQ, C::kBlockK, kThreads> bias_pieces;
-  const T* k[kRows];
-  const T* v[kRows];
-  const BiasT* bias;  // row q0, key 0 of the block's bias slice
+  KeySlices<C> slices;
 
   __device__ __forceinline__ KeyLoaderV4(const MfEvoParams& p, const RowBlock& rb)
-      : seq(threadIdx.x), bias_pieces(threadIdx.x) {
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      const int s = min(rb.s0 + r, p.rows - 1);
-      k[r] = seq_slice<const T>(p.k, rb.b, s, rb.h);
-      v[r] = seq_slice<const T>(p.v, rb.b, s, rb.h);
-    }
-    bias = nullptr;
-    if constexpr (C::kHasBias) bias = pair_slice<const BiasT>(p.bias, rb.b, rb.s0, rb.h) + rb.q0 * p.bias.stride_q;
-  }
+      : seq(threadIdx.x), bias_pieces(threadIdx.x), slices(p, rb) {}
 
   __device__ __forceinline__ void load(const KeyStageV4<C>& st, const MfEvoParams& p, const RowBlock& rb,
                                        int k0) const {
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= rb.rows) break;
-      copy_sequence_tile<C>(st.k(r), seq, k[r], p.k, p, k0);
-      copy_sequence_tile<C>(st.v(r), seq, v[r], p.v, p, k0);
+      copy_sequence_tile<C>(st.k(r), seq, slices.k[r], p.k, p, k0);
+      copy_sequence_tile<C>(st.v(r), seq, slices.v[r], p.v, p, k0);
     }
-    if constexpr (C::kHasBias) copy_bias_tile<C>(st.bias(), bias_pieces, bias, p, rb, k0);
+    if constexpr (C::kHasBias) copy_bias_tile<C>(st.bias(), bias_pieces, slices.bias, p, rb, k0);
   }
 };
 
