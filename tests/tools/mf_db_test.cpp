@@ -210,6 +210,55 @@ TEST_F(MfDb, VerifyMeasuresWinnersAgainUnderTheCurrentIdentity) {
   EXPECT_THAT(mf_db_run({"--db", dir_.file("none.db"), "verify"}).err, HasSubstr("no tuning database"));
 }
 
+// A winner whose decision was noisy carries the tuner's note (issue 27.3): list shows it,
+// export and import keep it, an export of an older mfjit (no note) below the margin floor
+// gets the migration's note, and a conflict between equal times keeps the quiet winner.
+TEST_F(MfDb, ANoisyWinnersNoteIsListedExportedAndImported) {
+  const std::string note = "noisy: 3 of 9 measurements spread over 10 % of their median; kept the default "
+                           "configuration (on-noise policy: default)";
+  {
+    Database db = Database::open(path_);
+    const auto trial = db.record_trial(h200(), problem("v1;k=n"), ok_trial("{\"warps\":2}", 144.0));
+    db.set_winner(trial, {"descent", 9, -0.4, note});
+  }
+  Outcome run = mf_db_run({"--db", path_, "list"});
+  EXPECT_THAT(run.out, HasSubstr("margin -40.0%  {\"warps\":2}"));
+  EXPECT_THAT(run.out, HasSubstr("v1;k=n\n    " + note + "\n"));
+  EXPECT_THAT(run.out, HasSubstr("v1;k=a\n  "));  // a quiet winner has no note line
+
+  const auto file = dir_.file("winners.json");
+  ASSERT_EQ(mf_db_run({"--db", path_, "export", file}).status, 0);
+  const auto fresh = dir_.file("fresh.db");
+  ASSERT_EQ(mf_db_run({"--db", fresh, "import", file}).status, 0);
+  EXPECT_EQ(mf_db_run({"--db", fresh, "list"}).out, mf_db_run({"--db", path_, "list"}).out);
+
+  // An export without notes (before schema version 3): the winner below the floor is noted.
+  nlohmann::json document = nlohmann::json::parse(std::ifstream(file));
+  for (auto& w : document["winners"]) w["provenance"].erase("noise");
+  std::ofstream(dir_.file("old.json")) << document.dump();
+  const auto older = dir_.file("older.db");
+  run = mf_db_run({"--db", older, "import", dir_.file("old.json")});
+  ASSERT_EQ(run.status, 0) << run.err;
+  for (const auto& w : Database::open(older, {tuner::db::Mode::kReadOnly}).winners())
+    EXPECT_EQ(w.provenance.noise, w.key == "v1;k=n" ? tuner::db::kNoiseNoteBeforeVersion3 : "") << w.key;
+  // An explicit empty note below the floor is refused, naming the fields.
+  for (auto& w : document["winners"]) w["provenance"]["noise"] = "";
+  std::ofstream(dir_.file("silent.json")) << document.dump();
+  run = mf_db_run({"--db", dir_.file("silent.db"), "import", dir_.file("silent.json")});
+  EXPECT_EQ(run.status, 1);
+  EXPECT_THAT(run.err, HasSubstr("provenance.margin is -40.0 %, below -3 %, and winners[2].provenance.noise does not say why"));
+
+  // Equal times: the winner decided without noise is kept, whichever side it is on.
+  tuner::db::WinnerRecord quiet = winners_from_json(nlohmann::json::parse(std::ifstream(file)))[0];
+  tuner::db::WinnerRecord noisy = quiet;
+  noisy.provenance.noise = note;
+  noisy.provenance.trials = quiet.provenance.trials + 10;  // more thorough, but noisy
+  EXPECT_TRUE(keep_existing(quiet, noisy));
+  EXPECT_FALSE(keep_existing(noisy, quiet));
+  noisy.trial.timing->median_us = quiet.trial.timing->median_us * 0.9;  // a faster time still wins
+  EXPECT_FALSE(keep_existing(quiet, noisy));
+}
+
 TEST_F(MfDb, BadInputGetsAReasonAndAStatus) {
   Outcome run = mf_db_run({"--db", path_});
   EXPECT_EQ(run.status, 2);

@@ -77,6 +77,9 @@ TEST_F(MfTune, TunesAFileOfProblemsAndSkipsThemTheSecondTime) {
   EXPECT_THAT(first.out, HasSubstr(fmt::format("{} configurations", generators)));
   EXPECT_THAT(first.out, HasSubstr("winner us"));
   EXPECT_THAT(first.out, HasSubstr("generator"));
+  EXPECT_THAT(first.out, HasSubstr(" noise "));
+  EXPECT_THAT(first.out, HasSubstr("noisy decisions: "));  // how many, whatever this machine's load
+  EXPECT_THAT(first.out, HasSubstr(" of 2"));
   Database db = Database::open(db_, {tuner::db::Mode::kReadOnly});
   EXPECT_EQ(db.winners().size(), 2u);
   EXPECT_EQ(db.winners()[0].provenance.strategy, "descent");
@@ -155,6 +158,8 @@ TEST_F(MfTune, BadInputGetsAReasonAndAStatus) {
   EXPECT_THAT(run.err, HasSubstr("unknown argument --frobnicate"));
   EXPECT_THAT(tune(with({"--strategy", "annealing"})).err, HasSubstr("--strategy: use exhaustive, random or descent"));
   EXPECT_THAT(tune(with({"--trials", "0"})).err, HasSubstr("--trials takes a number >= 1"));
+  EXPECT_THAT(tune(with({"--on-noise", "ignore"})).err, HasSubstr("--on-noise: use remeasure or default"));
+  EXPECT_THAT(tune({"--help"}).out, HasSubstr("--on-noise POLICY"));
   EXPECT_EQ(tune(with({"--untuned", "--problems", "x.json"})).status, 2);
 
   run = tune(with({"--problems", dir_.file("missing.json")}));

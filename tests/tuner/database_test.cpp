@@ -82,21 +82,31 @@ TEST(TuningDatabase, CreatesTheCurrentSchemaWithStrictTablesAndWal) {
   EXPECT_NE(code, SQLITE_OK);
 }
 
-// A database of every earlier version, holding data that version could hold, opens at
-// the current version with that data intact.
+// A database of every earlier version, holding data that version could hold (written as
+// that version's mfjit wrote it), opens at the current version with that data intact.
 TEST(TuningDatabase, MigratesFromEveryEarlierVersion) {
   for (int version = 1; version < kSchemaVersion; ++version) {
     SCOPED_TRACE(version);
     const ScratchDir dir;
     const auto path = dir.file("old.db");
-    std::int64_t trial = 0;
     {
       OpenOptions old;
       old.create_version = version;
       Database db = Database::open(path, old);
       ASSERT_EQ(db.schema_version(), version);
-      trial = db.record_trial(h200(), problem("v1;k=old"), ok_trial("{\"warps\": 4}", 12.5));
-      db.set_winner(trial, {"exhaustive", 10, 0.05});
+      db.record_trial(h200(), problem("v1;k=old"), ok_trial("{\"warps\": 4}", 12.5));
+      db.record_trial(h200(), problem("v1;k=noisy"), ok_trial("{\"warps\": 8}", 2846.0));
+    }
+    // Winners as versions 1 and 2 stored them: no noise note; the second with the margin
+    // of a noisy decision from before the tuner looked for noise (issue 27.3).
+    raw_sql(path, "INSERT INTO winners (problem_id, device_id, generator_hash, trial_id, strategy, trials, margin, "
+                  "created_at) SELECT problem_id, device_id, generator_hash, id, 'exhaustive', 10, "
+                  "CASE WHEN median_us > 1000 THEN -0.98 ELSE 0.05 END, '2026-12-01T00:00:00Z' FROM trials");
+    {  // Read-only (plans, a shipped file) it is not migrated, and still read: no notes.
+      const Database reader = Database::open(path, {Mode::kReadOnly});
+      EXPECT_EQ(reader.schema_version(), version);
+      ASSERT_EQ(reader.winners().size(), 2u);
+      EXPECT_EQ(reader.winners()[0].provenance.noise, "");
     }
     Database db = Database::open(path);
     EXPECT_EQ(db.schema_version(), kSchemaVersion);
@@ -105,9 +115,37 @@ TEST(TuningDatabase, MigratesFromEveryEarlierVersion) {
     EXPECT_EQ(winner->trial.config, "{\"warps\": 4}");
     EXPECT_DOUBLE_EQ(winner->trial.timing->median_us, 12.5);
     EXPECT_EQ(winner->provenance.strategy, "exhaustive");
-    db.record_miss(h200(), problem("v1;k=new"), "hash1");  // the newer version's table works
+    EXPECT_DOUBLE_EQ(winner->provenance.margin, 0.05);
+    EXPECT_EQ(winner->provenance.noise, "");
+    // Version 3: a winner below the margin floor says why.
+    const auto noisy = db.winner(h200(), "v1;k=noisy", "hash1");
+    ASSERT_TRUE(noisy);
+    EXPECT_DOUBLE_EQ(noisy->provenance.margin, -0.98);
+    EXPECT_THAT(noisy->provenance.noise, HasSubstr("before mfjit looked for noise"));
+    db.record_miss(h200(), problem("v1;k=new"), "hash1");  // the newer versions' tables work
     EXPECT_EQ(db.misses().size(), 1u);
+    db.set_winner(db.record_trial(h200(), problem("v1;k=new"), ok_trial("{}", 1.0)), {"descent", 2, 0.1, "noisy: x"});
+    EXPECT_EQ(db.winner(h200(), "v1;k=new", "hash1")->provenance.noise, "noisy: x");
   }
+}
+
+// Version 3's check: a winner whose margin is below the floor (-3 %) must carry a noise
+// note; the write API says so before SQLite's CHECK would, and the CHECK holds for SQL too.
+TEST(TuningDatabase, AWinnerBelowTheMarginFloorMustSayWhy) {
+  const ScratchDir dir;
+  const auto path = dir.file("tuning.db");
+  Database db = Database::open(path);
+  const auto trial = db.record_trial(h200(), problem("v1;k=a"), ok_trial("{}", 2846.0));
+  expect_error([&] { db.set_winner(trial, {"descent", 2, -0.95}); }, ErrorKind::kInvalid, "needs a noise note");
+  EXPECT_FALSE(db.winner(h200(), "v1;k=a", "hash1"));
+  db.set_winner(trial, {"descent", 2, kMarginFloor});  // at the floor: no note needed
+  db.set_winner(trial, {"descent", 2, -0.95, "noisy: kept the default configuration"});
+  EXPECT_EQ(db.winner(h200(), "v1;k=a", "hash1")->provenance.noise, "noisy: kept the default configuration");
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &handle), SQLITE_OK);
+  const int code = sqlite3_exec(handle, "UPDATE winners SET noise = ''", nullptr, nullptr, nullptr);
+  sqlite3_close(handle);
+  EXPECT_EQ(code, SQLITE_CONSTRAINT);
 }
 
 // Broken pages (bytes flipped inside the file) are found when the file is opened, in both

@@ -31,12 +31,16 @@ The tuning database: $MFJIT_DB, else <cache>/tuning.db ($MFJIT_CACHE_DIR, $XDG_C
 or ~/.cache/mfjit); --db names another.
 
 commands:
-  list [--stale] [--misses]   winners (or: those no lookup uses any more on this machine's
-                              device; or: problems plans asked for that have no winner)
+  list [--stale] [--misses]   winners: the time the tuner's decision used, the strategy, the
+                              trials, the margin (the fastest other configuration's time over
+                              the winner's, minus 1) and, under a noisy winner, the tuner's
+                              note on the noise (or: winners no lookup uses any more on this
+                              machine's device; or: problems plans asked for that have no winner)
   show KEY                    every trial of one problem key, the winner marked
   export [FILE]               winners as JSON (stdout without FILE)
   import FILE                 winners from an export; conflicts keep the faster (> 2 %),
-                              else the more thorough search, else the older
+                              else the one decided without noise, else the more thorough
+                              search, else the older
   merge OTHER_DB              import every winner of another database
   diff OTHER_DB               winners only in one of the two, or with other configurations
   prune [--failed] [--stale] [--misses]
@@ -75,6 +79,7 @@ void print_winners(const std::vector<WinnerRecord>& winners, std::ostream& out) 
     out << fmt::format("  {:>10.2f} us  {:<10} {:>4} trials  margin {:>5.1f}%  {}  {}\n    {}\n",
                        w.trial.timing->median_us, w.provenance.strategy, w.provenance.trials,
                        100 * w.provenance.margin, w.trial.config, w.created_at, w.key);
+    if (!w.provenance.noise.empty()) out << "    " << w.provenance.noise << "\n";
   }
 }
 

@@ -74,6 +74,7 @@ std::string verify_one(Database& db, mf_context context, const WinnerRecord& w, 
   const double was = w.trial.timing->median_us, is = outcome.winner->measurement.median_us;
   out << fmt::format("    was {} {:.2f} us, now {} {:.2f} us ({:+.1f} %){}\n", w.trial.config, was, now, is,
                      100 * (is / was - 1), now != w.trial.config ? "; a runner-up is the winner now" : "");
+  if (!outcome.search.noise.note.empty()) out << "    " << outcome.search.noise.note << "\n";
   return "";
 }
 

@@ -35,7 +35,10 @@ nlohmann::json to_json(const std::vector<WinnerRecord>& winners) {
         {"config", nlohmann::json::parse(w.trial.config)},
         {"timing", {{"median_us", t.median_us}, {"min_us", t.min_us}, {"spread_us", t.spread_us}, {"samples", t.samples}}},
         {"provenance",
-         {{"strategy", w.provenance.strategy}, {"trials", w.provenance.trials}, {"margin", w.provenance.margin}}},
+         {{"strategy", w.provenance.strategy},
+          {"trials", w.provenance.trials},
+          {"margin", w.provenance.margin},
+          {"noise", w.provenance.noise}}},
         {"created_at", w.created_at},
     });
   }
@@ -52,6 +55,7 @@ class Fields {
     if (!object_.is_object()) throw std::runtime_error(fmt::format("{} must be an object", path_));
   }
 
+  bool has(const char* name) const { return object_.contains(name); }
   const nlohmann::json& at(const char* name) const {
     if (!object_.contains(name)) throw std::runtime_error(fmt::format("{}: missing \"{}\"", path_, name));
     return object_.at(name);
@@ -109,6 +113,22 @@ bool iso_timestamp(const std::string& text) {
   return true;
 }
 
+// provenance.noise: the tuner's note on a noisy decision, "" when there was none. Exports
+// of mfjit before schema version 3 have no such field: a winner among them whose margin is
+// below the floor gets the note the database's migration gives one (tuner/db/src/schema.cpp).
+std::string noise_note(const Fields& provenance, double margin) {
+  if (!provenance.has("noise"))
+    return margin < tuner::db::kMarginFloor ? tuner::db::kNoiseNoteBeforeVersion3 : "";
+  const auto& noise = provenance.at("noise");
+  if (!noise.is_string())
+    throw std::runtime_error(fmt::format("{}.noise must be a string, not {}", provenance.path(), noise.dump()));
+  if (noise.get<std::string>().empty() && margin < tuner::db::kMarginFloor)
+    throw std::runtime_error(fmt::format("{}.margin is {:.1f} %, below {:.0f} %, and {}.noise does not say why",
+                                         provenance.path(), 100 * margin, 100 * tuner::db::kMarginFloor,
+                                         provenance.path()));
+  return noise.get<std::string>();
+}
+
 WinnerRecord winner_from_json(const Fields& item) {
   WinnerRecord w;
   w.key = item.text("key");
@@ -144,6 +164,7 @@ WinnerRecord winner_from_json(const Fields& item) {
     throw std::runtime_error(fmt::format("{}.provenance.margin must be a finite number, not {}", item.path(),
                                          margin.dump()));
   w.provenance = {p.text("strategy"), p.integer("trials", 1), margin.get<double>()};
+  w.provenance.noise = noise_note(p, w.provenance.margin);
   w.created_at = item.text("created_at");
   if (!iso_timestamp(w.created_at))
     throw std::runtime_error(fmt::format("{}.created_at must be a UTC time like 2026-12-07T01:23:45Z, not \"{}\"",
@@ -168,6 +189,7 @@ bool keep_existing(const WinnerRecord& existing, const WinnerRecord& incoming) {
   const double a = existing.trial.timing->median_us, b = incoming.trial.timing->median_us;
   if (b < a * 0.98) return false;
   if (a < b * 0.98) return true;
+  if (existing.provenance.noise.empty() != incoming.provenance.noise.empty()) return existing.provenance.noise.empty();
   if (existing.provenance.trials != incoming.provenance.trials)
     return existing.provenance.trials > incoming.provenance.trials;
   return existing.created_at <= incoming.created_at;

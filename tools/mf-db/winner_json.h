@@ -16,8 +16,9 @@ nlohmann::json to_json(const std::vector<tuner::db::WinnerRecord>& winners);
 std::vector<tuner::db::WinnerRecord> winners_from_json(const nlohmann::json& document);
 
 // Which of two winners for the same (device, problem, generator hash) to keep: the faster
-// one when their medians differ by more than 2 %, else the one of the more thorough search
-// (more trials), else the older one. True keeps `existing`.
+// one when their times (the decisions' times) differ by more than 2 %, else the one whose
+// decision was not noisy (no noise note), else the one of the more thorough search (more
+// trials), else the older one. True keeps `existing`.
 bool keep_existing(const tuner::db::WinnerRecord& existing, const tuner::db::WinnerRecord& incoming);
 
 }  // namespace mf::tools

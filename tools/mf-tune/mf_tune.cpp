@@ -44,6 +44,15 @@ how:
                        reference kernels are slow and steady), --warmup N (default 3; cpu 1)
   --compile-timeout S  a compile slower than this is a timeout (default 120)
   --compile-threads N  compiles at once (default: every core)
+  --on-noise POLICY    when a problem's measurements spread or disagree (a busy machine):
+                       remeasure (default): measure the configurations that could win again,
+                         within a budget, then decide; the winner is never slower than the
+                         default configuration
+                       default: keep the default configuration as the winner (better on a
+                         machine shared with other work, whose load can change which
+                         configuration is fastest: tune again with --retune when it is quiet)
+                       either way the winner's record says why (mf-db list), and the summary
+                       counts the noisy decisions
 where:
   --backend auto|cpu|cuda|hip (default auto) --device N|all   (default 0; all: one worker per GPU)
   --db PATH            the database (default $MFJIT_DB, else <cache>/tuning.db)
@@ -109,6 +118,11 @@ Options parse(const std::vector<std::string>& args) {
     else if (a == "--warmup") o.tune.warmup = int(number(0)), o.warmup_given = true;
     else if (a == "--compile-timeout") o.tune.compile_timeout_s = number(0.001);
     else if (a == "--compile-threads") o.tune.compile_threads = int(number(1));
+    else if (a == "--on-noise") {
+      const auto policy = tuner::on_noise_from(value());
+      if (!policy) throw Usage("--on-noise: use remeasure or default");
+      o.tune.decision.on_noise = *policy;
+    }
     else if (a == "--problems") o.problems_file = value();
     else if (a == "--filter") o.filter = value();
     else if (a == "--untuned") o.untuned = true;
@@ -161,10 +175,18 @@ std::vector<Named> untuned_problems(const tuner::db::Database& db, const tuner::
 
 struct Row {
   std::string name, generator, config, status;
-  double median_us = 0.0, default_us = 0.0;
+  double median_us = 0.0, default_us = 0.0;  // the decision's times of the winner and the default
   std::int64_t configurations = 0, resumed = 0;
   double seconds = 0.0;
+  tuner::NoiseReport noise{};  // of this run's decision
 };
+
+// The noise column of the table: what a noisy decision did.
+std::string noise_word(const tuner::NoiseReport& noise) {
+  if (!noise.noisy) return "-";
+  if (noise.kept_default) return "kept default";
+  return noise.settled ? "settled" : "unsettled";
+}
 
 // Tunes every problem on one device; returns the rows of the final table.
 std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, std::ostream& progress,
@@ -225,16 +247,13 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
         }
       }
       auto bench = tuner::make_capi_bench(context, problem, o.tune.seed, tuner::bench_memory_for(context, device));
-      const auto default_id = ir::to_string(bench->default_config());
       tuner::TuneOptions tune = o.tune;
       if (backend == MF_BACKEND_CPU) {
         if (!o.repeats_given) tune.repeats = 3;
         if (!o.warmup_given) tune.warmup = 1;
       }
       const auto started = std::chrono::steady_clock::now();
-      tune.progress = [&](const tuner::Trial& trial, std::size_t done) {
-        if (ir::to_string(trial.config) == default_id && trial.measurement.ok && row.default_us == 0.0)
-          row.default_us = trial.measurement.median_us;
+      tune.progress = [&](const tuner::Trial&, std::size_t done) {
         if (!tty) return;
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const std::int64_t planned = o.tune.budget.trials > 0 ? o.tune.budget.trials : 0;
@@ -252,14 +271,16 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
       row.configurations = outcome.search.configurations;
       row.resumed = outcome.resumed;
       row.seconds = outcome.seconds;
+      row.noise = outcome.search.noise;
       if (outcome.winner) {
         row.status = "tuned";
         row.generator = runtime::tuning_generator_of(context, problem, outcome.winner->config);
         row.config = nlohmann::json(outcome.winner->config).dump();
-        row.median_us = outcome.winner->measurement.median_us;
-        say(fmt::format("{} {} {:.2f} us, {} configurations{} in {:.1f} s", row.generator, row.config, row.median_us,
+        row.median_us = outcome.search.time_us;
+        row.default_us = outcome.search.baseline_us.value_or(0.0);
+        say(fmt::format("{} {} {:.2f} us, {} configurations{} in {:.1f} s{}", row.generator, row.config, row.median_us,
                         row.configurations, row.resumed > 0 ? fmt::format(" ({} resumed)", row.resumed) : "",
-                        row.seconds));
+                        row.seconds, row.noise.note.empty() ? "" : "; " + row.noise.note));
       } else {
         row.status = "no configuration worked";
         say(row.status);
@@ -273,18 +294,39 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
   return rows;
 }
 
+// How many of this run's decisions were noisy, and what became of them ("" when it decided
+// nothing).
+std::string noise_summary(const std::vector<Row>& rows) {
+  int decided = 0, noisy = 0, settled = 0, unsettled = 0, kept = 0;
+  for (const auto& r : rows) {
+    if (r.status != "tuned") continue;
+    ++decided;
+    if (!r.noise.noisy) continue;
+    ++noisy;
+    if (r.noise.kept_default) ++kept;
+    else if (r.noise.settled) ++settled;
+    else ++unsettled;
+  }
+  if (decided == 0) return "";
+  if (noisy == 0) return fmt::format("noisy decisions: 0 of {}\n", decided);
+  return fmt::format("noisy decisions: {} of {} ({} settled by re-measuring, {} unsettled when the re-measuring budget "
+                     "ran out, {} kept the default); mf-db list shows each one's note\n",
+                     noisy, decided, settled, unsettled, kept);
+}
+
 void print_table(const std::vector<Row>& rows, std::ostream& out) {
-  out << fmt::format("\n{:<52} {:>11} {:>11} {:>7} {:>8}  {:<10} {}\n", "problem", "winner us", "default us", "trials",
-                     "seconds", "generator", "configuration");
+  out << fmt::format("\n{:<52} {:>11} {:>11} {:>7} {:>8}  {:<12} {:<10} {}\n", "problem", "winner us", "default us",
+                     "trials", "seconds", "noise", "generator", "configuration");
   for (const auto& r : rows) {
     if (r.status != "tuned" && r.status != "tuned before") {  // failed or skipped: the reason
       out << fmt::format("{:<52} {}\n", r.name.substr(0, 52), r.status);
       continue;
     }
-    out << fmt::format("{:<52} {:>11.2f} {:>11} {:>7} {:>8.1f}  {:<10} {}\n", r.name.substr(0, 52), r.median_us,
+    out << fmt::format("{:<52} {:>11.2f} {:>11} {:>7} {:>8.1f}  {:<12} {:<10} {}\n", r.name.substr(0, 52), r.median_us,
                        r.default_us > 0 ? fmt::format("{:.2f}", r.default_us) : "-", r.configurations, r.seconds,
-                       r.generator, r.config.empty() ? "{}" : r.config);
+                       noise_word(r.noise), r.generator, r.config.empty() ? "{}" : r.config);
   }
+  out << noise_summary(rows);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <random>
 #include <set>
 
+#include "decision.h"
+
 namespace mf::tuner {
 namespace {
 
@@ -143,12 +145,6 @@ class SequenceStrategy final : public Strategy {
   std::size_t begun_ = 0;  // where the current part's trials begin in the history
 };
 
-double median_of(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
 }  // namespace
 
 std::optional<StrategyKind> strategy_from(const std::string& name) {
@@ -162,6 +158,20 @@ const char* name_of(StrategyKind kind) {
     case StrategyKind::kExhaustive: return "exhaustive";
     case StrategyKind::kRandom: return "random";
     case StrategyKind::kDescent: return "descent";
+  }
+  return "unknown";
+}
+
+std::optional<OnNoise> on_noise_from(const std::string& name) {
+  for (OnNoise policy : {OnNoise::kRemeasure, OnNoise::kKeepDefault})
+    if (name == name_of(policy)) return policy;
+  return std::nullopt;
+}
+
+const char* name_of(OnNoise policy) {
+  switch (policy) {
+    case OnNoise::kRemeasure: return "remeasure";
+    case OnNoise::kKeepDefault: return "default";
   }
   return "unknown";
 }
@@ -210,62 +220,7 @@ SearchResult run_search(Strategy& strategy, const MeasureBatch& measure, const B
     for (std::size_t i = 0; i < batch.size(); ++i) result.trials.push_back({batch[i], measurements.at(i)});
   }
   result.configurations = std::int64_t(measured(result.trials).size());
-
-  // Every successful configuration's time: the median of its measurements' medians.
-  std::map<std::string, std::vector<double>> times;
-  std::map<std::string, std::pair<ir::TileConfig, double>> spread;
-  for (const auto& trial : result.trials)
-    if (trial.measurement.ok) {
-      times[id_of(trial.config)].push_back(trial.measurement.median_us);
-      spread[id_of(trial.config)] = {trial.config, trial.measurement.spread_us};
-    }
-  if (times.empty()) return result;
-  auto ranked = [&] {
-    std::vector<std::pair<double, std::string>> out;
-    for (const auto& [id, values] : times) out.emplace_back(median_of(values), id);
-    std::sort(out.begin(), out.end());
-    return out;
-  };
-  auto order = ranked();
-  // Finalists: configurations whose times overlap the best one's within both spreads.
-  std::vector<std::string> finalists{order[0].second};
-  for (std::size_t i = 1; i < order.size() && int(finalists.size()) < decision.max_finalists; ++i)
-    if (order[i].first <= order[0].first + spread[order[0].second].second + spread[order[i].second].second)
-      finalists.push_back(order[i].second);
-  if (finalists.size() > 1) {
-    std::vector<ir::TileConfig> configs;
-    for (const auto& id : finalists) configs.push_back(spread[id].first);
-    for (int round = 0; round < decision.remeasure_rounds; ++round) {
-      const auto measurements = measure(configs);
-      for (std::size_t i = 0; i < configs.size(); ++i) {
-        result.trials.push_back({configs[i], measurements.at(i)});
-        if (measurements[i].ok) times[id_of(configs[i])].push_back(measurements[i].median_us);
-      }
-    }
-    order = ranked();
-  }
-  // Among the finalists, those still within both spreads (or `decision.tie`) of the best
-  // are tied: the first in canonical order wins.
-  const std::string fastest = order[0].second;
-  std::map<std::string, double> time_of;
-  for (const auto& [time, id] : order) time_of[id] = time;
-  std::string winner = fastest;
-  for (const auto& id : finalists) {
-    const double tolerance = std::max(decision.tie * time_of[fastest], spread[fastest].second + spread[id].second);
-    if (time_of[id] <= time_of[fastest] + tolerance && id < winner) winner = id;
-  }
-  for (std::size_t i = result.trials.size(); i-- > 0;)
-    if (result.trials[i].measurement.ok && id_of(result.trials[i].config) == winner) {
-      result.best = i;
-      break;
-    }
-  // The margin: the fastest other configuration against the winner (negative when a tie
-  // went to a slightly slower one).
-  for (const auto& [time, id] : order)
-    if (id != winner) {
-      result.margin = time / time_of[winner] - 1.0;
-      break;
-    }
+  detail::decide(result, measure, decision);
   return result;
 }
 

@@ -16,6 +16,9 @@
 namespace mf::tuner {
 namespace {
 
+// Every winner the decision picks passes the database's check without a noise note.
+static_assert(-kMaxTie / (1.0 + kMaxTie) >= db::kMarginFloor, "the widest tie must keep margins above the floor");
+
 using Clock = std::chrono::steady_clock;
 
 struct CompileResult {
@@ -94,6 +97,29 @@ std::unique_ptr<Strategy> search_every_generator(const Bench& bench, const TuneO
   return make_sequence_strategy(std::move(parts));
 }
 
+// A trial of an earlier run, taken instead of measuring its configuration again.
+struct EarlierTrial {
+  Measurement measurement;
+  std::int64_t trial_id = 0;
+};
+
+// The last trial of each configuration for this device, problem and code (none without
+// options.resume). A timeout may have been the machine's load, not the configuration: it
+// is measured again.
+std::map<std::string, EarlierTrial> earlier_trials(const db::Database& db, const TuneTarget& target,
+                                                   const TuneOptions& options) {
+  std::map<std::string, EarlierTrial> out;
+  if (!options.resume) return out;
+  for (const auto& t : db.trials(target.device, target.problem.key)) {
+    if (t.generator_hash != target.generator_hash || t.status == db::TrialStatus::kTimeout) continue;
+    Measurement m;
+    if (t.timing) m = {true, t.timing->median_us, t.timing->min_us, t.timing->spread_us, t.timing->samples, ""};
+    else m.failure = fmt::format("{}: {}", db::name_of(t.status), t.message);
+    out[ir::to_string(nlohmann::json::parse(t.config).get<ir::TileConfig>())] = {m, t.id};
+  }
+  return out;
+}
+
 }  // namespace
 
 Measurement summarize(std::vector<double> samples) {
@@ -114,19 +140,11 @@ TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const
   const auto start = Clock::now();
   TuneOutcome outcome;
   // Trials of earlier runs on this device and code: taken instead of measured again.
-  std::map<std::string, Measurement> earlier;
-  for (const auto& t : db.trials(target.device, target.problem.key)) {
-    // A timeout may have been the machine's load, not the configuration: measure it again.
-    if (!options.resume || t.generator_hash != target.generator_hash || t.status == db::TrialStatus::kTimeout) continue;
-    Measurement m;
-    if (t.timing) m = {true, t.timing->median_us, t.timing->min_us, t.timing->spread_us, t.timing->samples, ""};
-    else m.failure = fmt::format("{}: {}", db::name_of(t.status), t.message);
-    earlier[ir::to_string(nlohmann::json::parse(t.config).get<ir::TileConfig>())] = m;
-  }
+  const std::map<std::string, EarlierTrial> earlier = earlier_trials(db, target, options);
   const int threads = options.compile_threads > 0 ? options.compile_threads
                                                   : int(std::max(1u, std::thread::hardware_concurrency()));
   std::set<std::string> measured_here;
-  std::vector<std::int64_t> trial_ids;  // per trial of the search, 0 when taken from earlier
+  std::vector<std::int64_t> trial_ids;  // the database row of each trial of the search
   std::size_t done = 0;
 
   auto record = [&](const ir::TileConfig& config, const Measurement& m, db::TrialStatus failure) {
@@ -146,8 +164,8 @@ TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const auto id = ir::to_string(batch[i]);
       if (!fresh[i]) {
-        out[i] = earlier.at(id);
-        trial_ids.push_back(0);
+        out[i] = earlier.at(id).measurement;
+        trial_ids.push_back(earlier.at(id).trial_id);
         ++outcome.resumed;
         measured_here.insert(id);  // a finalist's re-measurement measures
       } else {
@@ -185,21 +203,16 @@ TuneOutcome tune(Bench& bench, db::Database& db, const TuneTarget& target, const
 
   auto strategy = options.only.empty() ? search_every_generator(bench, options)
                                        : make_list_strategy(options.only_name, options.only);
-  outcome.search = run_search(*strategy, measure, options.budget);
+  Decision decision = options.decision;
+  if (options.only.empty()) decision.baseline = bench.default_config();
+  outcome.search = run_search(*strategy, measure, options.budget, decision);
   if (outcome.search.best) {
-    std::size_t best = *outcome.search.best;
-    // The winner's deciding measurement must be a trial of this database: re-measure a
-    // winner taken from an earlier run's trial list.
-    if (trial_ids[best] == 0) {
-      measured_here.insert(ir::to_string(outcome.search.trials[best].config));  // measure, do not resume
-      const auto again = measure({outcome.search.trials[best].config});
-      outcome.search.trials.push_back({outcome.search.trials[best].config, again[0]});
-      best = outcome.search.trials.size() - 1;
-    }
-    if (outcome.search.trials[best].measurement.ok) {
-      db.set_winner(trial_ids[best], {strategy->name(), outcome.search.configurations, outcome.search.margin});
-      outcome.winner = outcome.search.trials[best];
-    }
+    // The winner's fastest measurement is the time the decision used: its trial (of this
+    // run, or of an earlier one it resumed) is the winner's record.
+    const std::size_t best = *outcome.search.best;
+    db.set_winner(trial_ids.at(best), {strategy->name(), outcome.search.configurations, outcome.search.margin,
+                                       outcome.search.noise.note});
+    outcome.winner = outcome.search.trials[best];
   }
   outcome.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return outcome;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -37,17 +38,22 @@ std::string file_uri(const std::string& path, const char* query) {
 
 constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
-// The columns of a winner's listing, joined from the four tables; read by read_winner.
-constexpr const char* kWinnerSelect = R"sql(
+// The columns of a winner's listing, joined from the four tables; read by read_winner. A
+// database of an earlier schema opened read-only is not migrated: its winners have no
+// noise column (version 3), and read as quiet.
+std::string winner_select(int schema_version) {
+  return fmt::format(R"sql(
 SELECT p.key, p.family, p.problem_json,
        d.vendor, d.name, d.arch, d.multiprocessors, d.l2_bytes, d.memory_bytes, d.driver_version, d.toolkit_version,
        t.generator, t.generator_hash, t.config, t.status, t.message, t.median_us, t.min_us, t.spread_us, t.samples,
-       w.strategy, w.trials, w.margin, w.created_at
+       w.strategy, w.trials, w.margin, w.created_at, {}, t.id
 FROM winners w
 JOIN trials t ON t.id = w.trial_id
 JOIN problems p ON p.id = w.problem_id
 JOIN devices d ON d.id = w.device_id
-)sql";
+)sql",
+                     schema_version >= 3 ? "w.noise" : "''");
+}
 
 constexpr const char* kDeviceMatches =
     "d.vendor = ? AND d.name = ? AND d.arch = ? AND d.multiprocessors = ? AND d.l2_bytes = ? AND "
@@ -79,7 +85,8 @@ WinnerRecord read_winner(const Statement& row) {
   winner.problem_json = row.text(2);
   winner.device = read_device(row, 3);
   winner.trial = read_trial(row, 11);
-  winner.provenance = {row.text(20), row.integer(21), row.real(22)};
+  winner.trial.id = row.integer(25);
+  winner.provenance = {row.text(20), row.integer(21), row.real(22), row.text(24)};
   winner.created_at = row.text(23);
   return winner;
 }
@@ -159,6 +166,15 @@ int identified_version(sqlite3* handle, const std::string& path, bool writable) 
   return version;
 }
 
+// The schema's check, with a message that says what is wrong: a winner whose margin is
+// below the floor must say why (its noise note).
+void check_margin(const Provenance& provenance) {
+  if (provenance.noise.empty() && !(provenance.margin >= kMarginFloor))
+    throw Error(ErrorKind::kInvalid,
+                fmt::format("a winner with a margin of {:.1f} % (below {:.0f} %) needs a noise note saying why",
+                            100 * provenance.margin, 100 * kMarginFloor));
+}
+
 }  // namespace
 
 const char* name_of(TrialStatus status) {
@@ -183,7 +199,10 @@ Database::Database(sqlite3* handle, std::string path, OpenOptions options)
     : handle_(handle), path_(std::move(path)), options_(options) {}
 
 Database::Database(Database&& other) noexcept
-    : handle_(std::exchange(other.handle_, nullptr)), path_(std::move(other.path_)), options_(other.options_) {}
+    : handle_(std::exchange(other.handle_, nullptr)),
+      path_(std::move(other.path_)),
+      options_(other.options_),
+      version_(other.version_) {}
 
 Database& Database::operator=(Database&& other) noexcept {
   if (this != &other) {
@@ -191,6 +210,7 @@ Database& Database::operator=(Database&& other) noexcept {
     handle_ = std::exchange(other.handle_, nullptr);
     path_ = std::move(other.path_);
     options_ = other.options_;
+    version_ = other.version_;
   }
   return *this;
 }
@@ -220,7 +240,7 @@ Database Database::open(const std::string& path, const OpenOptions& options) {
   retry_while_busy(options, [&] {
     Statement(handle, "BEGIN").run();
     try {
-      identified_version(handle, path, writable);
+      db.version_ = identified_version(handle, path, writable);
       Statement(handle, "COMMIT").run();
     } catch (...) {
       sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -252,6 +272,7 @@ Database Database::open(const std::string& path, const OpenOptions& options) {
     // Again inside the write lock: another process may have created or migrated it since.
     const int current = identified_version(handle, path, true);
     if (current < target) migrate(handle, current, target);
+    db.version_ = std::max(current, target);
   });
   return db;
 }
@@ -338,13 +359,19 @@ std::int64_t Database::record_trial(const DeviceRecord& device, const ProblemRec
 void Database::set_winner(std::int64_t trial_id, const Provenance& provenance) {
   write([&] {
     Statement insert(handle_, fmt::format(R"sql(
-INSERT INTO winners (problem_id, device_id, generator_hash, trial_id, strategy, trials, margin, created_at)
-SELECT problem_id, device_id, generator_hash, id, ?, ?, ?, {} FROM trials WHERE id = ? AND status = 'ok'
+INSERT INTO winners (problem_id, device_id, generator_hash, trial_id, strategy, trials, margin, noise, created_at)
+SELECT problem_id, device_id, generator_hash, id, ?, ?, ?, ?, {} FROM trials WHERE id = ? AND status = 'ok'
 ON CONFLICT (problem_id, device_id, generator_hash) DO UPDATE SET
   trial_id = excluded.trial_id, strategy = excluded.strategy, trials = excluded.trials,
-  margin = excluded.margin, created_at = excluded.created_at)sql",
+  margin = excluded.margin, noise = excluded.noise, created_at = excluded.created_at)sql",
                                           kNow));
-    insert.bind(1, provenance.strategy).bind(2, provenance.trials).bind(3, provenance.margin).bind(4, trial_id).run();
+    check_margin(provenance);
+    insert.bind(1, provenance.strategy)
+        .bind(2, provenance.trials)
+        .bind(3, provenance.margin)
+        .bind(4, provenance.noise)
+        .bind(5, trial_id)
+        .run();
     if (sqlite3_changes(handle_) == 0)
       throw Error(ErrorKind::kInvalid, fmt::format("trial {} does not exist or did not succeed: it cannot win", trial_id));
   });
@@ -382,16 +409,18 @@ bool Database::write_imported(const WinnerRecord& winner,
   const std::int64_t trial =
       insert_trial(device_id(winner.device), problem_id({winner.key, winner.family, winner.problem_json}), winner.trial);
   Statement insert(handle_, R"sql(
-INSERT INTO winners (problem_id, device_id, generator_hash, trial_id, strategy, trials, margin, created_at)
-SELECT problem_id, device_id, generator_hash, id, ?, ?, ?, ? FROM trials WHERE id = ? AND status = 'ok'
+INSERT INTO winners (problem_id, device_id, generator_hash, trial_id, strategy, trials, margin, noise, created_at)
+SELECT problem_id, device_id, generator_hash, id, ?, ?, ?, ?, ? FROM trials WHERE id = ? AND status = 'ok'
 ON CONFLICT (problem_id, device_id, generator_hash) DO UPDATE SET
   trial_id = excluded.trial_id, strategy = excluded.strategy, trials = excluded.trials,
-  margin = excluded.margin, created_at = excluded.created_at)sql");
+  margin = excluded.margin, noise = excluded.noise, created_at = excluded.created_at)sql");
+  check_margin(winner.provenance);
   insert.bind(1, winner.provenance.strategy)
       .bind(2, winner.provenance.trials)
       .bind(3, winner.provenance.margin)
-      .bind(4, winner.created_at)
-      .bind(5, trial)
+      .bind(4, winner.provenance.noise)
+      .bind(5, winner.created_at)
+      .bind(6, trial)
       .run();
   if (sqlite3_changes(handle_) == 0)
     throw Error(ErrorKind::kInvalid, fmt::format("the winner for {} has no successful timing", winner.key));
@@ -441,7 +470,7 @@ std::int64_t Database::prune_resolved_misses() {
 
 std::optional<WinnerRecord> Database::winner(const DeviceRecord& device, const std::string& key,
                                              const std::string& generator_hash) const {
-  Statement query(handle_, fmt::format("{} WHERE p.key = ? AND w.generator_hash = ? AND {}", kWinnerSelect,
+  Statement query(handle_, fmt::format("{} WHERE p.key = ? AND w.generator_hash = ? AND {}", winner_select(version_),
                                        kDeviceMatches));
   query.bind(1, key).bind(2, generator_hash).bind_device(3, device);
   if (!query.step()) return std::nullopt;
@@ -451,13 +480,14 @@ std::optional<WinnerRecord> Database::winner(const DeviceRecord& device, const s
 std::vector<WinnerRecord> Database::family_winners(const DeviceRecord& device, const std::string& family,
                                                    const std::string& generator_hash) const {
   Statement query(handle_, fmt::format("{} WHERE p.family = ? AND w.generator_hash = ? AND {} ORDER BY p.key",
-                                       kWinnerSelect, kDeviceMatches));
+                                       winner_select(version_), kDeviceMatches));
   query.bind(1, family).bind(2, generator_hash).bind_device(3, device);
   return read_winners(query);
 }
 
 std::vector<WinnerRecord> Database::winners() const {
-  Statement query(handle_, fmt::format("{} ORDER BY d.name, d.driver_version, p.key, w.generator_hash", kWinnerSelect));
+  Statement query(handle_, fmt::format("{} ORDER BY d.name, d.driver_version, p.key, w.generator_hash",
+                                       winner_select(version_)));
   return read_winners(query);
 }
 
@@ -465,20 +495,23 @@ std::vector<WinnerRecord> Database::stale_winners(const DeviceRecord& current, c
   Statement query(handle_, fmt::format(R"sql({} WHERE d.vendor = ?1 AND d.name = ?2 AND d.arch = ?3 AND
   (d.multiprocessors <> ?4 OR d.l2_bytes <> ?5 OR d.memory_bytes <> ?6 OR d.driver_version <> ?7 OR
    d.toolkit_version <> ?8 OR w.generator_hash <> ?9) ORDER BY p.key)sql",
-                                       kWinnerSelect));
+                                       winner_select(version_)));
   query.bind_device(1, current).bind(9, generator_hash);
   return read_winners(query);
 }
 
 std::vector<TrialRecord> Database::trials(const DeviceRecord& device, const std::string& key) const {
   Statement query(handle_, fmt::format("SELECT t.generator, t.generator_hash, t.config, t.status, t.message, "
-                                       "t.median_us, t.min_us, t.spread_us, t.samples FROM trials t "
+                                       "t.median_us, t.min_us, t.spread_us, t.samples, t.id FROM trials t "
                                        "JOIN problems p ON p.id = t.problem_id JOIN devices d ON d.id = t.device_id "
                                        "WHERE p.key = ? AND {} ORDER BY t.id",
                                        kDeviceMatches));
   query.bind(1, key).bind_device(2, device);
   std::vector<TrialRecord> out;
-  while (query.step()) out.push_back(read_trial(query, 0));
+  while (query.step()) {
+    out.push_back(read_trial(query, 0));
+    out.back().id = query.integer(9);
+  }
   return out;
 }
 

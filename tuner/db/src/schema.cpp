@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <string_view>
+
 #include "mf/tuner/db/database.h"
 #include "statement.h"
 
@@ -74,7 +76,37 @@ CREATE TABLE misses (
 CREATE INDEX trials_by_problem ON trials (problem_id, device_id);
 )sql";
 
-constexpr const char* kSteps[] = {kVersion1, kVersion2};
+// Version 3: a winner's noise note (docs/tuning.md, Decide): why its decision was noisy and
+// what the tuner did, '' when its measurements agreed; a winner without a note has a margin
+// of at least -3 % (db::kMarginFloor). SQLite cannot add a CHECK to a table, so the table
+// is rebuilt; winners of earlier versions below the floor get a note that says so.
+constexpr const char* kVersion3 = R"sql(
+CREATE TABLE winners_v3 (
+  problem_id INTEGER NOT NULL REFERENCES problems (id),
+  device_id INTEGER NOT NULL REFERENCES devices (id),
+  generator_hash TEXT NOT NULL,
+  trial_id INTEGER NOT NULL REFERENCES trials (id),
+  strategy TEXT NOT NULL,
+  trials INTEGER NOT NULL,
+  margin REAL NOT NULL,
+  noise TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (problem_id, device_id, generator_hash),
+  CHECK (noise <> '' OR margin >= -0.03)
+) STRICT;
+INSERT INTO winners_v3 (problem_id, device_id, generator_hash, trial_id, strategy, trials, margin, noise, created_at)
+SELECT problem_id, device_id, generator_hash, trial_id, strategy, trials, margin,
+       CASE WHEN margin < -0.03 THEN 'decided before mfjit looked for noise, with a margin below -3 %' ELSE '' END,
+       created_at
+FROM winners;
+DROP TABLE winners;
+ALTER TABLE winners_v3 RENAME TO winners;
+)sql";
+
+static_assert(std::string_view(kVersion3).find(kNoiseNoteBeforeVersion3) != std::string_view::npos,
+              "version 3 gives old winners below the floor the note imports give them");
+
+constexpr const char* kSteps[] = {kVersion1, kVersion2, kVersion3};
 static_assert(sizeof(kSteps) / sizeof(kSteps[0]) == kSchemaVersion, "one migration step per schema version");
 
 }  // namespace

@@ -49,6 +49,9 @@ struct TuneOptions {
   int repeats = 20;
   double compile_timeout_s = 120.0;  // a compile slower than this counts as a timeout
   bool resume = true;  // take earlier trials of this device and code instead of measuring again
+  // How the winner is decided, noise included (search.h); its baseline is the bench's
+  // default configuration (none when `only` is given).
+  Decision decision;
   // Not empty: measure exactly these configurations (verifying stored winners) instead of
   // the strategy's search of the space; the winner's provenance names `only_name`.
   std::vector<ir::TileConfig> only;
@@ -67,8 +70,10 @@ struct TuneTarget {
 };
 
 struct TuneOutcome {
-  SearchResult search;
-  std::optional<Trial> winner;  // nullopt when no configuration worked
+  SearchResult search;          // its time_us, baseline_us and noise describe the decision
+  // The winner's deciding measurement (its median is search.time_us); nullopt when no
+  // configuration worked.
+  std::optional<Trial> winner;
   std::int64_t resumed = 0;     // configurations taken from earlier runs' trials
   double seconds = 0.0;
 };

@@ -40,7 +40,7 @@ class Error : public std::runtime_error {
 };
 
 // The current schema version; docs/tuning-db.md describes each.
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 // PRAGMA application_id of an mfjit database ("mfjt"): tells ours from other SQLite files.
 constexpr std::int32_t kApplicationId = 0x6D666A74;
 
@@ -138,6 +138,7 @@ class Database {
   sqlite3* handle_ = nullptr;
   std::string path_;
   OpenOptions options_;
+  int version_ = 0;  // the schema version read at open (after migrating, read-write)
 };
 
 }  // namespace mf::tuner::db

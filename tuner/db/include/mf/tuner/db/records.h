@@ -48,14 +48,26 @@ struct TrialRecord {
   TrialStatus status = TrialStatus::kOk;
   std::string message;            // why a failed trial failed
   std::optional<Timing> timing;   // present when status is kOk
+  std::int64_t id = 0;            // the row's id, when read from the database (0 before it is written)
 };
 
 // How a winner was chosen.
 struct Provenance {
   std::string strategy;    // "exhaustive", "random", "descent" (an imported winner keeps its own)
   std::int64_t trials = 0; // trials the search measured
-  double margin = 0.0;     // runner-up median / winner median − 1 (0 without a runner-up)
+  double margin = 0.0;     // runner-up's time / winner's time − 1 (0 without a runner-up)
+  // Why the decision was noisy and what the tuner did about it ("" when its measurements
+  // agreed). A winner without one has a margin of at least kMarginFloor.
+  std::string noise{};
 };
+
+// The lowest margin of a winner without a noise note: a decided winner's margin is at
+// least −kMaxTie / (1 + kMaxTie) (mf/tuner/search.h), above this; the schema checks it.
+inline constexpr double kMarginFloor = -0.03;
+// The note of a winner below the floor from before schema version 3 (migrated, or imported
+// from an older export).
+inline constexpr const char* kNoiseNoteBeforeVersion3 =
+    "decided before mfjit looked for noise, with a margin below -3 %";
 
 // A winner as stored, with what it was measured on.
 struct WinnerRecord {
