@@ -280,6 +280,31 @@ __device__ __forceinline__ void load_bias_fragments(FragC (&bias)[C::kBlockK / 8
   }
 }
 
+// load_bias_fragments plus one row's mask terms (kBlockK floats in x units), fused: each
+// logit starts as bias·factor + term, one FFMA where the separate add cost a second pass.
+template <class C, class Stage>
+__device__ __forceinline__ void load_masked_bias_fragments(FragC (&x)[C::kBlockK / 8], const Stage& st, int row0,
+                                                           float factor, const float* mask) {
+  const int t = lane_id() % 4;
+#pragma unroll
+  for (int j = 0; j < C::kBlockK / 16; ++j) {
+    float term[2][2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) read_two(mask + (2 * j + i) * 8 + 2 * t, term[i][0], term[i][1]);
+    if constexpr (C::kHasBias) {
+      FragA<typename C::BiasT> pairs;
+      load_a(pairs, st.bias(), Stage::kLdBias, row0, j * 16);
+      scaled_c_from_a(x[2 * j], x[2 * j + 1], pairs, 1.0f);
+    } else {
+      x[2 * j] = x[2 * j + 1] = FragC{};
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) x[2 * j + i].c[e] = fmaf(x[2 * j + i].c[e], factor, term[i][e & 1]);
+  }
+}
+
 // init + A·Bᵀ for a warp's 16 rows of A (rows row0.. of a_tile) against the kBlockK rows
 // of b_tile, over the head dimension: the accumulator starts from `init` without a copy.
 template <class C>

@@ -178,8 +178,9 @@ __device__ __forceinline__ void evo_attention_forward_v4(const MfEvoParams& p) {
   static_assert(kD % 16 == 0 && kBK % 16 == 0 && kD <= 64, "tiles are multiples of the 16-wide product");
 
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  unsigned char* smem = reinterpret_cast<unsigned char*>(
-      (reinterpret_cast<unsigned long long>(smem_raw) + L::kAlign - 1) / L::kAlign * L::kAlign);
+  // Aligned by an offset from smem_raw, so that the compiler still knows every tile is
+  // shared memory (32-bit addresses; a pointer rounded as an integer is a generic one).
+  unsigned char* smem = smem_raw + (L::kAlign - shared_address(smem_raw) % L::kAlign) % L::kAlign;
   unsigned char* q_tiles = smem;  // [kRows] swizzled [kBQ][kLayoutDim]
   unsigned char* stages = smem + kRows * L::kQBytes;
 
@@ -212,6 +213,8 @@ __device__ __forceinline__ void evo_attention_forward_v4(const MfEvoParams& p) {
     cp_async_commit();
   }
 
+  // Each warpgroup's 64 rows of the Q tiles (the tile of row r lies r·kQBytes further on).
+  const wgmma::KMajor<T, L::kRowBytes> queries(q_tiles + group_row0 * L::kRowBytes);
   FragC out[kRows][kOutTiles];
   RowSums sums[kRows];
   RowBase row[kRows];
@@ -246,22 +249,25 @@ __device__ __forceinline__ void evo_attention_forward_v4(const MfEvoParams& p) {
     const bool masked = __syncthreads_or((masked_stages >> slot) & 1u) != 0;
     masked_stages &= ~(1u << slot);
     const Stage st(stages + slot * L::kStageBytes);
+    // The stage's descriptors, stepped to each row and k step by constant offsets.
+    const wgmma::KMajor<T, L::kRowBytes> keys(st.k(0));
+    const wgmma::MnMajor<T, L::kRowBytes> values(st.v(0));
 
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= rb.rows) break;
       FragC x[kKeyTiles];
-      load_bias_fragments<C>(x, st, row0, factor);
-      const unsigned char* q_tile = q_tiles + r * L::kQBytes + group_row0 * L::kRowBytes;
+      if (masked)
+        load_masked_bias_fragments<C>(x, st, row0, factor, st.mask(r));
+      else
+        load_bias_fragments<C>(x, st, row0, factor);
       wgmma::fence();
 #pragma unroll
       for (int kk = 0; kk < kD / 16; ++kk)
-        wgmma::mma_ss<T, kBK>(x, wgmma::k_major<T, L::kRowBytes>(q_tile, kk),
-                              wgmma::k_major<T, L::kRowBytes>(st.k(r), kk), 1);
+        wgmma::mma_ss<T, kBK>(x, queries.step(kk, r * L::kQBytes), keys.step(kk, r * L::kSeqBytes), 1);
       wgmma::commit();
       wgmma::wait<0>();
       wgmma::hold(x);
-      if (masked) add_mask_terms(x, st.mask(r));
 
       float rescale[2];
       if (raise_bases(x, row[r], exp_scale, raise, rescale)) {
@@ -282,7 +288,7 @@ __device__ __forceinline__ void evo_attention_forward_v4(const MfEvoParams& p) {
       wgmma::fence();
 #pragma unroll
       for (int kk = 0; kk < kBK / 16; ++kk)
-        wgmma::mma_rs<T, L::kLayoutDim>(out[r], prob[kk], wgmma::mn_major<T, L::kRowBytes>(st.v(r), kk), 1);
+        wgmma::mma_rs<T, L::kLayoutDim>(out[r], prob[kk], values.step(kk, r * L::kSeqBytes), 1);
       wgmma::commit();
       wgmma::wait<0>();
       wgmma::hold(out[r]);

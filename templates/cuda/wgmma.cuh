@@ -34,29 +34,52 @@ struct SwizzledRows {
   }
 };
 
-// A matrix descriptor: start address, leading and stride byte offsets (16-byte units) and
-// the swizzle mode (PTX ISA, "Matrix Descriptor Format" of wgmma).
-__device__ __forceinline__ u64 descriptor(const void* start, int leading_bytes, int stride_bytes, int layout_code) {
-  const u64 address = static_cast<u64>(shared_address(start));
-  return ((address & 0x3FFFF) >> 4) | (static_cast<u64>((leading_bytes >> 4) & 0x3FFF) << 16) |
-         (static_cast<u64>((stride_bytes >> 4) & 0x3FFF) << 32) | (static_cast<u64>(layout_code) << 62);
-}
+// A matrix descriptor (PTX ISA, "Matrix Descriptor Format" of wgmma), kept as its two
+// words: the low one holds the start address and the leading byte offset, the high one the
+// stride byte offset and the swizzle mode, both in 16-byte units. A tile's descriptor is
+// made once and stepped by byte offsets: the step is one 32-bit add (shared addresses stay
+// below 2^18, so the 14-bit address field never carries into the leading offset).
+struct Descriptor {
+  u32 lo, hi;
+  __device__ __forceinline__ Descriptor(const void* start, int leading_bytes, int stride_bytes, int layout_code)
+      : lo((shared_address(start) >> 4) + (u32(leading_bytes >> 4) << 16)),
+        hi(u32(stride_bytes >> 4) | (u32(layout_code) << 30)) {}
+  // The descriptor of the same layout starting `bytes` (a multiple of 16) further on.
+  __device__ __forceinline__ u64 at(int bytes) const {
+    return (static_cast<u64>(hi) << 32) | static_cast<u64>(lo + (static_cast<u32>(bytes) >> 4));
+  }
+};
 
-// The operand of k step kk (16 elements of K) of a K-major tile: rows are M (or N), the
-// 16 elements lie in one row, 32 bytes past the previous step's; the hardware applies the
-// swizzle to the address it forms, so stepping the start address is enough.
+// A K-major tile: rows are M (or N), the k step's 16 elements lie in one row, 32 bytes past
+// the previous step's; the hardware applies the swizzle to the address it forms, so stepping
+// the start address is enough.
+template <class T, int kRowBytes>
+struct KMajor {
+  using Rows = SwizzledRows<kRowBytes>;
+  Descriptor d;
+  __device__ __forceinline__ explicit KMajor(const void* tile) : d(tile, 16, Rows::kGroupBytes, Rows::kLayoutCode) {}
+  // k step kk of the tile that starts `bytes` past this one.
+  __device__ __forceinline__ u64 step(int kk, int bytes = 0) const { return d.at(bytes + kk * 16 * int(sizeof(T))); }
+};
+
+// An MN-major tile: rows are K, each row holds N <= its width of contiguous elements; a k
+// step is 16 rows, two 8-row groups.
+template <class T, int kRowBytes>
+struct MnMajor {
+  using Rows = SwizzledRows<kRowBytes>;
+  Descriptor d;
+  __device__ __forceinline__ explicit MnMajor(const void* tile)
+      : d(tile, Rows::kGroupBytes * 2, Rows::kGroupBytes, Rows::kLayoutCode) {}
+  __device__ __forceinline__ u64 step(int kk, int bytes = 0) const { return d.at(bytes + kk * 16 * kRowBytes); }
+};
+
 template <class T, int kRowBytes>
 __device__ __forceinline__ u64 k_major(const unsigned char* tile, int kk) {
-  using Rows = SwizzledRows<kRowBytes>;
-  return descriptor(tile + kk * 16 * int(sizeof(T)), 16, Rows::kGroupBytes, Rows::kLayoutCode);
+  return KMajor<T, kRowBytes>(tile).step(kk);
 }
-
-// The operand of k step kk of an MN-major tile: rows are K, each row holds N <= its width
-// of contiguous elements; a k step is 16 rows, two 8-row groups.
 template <class T, int kRowBytes>
 __device__ __forceinline__ u64 mn_major(const unsigned char* tile, int kk) {
-  using Rows = SwizzledRows<kRowBytes>;
-  return descriptor(tile + kk * 16 * kRowBytes, Rows::kGroupBytes * 2, Rows::kGroupBytes, Rows::kLayoutCode);
+  return MnMajor<T, kRowBytes>(tile).step(kk);
 }
 
 // Before the first product of a batch: orders the registers' prior writes (accumulators
