@@ -13,7 +13,8 @@ packages=(
   # with dlopen at run time, needed by the HIP compile tests (docs/hip.md).
   libamdhip64-5 libamdhip64-dev libhiprtc-builtins5 rocm-device-libs
 )
-python_modules=(pytest numpy wheel)
+# jax: the CPU build from PyPI (jax and jaxlib), for mfjit.jax and its XLA FFI handlers (docs/jax.md).
+python_modules=(pytest numpy wheel jax)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
