@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import mfjit_ctypes as mf  # noqa: E402
+import plot  # noqa: E402
 
 # ---- problems -----------------------------------------------------------------------------
 
@@ -689,7 +690,7 @@ def main(argv=None) -> int:
     print_table(rows)
     write_json(args.json, env, args, rows, complete=broken is None)
     if args.json:
-        print(f"\nwrote {args.json}")
+        print(f"\nwrote {args.json} and {plot.write_svg(args.json)}")
     return 0
 
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import evo_attention as evo  # noqa: E402  (bench_ms, first_line, environment)
 import mfjit_ctypes as mf  # noqa: E402
+import plot  # noqa: E402
 
 DEFAULT_N = (640, 128, 1024, 16, 8)
 DEFAULT_M = (147456, 589824)
@@ -131,6 +132,7 @@ def main(argv=None) -> int:
                 torch.cuda.empty_cache()
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(dict(rows=rows, gpu=torch.cuda.get_device_name()), indent=2))
+        print(f"wrote {args.json} and {plot.write_svg(args.json)}")
     return 0
 
 

@@ -22,6 +22,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "python"
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "python"))
 import pairformer_block as pf  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import plot  # noqa: E402
+
 AF3_SIZES = dict(single_dim=384, pair_dim=128, pair_heads=4, pair_head_dim=32, single_heads=16, single_head_dim=24)
 
 
@@ -87,6 +90,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__,
                                          "sizes": AF3_SIZES, "rows": rows}, indent=1))
+        print(f"wrote {args.json} and {plot.write_svg(args.json)}")
     return 0
 
 
