@@ -303,6 +303,27 @@ def find_tool(name: str, library: pathlib.Path) -> pathlib.Path:
     raise FileNotFoundError(f"{name} not found beside {library} (looked in ../bin and ../tools/{name})")
 
 
+def run_mf_tune(caller: str, library: pathlib.Path, backend: str, device: int, database: str, strategy: str,
+                trials: Optional[int], seconds: Optional[float], retune: bool, quiet: bool) -> None:
+    """mf-tune --untuned over the misses `database` recorded for one backend and device, as
+    mfjit.tune() and mfjit.jax.tune() run it; raises RuntimeError (named after `caller`)
+    with the tool's output when it fails."""
+    import subprocess
+
+    command = [str(find_tool("mf-tune", library)), "--untuned", "--backend", backend, "--device", str(device),
+               "--db", database, "--strategy", strategy]
+    if trials is not None:
+        command += ["--trials", str(int(trials))]
+    if seconds is not None:
+        command += ["--seconds", str(float(seconds))]
+    if retune:
+        command.append("--retune")
+    done = subprocess.run(command, capture_output=quiet, text=True)
+    if done.returncode != 0:
+        output = (done.stdout or "") + (done.stderr or "")
+        raise RuntimeError(f"{caller}: {' '.join(command)} exited with {done.returncode}\n{output}")
+
+
 class Library:
     """libmfjit.so loaded with the prototypes of the functions this binding uses."""
 

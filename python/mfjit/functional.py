@@ -29,19 +29,10 @@ from torch import Tensor
 
 from . import ops
 from .capi import DBIAS_MODES
+from .layouts import LAYOUTS
 
 FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-# layout -> (rank of q, whether the keys are the second axis, rank of the bias's own layout,
-#            rank of the mask's own layout)
-LAYOUTS = {
-    "canonical": (5, False, 5, 5),
-    "single": (4, False, 4, 2),
-    "triangle_start": (5, False, 4, 3),
-    "triangle_end": (5, True, 4, 3),
-    "msa_row": (5, False, 4, 3),
-    "msa_column": (5, True, None, 3),
-}
 
 
 def _check_dtype(function: str, name: str, t: Tensor, allowed=FLOATING) -> None:

@@ -5,11 +5,10 @@ cached plans so the next calls build theirs from the winners."""
 
 from __future__ import annotations
 
-import subprocess
 from typing import Optional
 
 from . import ops
-from .capi import find_tool
+from .capi import run_mf_tune
 
 
 def describe(op: Optional[str] = None) -> list[dict]:
@@ -45,18 +44,7 @@ def tune(strategy: str = "descent", trials: Optional[int] = None, seconds: Optio
         context = plan.context
         targets[(context.backend, context.device)] = (plan.describe()["tuning_db"], context.library.path)
     for (backend, device), (database, library) in sorted(targets.items()):
-        command = [str(find_tool("mf-tune", library)), "--untuned", "--backend", backend, "--device", str(device),
-                   "--db", database, "--strategy", strategy]
-        if trials is not None:
-            command += ["--trials", str(int(trials))]
-        if seconds is not None:
-            command += ["--seconds", str(float(seconds))]
-        if retune:
-            command.append("--retune")
-        done = subprocess.run(command, capture_output=quiet, text=True)
-        if done.returncode != 0:
-            output = (done.stdout or "") + (done.stderr or "")
-            raise RuntimeError(f"mfjit.tune: {' '.join(command)} exited with {done.returncode}\n{output}")
+        run_mf_tune("mfjit.tune", library, backend, device, database, strategy, trials, seconds, retune, quiet)
     forget_plans()
     return [{"backend": backend, "device": device, "database": database}
             for (backend, device), (database, _) in sorted(targets.items())]

@@ -15,20 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import capi
+from ..layouts import LAYOUTS
 from . import _ffi
 
 FLOATING = (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
 
-# layout -> (rank of q, whether the keys are the second axis, rank of the bias's own layout,
-#            rank of the mask's own layout); as in mfjit.functional.
-LAYOUTS = {
-    "canonical": (5, False, 5, 5),
-    "single": (4, False, 4, 2),
-    "triangle_start": (5, False, 4, 3),
-    "triangle_end": (5, True, 4, 3),
-    "msa_row": (5, False, 4, 3),
-    "msa_column": (5, True, None, 3),
-}
 
 
 def _dtype_names(allowed) -> str:

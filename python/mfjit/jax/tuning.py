@@ -6,7 +6,6 @@ take the winners (and the workspaces those need)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Optional
 
 import jax
@@ -47,18 +46,8 @@ def tune(strategy: str = "descent", trials: Optional[int] = None, seconds: Optio
         targets[(entry["backend"], entry["device"])] = entry["plan"]["tuning_db"]
     library = _ffi.library().core.path
     for (backend, device), database in sorted(targets.items()):
-        command = [str(capi.find_tool("mf-tune", library)), "--untuned", "--backend", backend, "--device",
-                   str(device), "--db", database, "--strategy", strategy]
-        if trials is not None:
-            command += ["--trials", str(int(trials))]
-        if seconds is not None:
-            command += ["--seconds", str(float(seconds))]
-        if retune:
-            command.append("--retune")
-        done = subprocess.run(command, capture_output=quiet, text=True)
-        if done.returncode != 0:
-            output = (done.stdout or "") + (done.stderr or "")
-            raise RuntimeError(f"mfjit.jax.tune: {' '.join(command)} exited with {done.returncode}\n{output}")
+        capi.run_mf_tune("mfjit.jax.tune", library, backend, device, database, strategy, trials, seconds, retune,
+                         quiet)
     forget_plans()
     return [{"backend": backend, "device": device, "database": database}
             for (backend, device), database in sorted(targets.items())]
