@@ -47,27 +47,21 @@ const char* vendor_of(mf_backend backend) {
   }
 }
 
-// The size buckets of a key ("bucket_n=512" → {"bucket_n", 512}).
+// The size buckets of a key ("bucket_n=512" → {"bucket_n", 512}). A key read from a
+// database may be anything: a field without a value, or whose value is no finite number,
+// is no bucket (so that every distance is a finite number and sorting by it is sound).
 std::vector<std::pair<std::string, double>> buckets(const std::string& key) {
   std::vector<std::pair<std::string, double>> out;
   std::size_t at = 0;
   while ((at = key.find(";bucket_", at)) != std::string::npos) {
-    const std::size_t equals = key.find('=', at), end = key.find(';', at + 1);
-    const std::string value = key.substr(equals + 1, end == std::string::npos ? std::string::npos : end - equals - 1);
-    out.emplace_back(key.substr(at + 1, equals - at - 1), std::max(1.0, std::strtod(value.c_str(), nullptr)));
-    at = equals;
+    const std::size_t end = std::min(key.find(';', at + 1), key.size()), equals = key.find('=', at);
+    if (equals < end) {
+      const double value = std::strtod(key.substr(equals + 1, end - equals - 1).c_str(), nullptr);
+      if (std::isfinite(value)) out.emplace_back(key.substr(at + 1, equals - at - 1), std::max(1.0, value));
+    }
+    at = end;
   }
   return out;
-}
-
-// How far two problems of one family are apart: the summed log2 ratio of their buckets.
-double bucket_distance(const std::string& a, const std::string& b) {
-  const auto left = buckets(a), right = buckets(b);
-  double distance = 0.0;
-  for (const auto& [name, value] : left)
-    for (const auto& [other_name, other_value] : right)
-      if (name == other_name) distance += std::abs(std::log2(value) - std::log2(other_value));
-  return distance;
 }
 
 ir::TileConfig config_of(const tuner::db::WinnerRecord& winner) {
@@ -81,6 +75,15 @@ bool worth_tuning(const ir::Problem& problem, const Backend& backend, const ir::
 }
 
 }  // namespace
+
+double bucket_distance(const std::string& a, const std::string& b) {
+  const auto left = buckets(a), right = buckets(b);
+  double distance = 0.0;
+  for (const auto& [name, value] : left)
+    for (const auto& [other_name, other_value] : right)
+      if (name == other_name) distance += std::abs(std::log2(value) - std::log2(other_value));
+  return distance;
+}
 
 tuner::db::DeviceRecord device_record(const Backend& backend) {
   const mf_device_info& info = backend.device();

@@ -28,6 +28,10 @@ class ConfigProvider {
                               const Backend& backend) = 0;
 };
 
+// How far two problems of one family are apart: the summed log2 ratio of the size buckets
+// their keys share ("bucket_n=512"). Keys come from the database, so any text is taken.
+double bucket_distance(const std::string& a, const std::string& b);
+
 // The tuning database's device identity of a backend's device.
 tuner::db::DeviceRecord device_record(const Backend& backend);
 

@@ -75,7 +75,9 @@ std::string describe_plan(const mf_plan_s& plan) {
   };
   if (!plan.config.tuned_from.empty()) description["tuned_from"] = plan.config.tuned_from;
   if (!plan.config.db_warning.empty()) description["tuning_db_warning"] = plan.config.db_warning;
-  return description.dump();
+  // JSON is UTF-8; a path (bytes, on Linux) or a warning quoting a damaged file may not be:
+  // such bytes become U+FFFD rather than a failure.
+  return description.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void execute_plan(mf_context_s& context, mf_plan_s& plan, const OperatorArgs& args, void* workspace,

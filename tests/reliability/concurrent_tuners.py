@@ -4,11 +4,12 @@ one tuning database and the machine's cores, each tuning its own share of severa
 small problems. The contention makes every measurement noisy; the figures say what the
 winners are worth.
 
-Not part of CI (minutes of every core). Usage, from the repository root after a build:
+Not part of CI (minutes of every core); `ctest --preset reliability` runs it with --check.
+Usage, from the repository root after a build:
 
     tests/reliability/concurrent_tuners.py [--processes 8] [--problems 480] [--work DIR]
         [--mf-tune build/release/tools/mf-tune/mf-tune] [--quiet-check [--quiet-db DB]]
-        [--analyse-only] [-- extra mf-tune arguments, e.g. --on-noise default]
+        [--analyse-only] [--check] [-- extra mf-tune arguments, e.g. --on-noise default]
 
 It writes DIR/problems-<i>.json (forward problems: EvoAttention of MSA-row shape,
 LayerNormLinear, Transition, sizes chosen so that every problem has its own key), runs the
@@ -109,6 +110,7 @@ def run(args):
         env = dict(os.environ, MFJIT_CACHE_DIR=os.path.join(args.work, "cache"))
         procs.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log))
     statuses = [p.wait() for p, _ in procs]
+    args.statuses = statuses
     for _, log in procs:
         log.close()
     print(f"{args.processes} mf-tune processes, {len(all_problems)} problems, {time.monotonic() - started:.0f} s, "
@@ -206,12 +208,45 @@ def main():
                         help="then tune the same problems in one process into DIR/quiet.db and compare")
     parser.add_argument("--quiet-db", help="with --quiet-check: compare with this database of an earlier quiet "
                                            "check (same problems) instead of tuning again")
+    parser.add_argument("--check", action="store_true",
+                        help="start from an empty database and exit 1 unless every process succeeded, every problem "
+                             "has a winner and the file passes SQLite's integrity check (ctest: reliability)")
     parser.add_argument("extra", nargs="*", help="more mf-tune arguments, after --")
     args = parser.parse_args()
+    if args.check and not args.analyse_only:
+        for suffix in ("", "-wal", "-shm"):
+            path = os.path.join(args.work, "tuning.db" + suffix)
+            if os.path.exists(path):
+                os.remove(path)
     database = os.path.join(args.work, "tuning.db") if args.analyse_only else run(args)
     analyse(database)
     if args.quiet_check:
         quiet_check(args, database)
+    if args.check:
+        return check(args, database)
+    return 0
+
+
+def check(args, database):
+    """The experiment's promises: no process failed, no problem lost its winner, the file is sound."""
+    failures = []
+    statuses = getattr(args, "statuses", [])
+    if any(statuses):
+        failures.append(f"mf-tune exit statuses {statuses}")
+    db = sqlite3.connect(database)
+    winners = db.execute("SELECT count(*) FROM winners").fetchone()[0]
+    if winners != args.problems:
+        failures.append(f"{winners} winners for {args.problems} problems")
+    integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+    if integrity != "ok":
+        failures.append(f"integrity_check: {integrity}")
+    dangling = db.execute("""SELECT count(*) FROM winners w LEFT JOIN trials t ON t.id = w.trial_id
+                             WHERE t.id IS NULL OR t.status <> 'ok'""").fetchone()[0]
+    if dangling:
+        failures.append(f"{dangling} winners without their successful trial")
+    print("check: " + ("; ".join(failures) if failures else
+                       f"every process succeeded, {winners} winners for {args.problems} problems, integrity ok"))
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -18,6 +20,7 @@
 #include "mf/ir/transition.h"
 #include "runtime/c_callers.h"
 #include "runtime/capi_helpers.h"
+#include "tuner/db_test_helpers.h"
 
 namespace mf::capi_test {
 namespace {
@@ -384,6 +387,31 @@ TEST_F(CapiErrors, DescribeReportsTheSizeItNeeds) {
                 "plan: is NULL");
   expect_status(mf_plan_describe(reinterpret_cast<mf_plan>(context()), buffer.data(), buffer.size(), &required),
                 MF_ERROR_INVALID_HANDLE, "plan: is not a live mf_plan");
+}
+
+// A plan's description is JSON, and JSON is UTF-8: bytes that are not (a tuning database's
+// path — Linux paths are bytes — or the warning about a damaged one, which may quote the
+// file's bytes) are replaced, not a reason to fail (issue 27, found by the hostile-file
+// suite: mf_plan_describe failed with MF_ERROR_INTERNAL).
+TEST(CapiPlanDescription, BytesThatAreNotUtf8AreReplaced) {
+  const tuner::db::testing::ScratchDir dir;
+  const std::string path = dir.file("tuning-\xff\xfe.db");
+  std::ofstream(path) << "not a database, but long enough to be read as the header of one, with \xff in it\n";
+  mf_context_options options;
+  mf_context_options_init(&options);
+  options.backend = MF_BACKEND_CPU;
+  options.db_path = path.c_str();
+  mf_context raw = nullptr;
+  ASSERT_EQ(mf_context_create(&options, &raw), MF_SUCCESS) << mf_last_error();
+  const Context context(raw);
+  const Plan plan = make_plan(context.get(), {evo(), ir::Direction::forward()});
+  std::size_t required = 0;
+  expect_status(mf_plan_describe(plan.get(), nullptr, 0, &required), MF_ERROR_BUFFER_TOO_SMALL, "buffer");
+  std::vector<char> buffer(required);
+  expect_success(mf_plan_describe(plan.get(), buffer.data(), buffer.size(), nullptr));
+  const auto description = nlohmann::json::parse(buffer.data());
+  EXPECT_EQ(description.value("tuning_db", ""), dir.file("tuning-\xef\xbf\xbd\xef\xbf\xbd.db"));  // U+FFFD each
+  EXPECT_NE(description.value("tuning_db_warning", "").find("\xef\xbf\xbd"), std::string::npos);
 }
 
 TEST_F(CapiErrors, DestroyChecksTheHandleKind) {

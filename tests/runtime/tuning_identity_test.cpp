@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "mf/ir/error.h"
 #include "mf/ir/evo_attention.h"
@@ -99,6 +101,59 @@ TEST_F(TuningIdentity, BadInputThrowsWithTheReason) {
     ADD_FAILURE() << "a configuration outside the space was planned";
   } catch (const std::invalid_argument& e) {
     EXPECT_THAT(e.what(), HasSubstr("config: unknown parameter warps"));
+  }
+}
+
+// The space of a generator on another machine's device, as a tuning record names it (mf-db
+// import and merge check winners against it): the template generator's for the device's
+// architecture, the MLIR generator and the reference without parameters, and a reason
+// naming the record's field for what no backend offers.
+TEST_F(TuningIdentity, SpacesOfRecordedDevices) {
+  const tuner::db::DeviceRecord h200{"nvidia", "NVIDIA H200", "sm_90", 132, 60 << 20, 141LL << 30, 13000, "nvrtc 13.0"};
+  tuner::db::DeviceRecord a100 = h200, mi250 = h200, cpu = tuning_device(context_);
+  a100.arch = "sm_80";
+  mi250.vendor = "amd", mi250.arch = "gfx90a";
+  const auto axis = [](const compiler::ParameterSpace& space, const std::string& name) {
+    for (const auto& [axis_name, values] : space.axes)
+      if (axis_name == name) return values;
+    return std::vector<std::int64_t>{};
+  };
+  EXPECT_EQ(axis(tuning_record_space(h200, problem_, "template"), "version"), (std::vector<std::int64_t>{3, 4}));
+  EXPECT_EQ(axis(tuning_record_space(a100, problem_, "template"), "version"), (std::vector<std::int64_t>{3}));
+  const ir::EvoAttention& forward = std::get<ir::EvoAttention>(problem_.op);
+  const ir::Problem backward{ir::with_gradients(forward, forward.all_gradients()),
+                             ir::Direction::backward(forward.all_gradients())};
+  EXPECT_EQ(axis(tuning_record_space(mi250, backward, "template"), "key_groups"), (std::vector<std::int64_t>{1}));
+  EXPECT_EQ(axis(tuning_record_space(h200, backward, "template"), "key_groups"), (std::vector<std::int64_t>{1, 2, 4}));
+  for (const auto& [device, generator] : {std::pair{h200, "mlir"}, {cpu, "mlir"}, {cpu, "reference"}}) {
+    const auto space = tuning_record_space(device, problem_, generator);
+    EXPECT_TRUE(space.axes.empty()) << generator;
+    EXPECT_EQ(space.generator, generator);
+  }
+  const auto refused = [&](const tuner::db::DeviceRecord& device, const char* generator, const std::string& part) {
+    try {
+      tuning_record_space(device, problem_, generator);
+      ADD_FAILURE() << "no error; expected " << part;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_THAT(e.what(), HasSubstr(part));
+    }
+  };
+  refused(cpu, "template", "generator: the cpu backend has no generator 'template' (it has mlir and reference)");
+  refused(h200, "reference", "generator: the cuda backend has no generator 'reference'");
+  refused(h200, "fortran", "generator: the cuda backend has no generator 'fortran'");
+  tuner::db::DeviceRecord odd = h200;
+  odd.arch = "sm_9x";
+  refused(odd, "template", "device.arch: 'sm_9x' is not an NVIDIA architecture");
+  odd.vendor = "amd";
+  refused(odd, "template", "device.arch: 'sm_9x' is not an AMD GPU architecture");
+  odd.vendor = "acme";
+  refused(odd, "template", "device.vendor: no backend measures on 'acme'");
+  const ir::Problem wide{ir::msa_row_attention(1, 2, 16, 2, 160), ir::Direction::forward()};
+  try {
+    tuning_record_space(h200, wide, "template");
+    ADD_FAILURE() << "a head dim past the template generator's limit";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("generator: the template generator does not serve this problem: q: head dim 160"));
   }
 }
 

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "db_test_helpers.h"
@@ -221,6 +223,133 @@ TEST(TuningDatabase, RefusesFilesThatAreNotItsOwn) {
   std::ofstream{empty};
   expect_error([&] { Database::open(empty, {Mode::kReadOnly}); }, ErrorKind::kForeign, "empty");
   EXPECT_EQ(Database::open(empty).schema_version(), kSchemaVersion);  // an empty file becomes ours
+}
+
+// The file's bytes, to show that a refused file was not written.
+std::string bytes_of(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+// mfjit's application id and a schema version over tables that are not that version's (an
+// edit, another program, a damaged schema) are refused on open in both modes, before
+// anything is written (issue 27: they were opened, switched to WAL, and failed later in
+// the middle of a command with "no such table").
+TEST(TuningDatabase, RefusesItsApplicationIdOverOtherTables) {
+  const ScratchDir dir;
+  const std::vector<std::pair<std::string, std::string>> spoilers = {
+      {"photos", "CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT); PRAGMA user_version = 3"},
+      {"no_winners", "DROP TABLE winners"},
+      {"extra_column", "ALTER TABLE trials ADD COLUMN colour TEXT"},
+      {"other_types", "DROP TABLE misses; CREATE TABLE misses (problem_id TEXT, device_id TEXT, generator_hash TEXT, "
+                      "count TEXT, first_seen TEXT, last_seen TEXT)"},
+      {"no_index", "DROP INDEX problems_by_family"},
+  };
+  for (const auto& [name, sql] : spoilers) {
+    SCOPED_TRACE(name);
+    const auto path = dir.file(name + ".db");
+    if (name == "photos") {
+      raw_sql(path, "PRAGMA application_id = " + std::to_string(kApplicationId));
+    } else {
+      Database db = Database::open(path);
+      db.record_trial(h200(), problem("v1;k=a"), ok_trial("{\"warps\": 4}", 2.0));
+    }
+    raw_sql(path, sql + "; PRAGMA journal_mode = DELETE");
+    const std::string before = bytes_of(path);
+    expect_error([&] { Database::open(path); }, ErrorKind::kNotDatabase, "has mfjit's application id and schema version");
+    expect_error([&] { Database::open(path, {Mode::kReadOnly}); }, ErrorKind::kNotDatabase, "move it away");
+    EXPECT_TRUE(bytes_of(path) == before) << "written into";
+    EXPECT_EQ(raw_value(path, "PRAGMA journal_mode"), "delete");
+  }
+  // What the message says about the columns.
+  expect_error([&] { Database::open(dir.file("extra_column.db")); }, ErrorKind::kNotDatabase,
+               "table trials has the columns (");
+  expect_error([&] { Database::open(dir.file("no_winners.db")); }, ErrorKind::kNotDatabase, "table winners is missing");
+}
+
+// A refused file is left as it was, its WAL included: closing the connection that refused
+// it would have checkpointed the WAL into it (issue 27: "never a write into a damaged file").
+TEST(TuningDatabase, ARefusedFileKeepsItsWal) {
+  const ScratchDir dir;
+  const auto path = dir.file("tuning.db"), copy = dir.file("copy.db");
+  Database db = Database::open(path);
+  for (int i = 0; i < 200; ++i)
+    db.record_trial(h200(), problem(fmt::format("v1;k={}", i)), ok_trial(fmt::format("{{\"i\": {}}}", i), 1.0 + i));
+  raw_sql(path, "PRAGMA wal_checkpoint(TRUNCATE)");
+  // Frames in the WAL that no checkpoint has copied yet: a trial committed, then both files
+  // copied while the writer's connection is still open.
+  db.record_trial(h200(), problem("v1;k=late"), ok_trial("{\"i\": 9999}", 1.0));
+  std::filesystem::copy_file(path, copy);
+  std::filesystem::copy_file(path + "-wal", copy + "-wal");
+  ASSERT_GT(std::filesystem::file_size(copy + "-wal"), 0u);
+  {
+    std::fstream file(copy, std::ios::in | std::ios::out | std::ios::binary);
+    const auto size = std::filesystem::file_size(copy);
+    for (std::uintmax_t offset = 3 * 4096; offset + 4096 <= size; offset += 2 * 4096) {
+      file.seekp(static_cast<std::streamoff>(offset + 8));
+      const std::string garbage(64, '\x5a');
+      file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+  }
+  const std::string before = bytes_of(copy), wal = bytes_of(copy + "-wal");
+  expect_error([&] { Database::open(copy); }, ErrorKind::kNotDatabase, "damaged");
+  EXPECT_TRUE(bytes_of(copy) == before) << "the WAL was checkpointed into the refused file";
+  EXPECT_TRUE(bytes_of(copy + "-wal") == wal) << "the WAL beside the refused file changed";
+}
+
+// A writer killed in the middle of a rollback-journal transaction (a file not yet switched
+// to WAL: being created, or an older one being opened by mf-tune or mf-db for the first
+// time) leaves a hot journal that a read-only connection cannot roll back: plans and mf-db's
+// readers failed with "attempt to write a readonly database" until a writer came (issue 27,
+// found by Crash.MfDbImportAtEveryWritePoint at write point 7). The reader rolls it back
+// and reads what was committed.
+TEST(TuningDatabase, AReaderRecoversTheJournalOfAKilledWriter) {
+  const ScratchDir dir;
+  const auto path = dir.file("tuning.db"), copy = dir.file("copy.db");
+  {
+    Database db = Database::open(path);
+    db.set_winner(db.record_trial(h200(), problem("v1;k=a"), ok_trial("{\"warps\": 4}", 2.0)), {"random", 1, 0.0});
+  }
+  raw_sql(path, "PRAGMA journal_mode = DELETE");
+  // A transaction in flight, larger than its page cache (so that pages reach the file),
+  // copied with its journal: the copy is the file of a writer killed there.
+  sqlite3* writer = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer,
+                         "PRAGMA cache_size = 2; BEGIN IMMEDIATE; "
+                         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) "
+                         "INSERT INTO problems (key, family, problem_json) SELECT 'v1;k=late' || i, 'f', "
+                         "printf('%.2000c', 'x') FROM n",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  std::filesystem::copy_file(path, copy);
+  std::filesystem::copy_file(path + "-journal", copy + "-journal");
+  sqlite3_exec(writer, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(writer);
+  ASSERT_GT(std::filesystem::file_size(copy + "-journal"), 0u);
+
+  const Database reader = Database::open(copy, {Mode::kReadOnly});
+  const auto winners = reader.winners();
+  ASSERT_EQ(winners.size(), 1u);
+  EXPECT_EQ(winners[0].key, "v1;k=a");
+  EXPECT_EQ(raw_value(copy, "SELECT count(*) FROM problems"), "1");
+  EXPECT_EQ(raw_value(copy, "PRAGMA integrity_check"), "ok");
+}
+
+// A winner pointing at a trial without a successful timing is never written by mfjit; read
+// from a file that holds one it is a damaged file, not a winner without a time (which
+// every reader dereferenced: issue 27, mf-db list crashed on such a file).
+TEST(TuningDatabase, AWinnerWithoutATimingIsADamagedFile) {
+  const ScratchDir dir;
+  const auto path = dir.file("tuning.db");
+  {
+    Database db = Database::open(path);
+    db.set_winner(db.record_trial(h200(), problem("v1;k=a"), ok_trial("{\"warps\": 4}", 2.0)), {"random", 1, 0.0});
+  }
+  raw_sql(path, "UPDATE trials SET status = 'wrong_result', median_us = NULL, min_us = NULL, spread_us = NULL");
+  const Database db = Database::open(path, {Mode::kReadOnly});
+  expect_error([&] { db.winners(); }, ErrorKind::kNotDatabase, "the winner of v1;k=a points at a trial without");
+  expect_error([&] { db.winner(h200(), "v1;k=a", "hash1"); }, ErrorKind::kNotDatabase, "damaged");
 }
 
 TEST(TuningDatabase, WinnersAreFoundOnlyForTheirDeviceAndCode) {

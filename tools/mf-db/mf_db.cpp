@@ -205,7 +205,14 @@ int show(Database& db, const std::vector<std::string>& args, std::ostream& out) 
 
 int export_winners(Database& db, const std::vector<std::string>& args, std::ostream& out) {
   if (args.size() > 1) throw Usage("export: at most one file");
-  const std::string text = to_json(db.winners()).dump(2) + "\n";
+  std::string text;
+  try {
+    text = to_json(db.winners()).dump(2) + "\n";
+  } catch (const nlohmann::json::type_error&) {  // JSON is UTF-8; mfjit writes nothing else
+    throw std::runtime_error(fmt::format("export: the tuning database {} holds text that is not UTF-8: the file is "
+                                         "damaged or was written by something else",
+                                         db.path()));
+  }
   if (args.empty() || args[0] == "-") {
     out << text;
     return 0;
@@ -325,7 +332,11 @@ int mf_db(const std::vector<std::string>& all_args, std::ostream& out, std::ostr
     // merge
     if (args.size() != 1) throw Usage("merge: give the other database");
     const Database other = Database::open(args[0], {tuner::db::Mode::kReadOnly});
-    return import_winners(db, other.winners(), out);
+    // Checked as an export's winners are (another mfjit's database, or a hostile one).
+    std::vector<WinnerRecord> winners = other.winners();
+    for (std::size_t i = 0; i < winners.size(); ++i)
+      check_winner(winners[i], fmt::format("merge: {}: winners[{}]", args[0], i));
+    return import_winners(db, winners, out);
   } catch (const Usage& e) {
     err << "mf-db: " << e.what() << "\n" << kUsage;
     return 2;

@@ -2,25 +2,48 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "mf/ir/json.h"
+#include "mf/ir/problem_key.h"
+#include "mf/ir/validate.h"
+#include "mf/runtime/tuning_identity.h"
+
 namespace mf::tools {
 
 using tuner::db::WinnerRecord;
 
+namespace {
+
+// A JSON column of a winner read from a database: a damaged or hostile file may hold
+// anything there.
+nlohmann::json json_column(const WinnerRecord& w, const std::string& text, const char* what) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    throw std::runtime_error(fmt::format("the winner of {} has a {} that is not JSON: the database is damaged", w.key,
+                                         what));
+  }
+}
+
+}  // namespace
+
 nlohmann::json to_json(const std::vector<WinnerRecord>& winners) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& w : winners) {
+    if (!w.trial.timing)
+      throw std::runtime_error(fmt::format("the winner of {} has no timing: the database is damaged", w.key));
     const auto& t = *w.trial.timing;
     list.push_back({
         {"key", w.key},
         {"family", w.family},
-        {"problem", nlohmann::json::parse(w.problem_json)},
+        {"problem", json_column(w, w.problem_json, "problem")},
         {"device",
          {{"vendor", w.device.vendor},
           {"name", w.device.name},
@@ -32,7 +55,7 @@ nlohmann::json to_json(const std::vector<WinnerRecord>& winners) {
           {"toolkit_version", w.device.toolkit_version}}},
         {"generator", w.trial.generator},
         {"generator_hash", w.trial.generator_hash},
-        {"config", nlohmann::json::parse(w.trial.config)},
+        {"config", json_column(w, w.trial.config, "configuration")},
         {"timing", {{"median_us", t.median_us}, {"min_us", t.min_us}, {"spread_us", t.spread_us}, {"samples", t.samples}}},
         {"provenance",
          {{"strategy", w.provenance.strategy},
@@ -149,9 +172,15 @@ WinnerRecord winner_from_json(const Fields& item) {
   w.trial.generator = generator.get<std::string>();
   w.trial.generator_hash = item.text("generator_hash");
   const Fields config = item.object("config");
-  for (const auto& [name, value] : item.at("config").items())
-    if (!value.is_number_integer())
+  for (const auto& [name, value] : item.at("config").items()) {
+    if (name == "generator") {  // the generator the configuration names, where not the backend's first
+      if (!value.is_string() || value.get<std::string>() != w.trial.generator)
+        throw std::runtime_error(fmt::format("{}.config.generator must be the winner's generator \"{}\", not {}",
+                                             item.path(), w.trial.generator, value.dump()));
+    } else if (!value.is_number_integer()) {
       throw std::runtime_error(fmt::format("{}.config.{} must be an integer, not {}", item.path(), name, value.dump()));
+    }
+  }
   w.trial.config = item.at("config").dump();
   const Fields t = item.object("timing");
   w.trial.timing = tuner::db::Timing{t.number("median_us", true), t.number("min_us", true), t.number("spread_us", false),
@@ -172,16 +201,91 @@ WinnerRecord winner_from_json(const Fields& item) {
   return w;
 }
 
+// "a, b, c" of a space's parameter names or one axis's values.
+template <class T>
+std::string listed(const std::vector<T>& items) {
+  std::string out;
+  for (const auto& item : items) out += fmt::format("{}{}", out.empty() ? "" : ", ", item);
+  return out;
+}
+
 }  // namespace
 
+void check_winner(WinnerRecord& w, const std::string& path) {
+  ir::Problem problem;
+  try {
+    problem = nlohmann::json::parse(w.problem_json).get<ir::Problem>();
+    ir::validate(problem);
+  } catch (const ir::Error& error) {
+    // from_json names the field from "problem" down ("problem.op: unknown operator ...");
+    // validation names the tensor ("q: ...").
+    const std::string what = error.what();
+    throw std::runtime_error(what.rfind("problem", 0) == 0 ? fmt::format("{}.{}", path, what)
+                                                           : fmt::format("{}.problem: {}", path, what));
+  } catch (const nlohmann::json::exception&) {
+    throw std::runtime_error(fmt::format("{}.problem: not JSON", path));
+  }
+  const std::string key = ir::problem_key(problem), family = ir::key_family(problem);
+  if (w.key != key)
+    throw std::runtime_error(fmt::format("{}.key: \"{}\" is not the key of its problem, \"{}\"", path, w.key, key));
+  if (w.family != family)
+    throw std::runtime_error(
+        fmt::format("{}.family: \"{}\" is not the key family of its problem, \"{}\"", path, w.family, family));
+  w.problem_json = nlohmann::json(problem).dump();
+
+  compiler::ParameterSpace space;
+  try {
+    space = runtime::tuning_record_space(w.device, problem, w.trial.generator);
+  } catch (const std::invalid_argument& error) {  // names the field: "generator: ...", "device.arch: ..."
+    throw std::runtime_error(fmt::format("{}.{}", path, error.what()));
+  } catch (const ir::Error& error) {
+    throw std::runtime_error(fmt::format("{}.generator: {}", path, error.what()));
+  }
+  ir::TileConfig config;
+  try {
+    config = nlohmann::json::parse(w.trial.config).get<ir::TileConfig>();
+  } catch (const std::exception&) {
+    throw std::runtime_error(fmt::format("{}.config: not an object of integer parameters", path));
+  }
+  if (!config.generator.empty() && config.generator != w.trial.generator)
+    throw std::runtime_error(fmt::format("{}.config.generator: \"{}\" is not the winner's generator \"{}\"", path,
+                                         config.generator, w.trial.generator));
+  std::vector<std::string> names;
+  for (const auto& [name, values] : space.axes) names.push_back(name);
+  for (const auto& [name, value] : config.params) {
+    const auto axis = std::find_if(space.axes.begin(), space.axes.end(), [&](const auto& a) { return a.first == name; });
+    if (axis == space.axes.end())
+      throw std::runtime_error(
+          names.empty() ? fmt::format("{}.config.{}: the {} generator has no tile parameters", path, name, w.trial.generator)
+                        : fmt::format("{}.config.{}: not a parameter of the {} generator for this problem (its "
+                                      "parameters: {})",
+                                      path, name, w.trial.generator, listed(names)));
+    if (std::find(axis->second.begin(), axis->second.end(), value) == axis->second.end())
+      throw std::runtime_error(fmt::format("{}.config.{}: {} is not one of the {} generator's values ({})", path, name,
+                                           value, w.trial.generator, listed(axis->second)));
+  }
+  for (const auto& name : names)
+    if (!config.get(name))
+      throw std::runtime_error(
+          fmt::format("{}.config: missing \"{}\", a parameter of the {} generator", path, name, w.trial.generator));
+  if (space.reject)
+    if (const auto why = space.reject(config)) throw std::runtime_error(fmt::format("{}.config: {}", path, *why));
+}
+
 std::vector<WinnerRecord> winners_from_json(const nlohmann::json& document) {
-  if (!document.is_object() || document.value("format", "") != kTuningFormat)
+  const bool ours = document.is_object() && document.contains("format") && document.at("format").is_string() &&
+                    document.at("format").get<std::string>() == kTuningFormat;
+  if (!ours)
     throw std::runtime_error(fmt::format("not an mfjit tuning export: \"format\" must be \"{}\"", kTuningFormat));
   if (!document.contains("winners") || !document.at("winners").is_array())
     throw std::runtime_error("an mfjit tuning export's \"winners\" must be an array");
   std::vector<WinnerRecord> out;
   const auto& list = document.at("winners");
-  for (std::size_t i = 0; i < list.size(); ++i) out.push_back(winner_from_json(Fields(list[i], fmt::format("winners[{}]", i))));
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string path = fmt::format("winners[{}]", i);
+    out.push_back(winner_from_json(Fields(list[i], path)));
+    check_winner(out.back(), path);
+  }
   return out;
 }
 

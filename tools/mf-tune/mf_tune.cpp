@@ -167,9 +167,17 @@ std::vector<Named> file_problems(const std::string& path) {
 
 std::vector<Named> untuned_problems(const tuner::db::Database& db, const tuner::db::DeviceRecord& device) {
   std::vector<Named> out;
-  for (const auto& miss : db.misses())
-    if (miss.device == device)
+  for (const auto& miss : db.misses()) {
+    if (!(miss.device == device)) continue;
+    try {
       out.push_back({fmt::format("untuned ({}x)", miss.count), nlohmann::json::parse(miss.problem_json).get<ir::Problem>()});
+    } catch (const std::exception& e) {  // not written by mfjit: a damaged or edited file
+      const bool not_json = dynamic_cast<const nlohmann::json::exception*>(&e) != nullptr;
+      throw std::runtime_error(fmt::format("the tuning database {}: the miss of {} holds a problem that is not {}{}",
+                                           db.path(), miss.key, not_json ? "JSON" : "mfjit IR: ",
+                                           not_json ? "" : e.what()));
+    }
+  }
   return out;
 }
 

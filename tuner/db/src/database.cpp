@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "schema.h"
 #include "statement.h"
@@ -88,6 +90,13 @@ WinnerRecord read_winner(const Statement& row) {
   winner.trial.id = row.integer(25);
   winner.provenance = {row.text(20), row.integer(21), row.real(22), row.text(24)};
   winner.created_at = row.text(23);
+  // Only an ok trial with its timing can win (set_winner, import); a file edited or damaged
+  // past what quick_check sees may say otherwise, and readers rely on the timing.
+  if (winner.trial.status != TrialStatus::kOk || !winner.trial.timing)
+    throw Error(ErrorKind::kNotDatabase,
+                fmt::format("the winner of {} points at a trial without a successful timing: the tuning database is "
+                            "damaged",
+                            winner.key));
   return winner;
 }
 
@@ -121,6 +130,84 @@ std::int64_t table_count(sqlite3* handle) {
   Statement count(handle, "SELECT count(*) FROM sqlite_schema");
   count.step();
   return count.integer(0);
+}
+
+// What the tables and indexes of a database are: per table its columns (name, declared
+// type, NOT NULL, primary key position), per index its table. SQLite's own are left out.
+std::map<std::string, std::string> tables_of(sqlite3* handle) {
+  std::map<std::string, std::string> out;
+  Statement objects(handle, "SELECT type, name, tbl_name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'");
+  while (objects.step()) {
+    const std::string type = objects.text(0), name = objects.text(1);
+    if (type == "index") {
+      out["index " + name] = "on " + objects.text(2);
+    } else if (type == "table") {
+      Statement columns(handle, "SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?)");
+      columns.bind(1, name);
+      std::string description;
+      while (columns.step())
+        description += fmt::format("{}{} {}{}{}", description.empty() ? "" : ", ", columns.text(0), columns.text(1),
+                                   columns.integer(2) != 0 ? " NOT NULL" : "",
+                                   columns.integer(3) != 0 ? fmt::format(" PK{}", columns.integer(3)) : "");
+      out["table " + name] = description;
+    }
+  }
+  return out;
+}
+
+// The tables of schema `version` as migrate() makes them (in memory, once per process).
+const std::map<std::string, std::string>& schema_tables(int version) {
+  static const std::vector<std::map<std::string, std::string>> all = [] {
+    std::vector<std::map<std::string, std::string>> out(kSchemaVersion + 1);
+    for (int v = 1; v <= kSchemaVersion; ++v) {
+      sqlite3* memory = nullptr;
+      if (sqlite3_open(":memory:", &memory) != SQLITE_OK) {
+        sqlite3_close(memory);
+        throw Error(ErrorKind::kSqlite, "cannot open an in-memory database to compare schemas with");
+      }
+      try {
+        migrate(memory, 0, v);
+        out[std::size_t(v)] = tables_of(memory);
+      } catch (...) {
+        sqlite3_close(memory);
+        throw;
+      }
+      sqlite3_close(memory);
+    }
+    return out;
+  }();
+  return all.at(std::size_t(version));
+}
+
+// Throws unless the file holds the tables of its schema version: a file with mfjit's
+// application id and version but other tables (an edit, another program, a damaged schema)
+// would fail later in the middle of a command, or take writes mfjit cannot read back.
+void check_tables(sqlite3* handle, const std::string& path, int version) {
+  const auto found = tables_of(handle);
+  for (const auto& [name, description] : schema_tables(version)) {
+    const auto it = found.find(name);
+    if (it == found.end() || it->second != description)
+      throw Error(ErrorKind::kNotDatabase,
+                  fmt::format("the tuning database {} has mfjit's application id and schema version {}, but {} {}: "
+                              "the file was changed by something else or is damaged; move it away, and mf-tune starts "
+                              "a new one",
+                              path, version, name,
+                              it == found.end() ? "is missing"
+                                                : fmt::format("has the columns ({}) instead of ({})", it->second,
+                                                              description)));
+  }
+}
+
+// Rolls back the hot journal a writer killed mid-transaction left beside `path`: SQLite
+// does so on a read-write connection's first read.
+void roll_back_hot_journal(const std::string& path, const OpenOptions& options) {
+  sqlite3* handle = nullptr;
+  const int code = sqlite3_open_v2(path.c_str(), &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (code == SQLITE_OK) {
+    sqlite3_busy_timeout(handle, options.busy_timeout_ms);
+    sqlite3_exec(handle, "SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr);
+  }
+  sqlite3_close(handle);
 }
 
 // Runs fn again while another connection holds a lock it needs, as begin_write does.
@@ -235,30 +322,54 @@ Database Database::open(const std::string& path, const OpenOptions& options) {
   sqlite3_busy_timeout(handle, options.busy_timeout_ms);
   sqlite3_extended_result_codes(handle, 1);
 
-  // What the file is, from one consistent snapshot (another process may be creating it):
-  // before anything is written to it, so that a foreign file stays untouched.
-  retry_while_busy(options, [&] {
-    Statement(handle, "BEGIN").run();
+  try {
+    // What the file is, from one consistent snapshot (another process may be creating or
+    // migrating it): before anything is written to it, so that a foreign file stays untouched.
+    int failure = SQLITE_OK;
+    const auto identify = [&] {
+      retry_while_busy(options, [&] {
+        Statement(handle, "BEGIN").run();
+        try {
+          db.version_ = identified_version(handle, path, writable);
+          if (db.version_ > 0) check_tables(handle, path, db.version_);
+          Statement(handle, "COMMIT").run();
+        } catch (...) {
+          failure = sqlite3_extended_errcode(handle);
+          sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
+          throw;
+        }
+      });
+    };
     try {
-      db.version_ = identified_version(handle, path, writable);
-      Statement(handle, "COMMIT").run();
-    } catch (...) {
-      sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
-      throw;
+      identify();
+    } catch (const Error&) {
+      // A writer killed in the middle of a transaction of the rollback journal (a file that
+      // was not yet WAL: being created, or an older file being switched) leaves a hot
+      // journal, which a read-only connection cannot roll back: one of its own does, as the
+      // next writer would, and the reader reads what was committed.
+      if (writable || immutable || failure != SQLITE_READONLY_ROLLBACK) throw;
+      roll_back_hot_journal(path, options);
+      identify();
     }
-  });
-  // A damaged file is refused before anything reads or writes it (SQLite would go on
-  // writing into a file whose pages are broken): quick_check reads every page once.
-  retry_while_busy(options, [&] {
-    Statement check(handle, "PRAGMA quick_check(1)");
-    check.step();
-    const std::string verdict = check.text(0);
-    if (verdict != "ok")
-      throw Error(ErrorKind::kNotDatabase,
-                  fmt::format("the tuning database {} is damaged (SQLite's quick_check: {}); move it away, and mf-tune "
-                              "starts a new one",
-                              path, verdict));
-  });
+    // A damaged file is refused before anything reads or writes it (SQLite would go on
+    // writing into a file whose pages are broken): quick_check reads every page once.
+    retry_while_busy(options, [&] {
+      Statement check(handle, "PRAGMA quick_check(1)");
+      check.step();
+      std::string verdict = check.text(0);
+      std::replace(verdict.begin(), verdict.end(), '\n', ' ');  // "*** in database main *** Page 3: ..."
+      if (verdict != "ok")
+        throw Error(ErrorKind::kNotDatabase,
+                    fmt::format("the tuning database {} is damaged (SQLite's quick_check: {}); move it away, and "
+                                "mf-tune starts a new one",
+                                path, verdict));
+    });
+  } catch (...) {
+    // A refused file stays as it was: closing the last connection would otherwise copy a
+    // WAL left beside it into it (a checkpoint).
+    sqlite3_db_config(handle, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    throw;
+  }
   if (!writable) return db;
 
   Statement(handle, "PRAGMA foreign_keys = ON").run();

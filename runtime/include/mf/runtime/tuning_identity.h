@@ -38,6 +38,16 @@ ir::TileConfig tuning_default_config(mf_context context, const ir::Problem& prob
 std::optional<std::string> tuning_rejects(mf_context context, const ir::Problem& problem, const ir::TileConfig& config);
 // The name of the generator `config` belongs to.
 std::string tuning_generator_of(mf_context context, const ir::Problem& problem, const ir::TileConfig& config);
+// The space of generator `generator` ("template", "mlir", "reference") for `problem` on the
+// device of a tuning record — any machine's, not this one's: its vendor says which backend
+// measured it, its arch the target — for checking winners measured elsewhere (mf-db import
+// and merge). The template generator's space is the one this build's generator has for
+// that target (its constraints with unlimited shared memory: the record does not say how
+// much the device has, and plan creation checks it there); the MLIR generator and the
+// reference have no tile parameters. Throws std::invalid_argument whose message starts with
+// the record's field that is wrong ("device.arch: ...", "generator: ...").
+compiler::ParameterSpace tuning_record_space(const tuner::db::DeviceRecord& device, const ir::Problem& problem,
+                                             const std::string& generator);
 // A plan with exactly `config` (its description says config_source "tuner"); the tuning
 // database is neither read nor written. Thread-safe. Throws std::invalid_argument for a
 // configuration outside the generator's space, else what plan creation reports (an
