@@ -21,18 +21,31 @@ struct RowBase {
   float offset[2];  // −m·|c|·log2 e (0 while m = −inf): the exponential's FMA addend
 };
 
+// op over row g + 8·half's values in x (columns 2t and 2t+1 of every tile), as a tree:
+// a chain of dependent instructions as long as log2 of the count, not the count, which is
+// what the warps otherwise stall on (ncu: "wait").
+template <int kKeyTiles, class Op>
+__device__ __forceinline__ float tree_reduce(const FragC (&x)[kKeyTiles], int half, Op op) {
+  float v[kKeyTiles];
+#pragma unroll
+  for (int j = 0; j < kKeyTiles; ++j) v[j] = op(x[j].c[2 * half], x[j].c[2 * half + 1]);
+#pragma unroll
+  for (int stride = 1; stride < kKeyTiles; stride *= 2)
+#pragma unroll
+    for (int j = 0; j + stride < kKeyTiles; j += 2 * stride) v[j] = op(v[j], v[j + stride]);
+  return v[0];
+}
+
 // Raises the base of rows whose logits (x units) passed it by more than `raise`; factor[half]
 // is what the row's earlier output and sums must be multiplied by (1 where the base stayed).
 // Returns whether any row of the warp changed its base.
 template <int kKeyTiles>
 __device__ __forceinline__ bool raise_bases(const FragC (&x)[kKeyTiles], RowBase& row, float exp_scale, float raise,
                                             float (&factor)[2]) {
-  float block_max[2] = {neg_inf(), neg_inf()};
+  float block_max[2];
 #pragma unroll
-  for (int j = 0; j < kKeyTiles; ++j) {
-    block_max[0] = fmaxf(block_max[0], fmaxf(x[j].c[0], x[j].c[1]));
-    block_max[1] = fmaxf(block_max[1], fmaxf(x[j].c[2], x[j].c[3]));
-  }
+  for (int half = 0; half < 2; ++half)
+    block_max[half] = tree_reduce<kKeyTiles>(x, half, [](float a, float b) { return fmaxf(a, b); });
   bool grows[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {

@@ -174,6 +174,7 @@ __device__ __forceinline__ void evo_attention_forward_v4(const MfEvoParams& p) {
   constexpr int kRows = C::kRowsPerBlock, kD = C::kHeadDim, kBQ = C::kBlockQ, kBK = C::kBlockK;
   constexpr int kThreads = 32 * C::kWarps, kKeyTiles = kBK / 8, kOutTiles = L::kLayoutDim / 8;
   static_assert(C::kWarps == 4 || C::kWarps == 8, "one or two warpgroups");
+  static_assert(C::kStages >= 2, "a stage in use and one being filled");
   static_assert(kBQ == 16 * C::kWarps, "each warpgroup owns 64 query rows");
   static_assert(kD % 16 == 0 && kBK % 16 == 0 && kD <= 64, "tiles are multiples of the 16-wide product");
 
@@ -228,14 +229,7 @@ __device__ __forceinline__ void evo_attention_forward_v4(const MfEvoParams& p) {
 
   for (int kb = 0; kb < key_blocks; ++kb) {
     const int ahead = kb + C::kStages - 1, slot = kb % C::kStages;
-    const Stage next(stages + (ahead % C::kStages) * L::kStageBytes);
-    MaskFetch<C> next_mask;
-    if (ahead < key_blocks) {
-      loader.load(next, p, rb, ahead * kBK);
-      next_mask.fetch(p, rb, ahead * kBK);
-    }
-    cp_async_commit();
-    cp_async_wait<C::kStages - 1>();
+    cp_async_wait<C::kStages - 2>();  // this thread's copies of block kb have landed
     if (kb == 0 && p.scale < 0.0f) {
       // L = |c|·x needs Q negated when c < 0: once every copy of the Q tiles has landed.
       __syncthreads();
@@ -245,9 +239,18 @@ __device__ __forceinline__ void evo_attention_forward_v4(const MfEvoParams& p) {
       }
     }
     wgmma::fence_shared_for_products();
-    // Blocks whose keys are all kept (and in range) skip the mask terms.
+    // One barrier a block: block kb's tiles are visible to every warp, and every warp is done
+    // with block kb − 1, whose stage is refilled next. Blocks whose keys are all kept (and in
+    // range) skip the mask terms.
     const bool masked = __syncthreads_or((masked_stages >> slot) & 1u) != 0;
     masked_stages &= ~(1u << slot);
+    const Stage next(stages + (ahead % C::kStages) * L::kStageBytes);
+    MaskFetch<C> next_mask;
+    if (ahead < key_blocks) {
+      loader.load(next, p, rb, ahead * kBK);
+      next_mask.fetch(p, rb, ahead * kBK);
+    }
+    cp_async_commit();
     const Stage st(stages + slot * L::kStageBytes);
     // The stage's descriptors, stepped to each row and k step by constant offsets.
     const wgmma::KMajor<T, L::kRowBytes> keys(st.k(0));
@@ -277,10 +280,8 @@ __device__ __forceinline__ void evo_attention_forward_v4(const MfEvoParams& p) {
       }
       exponentiate(x, row[r], exp_scale);
 #pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j) {
-        sums[r].sum[0] += x[j].c[0] + x[j].c[1];
-        sums[r].sum[1] += x[j].c[2] + x[j].c[3];
-      }
+      for (int half = 0; half < 2; ++half)
+        sums[r].sum[half] += tree_reduce<kKeyTiles>(x, half, [](float a, float b) { return a + b; });
 
       FragA<T> prob[kBK / 16];
 #pragma unroll
@@ -294,7 +295,6 @@ __device__ __forceinline__ void evo_attention_forward_v4(const MfEvoParams& p) {
       wgmma::hold(out[r]);
     }
     if (ahead < key_blocks && next_mask.store(next, factor)) masked_stages |= 1u << (ahead % C::kStages);
-    __syncthreads();  // the stage is refilled next
   }
   cp_async_wait<0>();
   __syncthreads();  // every warpgroup's products have read the Q tiles: they become staging
