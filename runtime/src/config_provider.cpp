@@ -64,7 +64,7 @@ std::vector<std::pair<std::string, double>> buckets(const std::string& key) {
   return out;
 }
 
-ir::TileConfig config_of(const tuner::db::WinnerRecord& winner) {
+ir::TileConfig config_of(const tuning_db::WinnerRecord& winner) {
   return nlohmann::json::parse(winner.trial.config).get<ir::TileConfig>();
 }
 
@@ -85,7 +85,7 @@ double bucket_distance(const std::string& a, const std::string& b) {
   return distance;
 }
 
-tuner::db::DeviceRecord device_record(const Backend& backend) {
+tuning_db::DeviceRecord device_record(const Backend& backend) {
   const mf_device_info& info = backend.device();
   return {vendor_of(backend.kind()),  info.name,           info.arch,
           info.multiprocessors,       info.l2_cache_bytes, info.memory_bytes,
@@ -126,13 +126,13 @@ ConfigChoice TunedConfigProvider::choose(const ir::Problem& problem, const std::
 }
 
 std::optional<ConfigChoice> TunedConfigProvider::tuned(const ir::Problem& problem, const std::string& key,
-                                                       const Backend& backend, const tuner::db::DeviceRecord& device,
+                                                       const Backend& backend, const tuning_db::DeviceRecord& device,
                                                        const std::string& hash) {
   if (!reader_) {
     if (!std::filesystem::exists(path_)) return std::nullopt;  // nothing tuned yet
     try {
-      reader_.emplace(tuner::db::Database::open(path_, {tuner::db::Mode::kReadOnly}));
-    } catch (const tuner::db::Error& error) {
+      reader_.emplace(tuning_db::Database::open(path_, {tuning_db::Mode::kReadOnly}));
+    } catch (const tuning_db::Error& error) {
       warn(error.what());
       return std::nullopt;
     }
@@ -157,21 +157,21 @@ std::optional<ConfigChoice> TunedConfigProvider::tuned(const ir::Problem& proble
 }
 
 void TunedConfigProvider::record_miss(const ir::Problem& problem, const std::string& key,
-                                      const tuner::db::DeviceRecord& device, const std::string& hash) {
+                                      const tuning_db::DeviceRecord& device, const std::string& hash) {
   // A miss is worth little next to plan creation's latency: while another process (mf-tune)
   // holds the write lock, it is dropped rather than waited for.
-  tuner::db::OpenOptions quick;
+  tuning_db::OpenOptions quick;
   quick.busy_timeout_ms = 50;
   quick.busy_retries = 0;
   try {
     if (!writer_) {
       std::error_code ignored;
       std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ignored);
-      writer_.emplace(tuner::db::Database::open(path_, quick));
+      writer_.emplace(tuning_db::Database::open(path_, quick));
     }
     writer_->record_miss(device, {key, ir::key_family(problem), nlohmann::json(problem).dump()}, hash);
-  } catch (const tuner::db::Error& error) {
-    if (error.kind() != tuner::db::ErrorKind::kBusy) throw;
+  } catch (const tuning_db::Error& error) {
+    if (error.kind() != tuning_db::ErrorKind::kBusy) throw;
   }
 }
 

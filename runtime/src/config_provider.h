@@ -10,7 +10,7 @@
 #include <string>
 
 #include "backend.h"
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 
 namespace mf::runtime {
 
@@ -33,7 +33,7 @@ class ConfigProvider {
 double bucket_distance(const std::string& a, const std::string& b);
 
 // The tuning database's device identity of a backend's device.
-tuner::db::DeviceRecord device_record(const Backend& backend);
+tuning_db::DeviceRecord device_record(const Backend& backend);
 
 // The database is opened on first use, read-only for lookups (a missing file means nothing
 // is tuned yet) and read-write when a miss is recorded, which creates it. Any failure of
@@ -46,14 +46,14 @@ class TunedConfigProvider final : public ConfigProvider {
 
  private:
   std::optional<ConfigChoice> tuned(const ir::Problem& problem, const std::string& key, const Backend& backend,
-                                    const tuner::db::DeviceRecord& device, const std::string& hash);
-  void record_miss(const ir::Problem& problem, const std::string& key, const tuner::db::DeviceRecord& device,
+                                    const tuning_db::DeviceRecord& device, const std::string& hash);
+  void record_miss(const ir::Problem& problem, const std::string& key, const tuning_db::DeviceRecord& device,
                    const std::string& hash);
   void warn(const std::string& message, const char* consequence = "plans use the generators' defaults");
 
   std::string path_;
   std::mutex mutex_;
-  std::optional<tuner::db::Database> reader_, writer_;
+  std::optional<tuning_db::Database> reader_, writer_;
   std::string warning_;  // of the choice being made
 };
 

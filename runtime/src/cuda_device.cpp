@@ -8,17 +8,6 @@
 namespace mf::runtime {
 namespace {
 
-// Throws MF_ERROR_DEVICE (MF_ERROR_OUT_OF_MEMORY) naming `call` unless `result` is success.
-void check_cuda(const char* call, CUresult result) {
-  if (result == CUDA_SUCCESS) return;
-  const CudaDriver& driver = cuda_driver();
-  const char* name = nullptr;
-  if (driver.execution.get_error_name == nullptr || driver.execution.get_error_name(result, &name) != CUDA_SUCCESS)
-    name = nullptr;
-  const mf_status status = result == CUDA_ERROR_OUT_OF_MEMORY ? MF_ERROR_OUT_OF_MEMORY : MF_ERROR_DEVICE;
-  fail(status, describe_cuda_error(driver, call, result) + (name != nullptr ? fmt::format(" [{}]", name) : ""));
-}
-
 const CudaDriver::Execution& execution() {
   const CudaDriver& driver = cuda_driver();
   if (!driver.available()) fail(MF_ERROR_BACKEND_UNAVAILABLE, "cuda backend unavailable: " + driver.unavailable_reason);

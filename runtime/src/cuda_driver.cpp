@@ -1,8 +1,11 @@
 #include "cuda_driver.h"
 
 #include <dlfcn.h>
+#include <fmt/format.h>
 
 #include <cstdlib>
+
+#include "status.h"
 
 namespace mf::runtime {
 namespace {
@@ -49,6 +52,23 @@ CudaDriver load() {
       resolve(library, "cuLaunchKernel", run.launch_kernel, absent) &&
       resolve(library, "cuMemsetD32Async", run.memset_d32_async, absent) &&
       resolve(library, "cuGetErrorName", run.get_error_name, absent);
+  auto& memory = driver.memory;
+  std::string& lacking = memory.unavailable_reason;
+  resolve(library, "cuDevicePrimaryCtxRetain", memory.primary_ctx_retain, lacking) &&
+      resolve(library, "cuDevicePrimaryCtxRelease_v2", memory.primary_ctx_release, lacking) &&
+      resolve(library, "cuCtxSetCurrent", memory.ctx_set_current, lacking) &&
+      resolve(library, "cuCtxSynchronize", memory.ctx_synchronize, lacking) &&
+      resolve(library, "cuMemAlloc_v2", memory.mem_alloc, lacking) &&
+      resolve(library, "cuMemFree_v2", memory.mem_free, lacking) &&
+      resolve(library, "cuMemcpyHtoD_v2", memory.memcpy_htod, lacking) &&
+      resolve(library, "cuMemcpyDtoH_v2", memory.memcpy_dtoh, lacking) &&
+      resolve(library, "cuMemsetD8_v2", memory.memset_d8, lacking) &&
+      resolve(library, "cuEventCreate", memory.event_create, lacking) &&
+      resolve(library, "cuEventDestroy_v2", memory.event_destroy, lacking) &&
+      resolve(library, "cuEventRecord", memory.event_record, lacking) &&
+      resolve(library, "cuEventSynchronize", memory.event_synchronize, lacking) &&
+      resolve(library, "cuEventElapsedTime", memory.event_elapsed_time, lacking) &&
+      resolve(library, "cuGetErrorName", memory.get_error_name, lacking);
   if (CUresult result = driver.init(0); result != CUDA_SUCCESS)
     driver.unavailable_reason = describe_cuda_error(driver, "cuInit", result);
   return driver;
@@ -67,6 +87,18 @@ std::string describe_cuda_error(const CudaDriver& driver, const char* call, CUre
       text == nullptr)
     text = "unknown error";
   return std::string(call) + " failed with CUresult " + std::to_string(static_cast<int>(result)) + " (" + text + ")";
+}
+
+void check_cuda(const char* call, CUresult result) {
+  if (result == CUDA_SUCCESS) return;
+  const CudaDriver& driver = cuda_driver();
+  // cuGetErrorName is in both groups: either may be the one the caller could resolve.
+  const auto get_name = driver.execution.get_error_name != nullptr ? driver.execution.get_error_name
+                                                                   : driver.memory.get_error_name;
+  const char* name = nullptr;
+  if (get_name == nullptr || get_name(result, &name) != CUDA_SUCCESS) name = nullptr;
+  const mf_status status = result == CUDA_ERROR_OUT_OF_MEMORY ? MF_ERROR_OUT_OF_MEMORY : MF_ERROR_DEVICE;
+  fail(status, describe_cuda_error(driver, call, result) + (name != nullptr ? fmt::format(" [{}]", name) : ""));
 }
 
 }  // namespace mf::runtime

@@ -40,6 +40,29 @@ struct CudaDriver {
     std::string unavailable_reason;
     bool available() const { return unavailable_reason.empty(); }
   } execution;
+
+  // Device memory and event timing for callers that hold buffers of their own (the tuner's
+  // bench, through mf/runtime/device_memory.h): resolved apart from execution, so that a
+  // driver lacking them still runs plans, and so that they come from this one dlopen.
+  struct Memory {
+    decltype(&::cuDevicePrimaryCtxRetain) primary_ctx_retain = nullptr;
+    decltype(&::cuDevicePrimaryCtxRelease_v2) primary_ctx_release = nullptr;
+    decltype(&::cuCtxSetCurrent) ctx_set_current = nullptr;
+    decltype(&::cuCtxSynchronize) ctx_synchronize = nullptr;
+    decltype(&::cuMemAlloc_v2) mem_alloc = nullptr;
+    decltype(&::cuMemFree_v2) mem_free = nullptr;
+    decltype(&::cuMemcpyHtoD_v2) memcpy_htod = nullptr;
+    decltype(&::cuMemcpyDtoH_v2) memcpy_dtoh = nullptr;
+    decltype(&::cuMemsetD8_v2) memset_d8 = nullptr;
+    decltype(&::cuEventCreate) event_create = nullptr;
+    decltype(&::cuEventDestroy_v2) event_destroy = nullptr;
+    decltype(&::cuEventRecord) event_record = nullptr;
+    decltype(&::cuEventSynchronize) event_synchronize = nullptr;
+    decltype(&::cuEventElapsedTime) event_elapsed_time = nullptr;
+    decltype(&::cuGetErrorName) get_error_name = nullptr;
+    std::string unavailable_reason;
+    bool available() const { return unavailable_reason.empty(); }
+  } memory;
 };
 
 // Loads and initialises the driver once per process; never throws.
@@ -47,5 +70,9 @@ const CudaDriver& cuda_driver();
 
 // "cuDeviceGetName failed: CUDA_ERROR_INVALID_DEVICE (invalid device ordinal)".
 std::string describe_cuda_error(const CudaDriver& driver, const char* call, CUresult result);
+
+// Unless `result` is CUDA_SUCCESS, throws MF_ERROR_DEVICE (MF_ERROR_OUT_OF_MEMORY when the
+// device is out of memory) naming `call`, the driver's text and the error's name.
+void check_cuda(const char* call, CUresult result);
 
 }  // namespace mf::runtime

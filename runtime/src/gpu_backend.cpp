@@ -11,9 +11,7 @@
 #include "gpu_layer_norm_linear.h"
 #include "gpu_transition.h"
 #include "mf/compiler/binary_cache.h"
-#include "mf/compiler/evo_attention_generator.h"
-#include "mf/compiler/layer_norm_linear_generator.h"
-#include "mf/compiler/transition_generator.h"
+#include "mf/compiler/template_generator.h"
 #include "mf/ir/error.h"
 #include "status.h"
 
@@ -22,18 +20,7 @@ namespace {
 
 using compiler::EvoAttentionGenerator;
 using compiler::LayerNormLinearGenerator;
-using compiler::TransitionGenerator;
-
-// Calls `on(generator, op)` with the template generator of the problem's operator.
-template <class On>
-decltype(auto) with_generator(const ir::Problem& problem, On&& on) {
-  if (const auto* op = std::get_if<ir::EvoAttention>(&problem.op)) return on(EvoAttentionGenerator{}, *op);
-  if (const auto* op = std::get_if<ir::LayerNormLinear>(&problem.op)) return on(LayerNormLinearGenerator{}, *op);
-  if (const auto* op = std::get_if<ir::Transition>(&problem.op)) return on(TransitionGenerator{}, *op);
-  fail(MF_ERROR_UNSUPPORTED, fmt::format("the GPU backends have no kernel generator for {}; create the context "
-                                         "with MF_BACKEND_CPU to run on the host",
-                                         ir::op_name(problem.op)));
-}
+using compiler::with_template_generator;
 
 class GpuBackend final : public Backend {
  public:
@@ -50,7 +37,7 @@ class GpuBackend final : public Backend {
     const std::vector<std::string> names = offered(problem);
     if (names.front() == kMlir) return {};  // the MLIR kernels have no tile parameters yet
     try {
-      return with_generator(problem, [&](auto generator, const auto& op) {
+      return with_template_generator(problem, [&](auto generator, const auto& op) {
         return generator.default_config(op, problem.direction, target_);
       });
     } catch (const ir::Error& error) {
@@ -69,7 +56,7 @@ class GpuBackend final : public Backend {
     for (std::size_t i = 0; i < names.size(); ++i) {
       compiler::ParameterSpace& space = out.emplace_back(
           names[i] == kMlir ? compiler::ParameterSpace{}
-                            : with_generator(problem, [&](auto generator, const auto& op) {
+                            : with_template_generator(problem, [&](auto generator, const auto& op) {
                                 return generator.space(op, problem.direction, target_);
                               }));
       space.generator = i == 0 ? "" : names[i];
@@ -92,7 +79,7 @@ class GpuBackend final : public Backend {
   std::unique_ptr<Executable> build(const ir::Problem& problem, const ir::TileConfig& config) override {
     if (const auto why = rejects(problem, config)) fail(MF_ERROR_INVALID_ARGUMENT, *why);
     if (generator_of(problem, config) == kMlir) return build_mlir_gpu(problem, target_.arch, device_runtime(), cache_);
-    return with_generator(problem, [&](auto generator, const auto& op) -> std::unique_ptr<Executable> {
+    return with_template_generator(problem, [&](auto generator, const auto& op) -> std::unique_ptr<Executable> {
       auto plan = generator.launch_plan(op, problem.direction, config, target_);
       std::vector<LoadedModule> modules = loaded(generator.generate(op, problem.direction, config));
       if constexpr (std::is_same_v<decltype(generator), EvoAttentionGenerator>)
@@ -114,7 +101,7 @@ class GpuBackend final : public Backend {
     std::exception_ptr template_refusal;
     if (requested_.template_generator) {
       try {
-        names.push_back(with_generator(problem, [&](auto generator, const auto& op) -> std::string {
+        names.push_back(with_template_generator(problem, [&](auto generator, const auto& op) -> std::string {
           generator.check_supported(op, problem.direction);
           if (!vendor_.templates_unavailable.empty())
             fail(MF_ERROR_UNSUPPORTED, fmt::format("the {} backend cannot compile the template kernels for {}: {}",
@@ -135,7 +122,8 @@ class GpuBackend final : public Backend {
   }
 
   static std::string template_hash(const ir::Problem& problem) {
-    return with_generator(problem, [](auto generator, const auto&) { return std::string(generator.source_hash()); });
+    return with_template_generator(problem,
+                                   [](auto generator, const auto&) { return std::string(generator.source_hash()); });
   }
 
   // The code object of `source`, from the binary cache or compiled (and then cached;

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "mf/compiler/evo_attention_generator.h"  // KernelLaunch
+#include "mf/compiler/kernel_launch.h"
 
 namespace mf::runtime {
 

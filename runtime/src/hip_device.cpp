@@ -16,12 +16,6 @@ const HipRuntime::Execution& execution() {
   return hip.execution;
 }
 
-void check_hip(const std::string& call, hipError_t result) {
-  if (result == hipSuccess) return;
-  const mf_status status = result == hipErrorOutOfMemory ? MF_ERROR_OUT_OF_MEMORY : MF_ERROR_DEVICE;
-  fail(status, describe_hip_error(hip_runtime(), call.c_str(), result));
-}
-
 // Makes `ordinal` the current device on this thread for a scope, restoring the caller's.
 class DeviceScope {
  public:

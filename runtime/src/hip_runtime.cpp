@@ -61,6 +61,21 @@ HipRuntime load() {
       resolve(library, path, "hipModuleLaunchKernel", run.module_launch_kernel, absent) &&
       resolve(library, path, "hipMemsetD32Async", run.memset_d32_async, absent) &&
       resolve(library, path, "hipGetErrorName", run.get_error_name, absent);
+  auto& memory = hip.memory;
+  std::string& lacking = memory.unavailable_reason;
+  resolve(library, path, "hipSetDevice", memory.set_device, lacking) &&
+      resolve(library, path, "hipDeviceSynchronize", memory.device_synchronize, lacking) &&
+      resolve(library, path, "hipMalloc", memory.alloc, lacking) &&
+      resolve(library, path, "hipFree", memory.free, lacking) &&
+      resolve(library, path, "hipMemcpyHtoD", memory.memcpy_htod, lacking) &&
+      resolve(library, path, "hipMemcpyDtoH", memory.memcpy_dtoh, lacking) &&
+      resolve(library, path, "hipMemset", memory.memset, lacking) &&
+      resolve(library, path, "hipEventCreate", memory.event_create, lacking) &&
+      resolve(library, path, "hipEventDestroy", memory.event_destroy, lacking) &&
+      resolve(library, path, "hipEventRecord", memory.event_record, lacking) &&
+      resolve(library, path, "hipEventSynchronize", memory.event_synchronize, lacking) &&
+      resolve(library, path, "hipEventElapsedTime", memory.event_elapsed_time, lacking) &&
+      resolve(library, path, "hipGetErrorName", memory.get_error_name, lacking);
   if (hipError_t result = hip.init(0); result != hipSuccess) hip.unavailable_reason = describe_hip_error(hip, "hipInit", result);
   return hip;
 }
@@ -82,9 +97,17 @@ const std::string& hip_unavailable_reason() { return hip_runtime().unavailable_r
 
 std::string describe_hip_error(const HipRuntime& hip, const char* call, hipError_t result) {
   const char* text = hip.get_error_string != nullptr ? hip.get_error_string(result) : nullptr;
-  const char* name = hip.execution.get_error_name != nullptr ? hip.execution.get_error_name(result) : nullptr;
+  // hipGetErrorName is in both groups: either may be the one the caller could resolve.
+  const auto get_name = hip.execution.get_error_name != nullptr ? hip.execution.get_error_name : hip.memory.get_error_name;
+  const char* name = get_name != nullptr ? get_name(result) : nullptr;
   return fmt::format("{} failed with hipError_t {}{} ({})", call, static_cast<int>(result),
                      name != nullptr ? fmt::format(" [{}]", name) : "", text != nullptr ? text : "unknown error");
+}
+
+void check_hip(const std::string& call, hipError_t result) {
+  if (result == hipSuccess) return;
+  const mf_status status = result == hipErrorOutOfMemory ? MF_ERROR_OUT_OF_MEMORY : MF_ERROR_DEVICE;
+  fail(status, describe_hip_error(hip_runtime(), call.c_str(), result));
 }
 
 int hip_device_count() {

@@ -8,6 +8,7 @@
 #endif
 #include <hip/hip_runtime_api.h>
 
+#include <cstddef>
 #include <string>
 
 #include "mfjit/mfjit.h"
@@ -38,6 +39,27 @@ struct HipRuntime {
     std::string unavailable_reason;
     bool available() const { return unavailable_reason.empty(); }
   } execution;
+
+  // Device memory and event timing for callers that hold buffers of their own (the tuner's
+  // bench, through mf/runtime/device_memory.h): resolved apart from execution, so that a
+  // runtime lacking them still runs plans, and so that they come from this one dlopen.
+  struct Memory {
+    decltype(&::hipSetDevice) set_device = nullptr;
+    decltype(&::hipDeviceSynchronize) device_synchronize = nullptr;
+    hipError_t (*alloc)(void**, std::size_t) = nullptr;  // hipMalloc: C++ adds a template overload
+    decltype(&::hipFree) free = nullptr;
+    decltype(&::hipMemcpyHtoD) memcpy_htod = nullptr;
+    decltype(&::hipMemcpyDtoH) memcpy_dtoh = nullptr;
+    decltype(&::hipMemset) memset = nullptr;
+    decltype(&::hipEventCreate) event_create = nullptr;
+    decltype(&::hipEventDestroy) event_destroy = nullptr;
+    decltype(&::hipEventRecord) event_record = nullptr;
+    decltype(&::hipEventSynchronize) event_synchronize = nullptr;
+    decltype(&::hipEventElapsedTime) event_elapsed_time = nullptr;
+    decltype(&::hipGetErrorName) get_error_name = nullptr;
+    std::string unavailable_reason;
+    bool available() const { return unavailable_reason.empty(); }
+  } memory;
 };
 
 // Loads and initialises the runtime once per process; never throws.
@@ -53,5 +75,9 @@ mf_device_info hip_device_info(int ordinal);
 
 // "hipModuleLoadData failed with hipError_t 200 [hipErrorInvalidImage] (invalid image)".
 std::string describe_hip_error(const HipRuntime& hip, const char* call, hipError_t result);
+
+// Unless `result` is hipSuccess, throws MF_ERROR_DEVICE (MF_ERROR_OUT_OF_MEMORY when the
+// device is out of memory) naming `call` and the runtime's error.
+void check_hip(const std::string& call, hipError_t result);
 
 }  // namespace mf::runtime

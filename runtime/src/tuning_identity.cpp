@@ -14,10 +14,8 @@
 #include "plan.h"
 #include "status.h"
 #include "mf/ir/error.h"
-#include "mf/compiler/evo_attention_generator.h"
-#include "mf/compiler/layer_norm_linear_generator.h"
-#include "mf/compiler/transition_generator.h"
 #include "mf/compiler/target.h"
+#include "mf/compiler/template_generator.h"
 
 namespace mf::runtime {
 namespace {
@@ -32,7 +30,7 @@ const Backend& backend_of(mf_context context) { return *context_of(context).back
 
 std::string default_tuning_db_path() { return default_db_path(default_cache_dir()); }
 
-tuner::db::DeviceRecord tuning_device(mf_context context) { return device_record(backend_of(context)); }
+tuning_db::DeviceRecord tuning_device(mf_context context) { return device_record(backend_of(context)); }
 
 std::string tuning_generator(mf_context context, const ir::Problem& problem) {
   return backend_of(context).generator_for(problem);
@@ -79,7 +77,7 @@ namespace {
 
 // The template generator's target for a GPU of a tuning record: NVIDIA's arch as the driver
 // reports it ("sm_90", compiled for as nvrtc_arch says: "sm_90a"), AMD's as it is ("gfx90a").
-compiler::Target record_target(const tuner::db::DeviceRecord& device) {
+compiler::Target record_target(const tuning_db::DeviceRecord& device) {
   const std::int64_t multiprocessors = std::clamp<std::int64_t>(device.multiprocessors, 1, INT_MAX);
   compiler::Target target{device.arch, int(multiprocessors), INT_MAX};
   if (device.vendor == "amd") {
@@ -100,7 +98,7 @@ compiler::Target record_target(const tuner::db::DeviceRecord& device) {
 
 }  // namespace
 
-compiler::ParameterSpace tuning_record_space(const tuner::db::DeviceRecord& device, const ir::Problem& problem,
+compiler::ParameterSpace tuning_record_space(const tuning_db::DeviceRecord& device, const ir::Problem& problem,
                                              const std::string& generator) {
   const bool gpu = device.vendor == "nvidia" || device.vendor == "amd";
   if (!gpu && device.vendor != "cpu")
@@ -125,10 +123,7 @@ compiler::ParameterSpace tuning_record_space(const tuner::db::DeviceRecord& devi
     found.generator = generator;
     return found;
   };
-  if (const auto* op = std::get_if<ir::EvoAttention>(&problem.op)) return of(compiler::EvoAttentionGenerator{}, *op);
-  if (const auto* op = std::get_if<ir::LayerNormLinear>(&problem.op))
-    return of(compiler::LayerNormLinearGenerator{}, *op);
-  return of(compiler::TransitionGenerator{}, std::get<ir::Transition>(problem.op));
+  return compiler::with_template_generator(problem, of);
 }
 
 mf_plan tuning_plan(mf_context context, const ir::Problem& problem, const ir::TileConfig& config) {

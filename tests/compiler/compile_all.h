@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "mf/compiler/evo_attention_generator.h"  // GeneratedSource
+#include "mf/compiler/generated_source.h"
 #include "mf/compiler/nvrtc.h"
 
 namespace mf::compiler {

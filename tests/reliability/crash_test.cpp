@@ -22,13 +22,13 @@
 #include <vector>
 
 #include "harness.h"
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 #include "winner_json.h"
 
 namespace mf::reliability {
 namespace {
 
-using tuner::db::Database;
+using tuning_db::Database;
 
 struct Workload {
   std::string name;
@@ -76,10 +76,10 @@ void check_survivor(const std::string& path, const Workload& w, const std::vecto
   std::vector<std::string> read_only;
   try {  // as plan creation opens it, first: nothing has recovered the file yet
     read_only = winner_lines(path);
-  } catch (const tuner::db::Error& e) {
+  } catch (const tuning_db::Error& e) {
     // A database being created holds no schema until its first transaction commits:
     // readers find "no mfjit tuning database yet", as they do for a missing file.
-    const bool nothing_yet = e.kind() == tuner::db::ErrorKind::kForeign &&
+    const bool nothing_yet = e.kind() == tuning_db::ErrorKind::kForeign &&
                              std::string(e.what()).find("is empty") != std::string::npos;
     EXPECT_TRUE(nothing_yet && before.empty()) << "read-only open: " << e.what();
   } catch (const std::exception& e) {
@@ -168,7 +168,7 @@ Figures crash_everywhere(const Workload& w) {
 }
 
 // Winners of small real problems on an H200 (template configurations) and their export.
-std::vector<tuner::db::WinnerRecord> h200_winners(double median_us) {
+std::vector<tuning_db::WinnerRecord> h200_winners(double median_us) {
   const Scratch dir;
   Database db = Database::open(dir.file("w.db"));
   for (const auto& p : small_problems()) {
@@ -176,16 +176,16 @@ std::vector<tuner::db::WinnerRecord> h200_winners(double median_us) {
     const auto configs = h200_configs(p);
     for (std::size_t i = 0; i < 3; ++i) {
       const auto trial = db.record_trial(h200(), record_of(p),
-                                         {"template", "hash1", configs[i], tuner::db::TrialStatus::kOk, "",
-                                          tuner::db::Timing{median_us + double(i), median_us, 0.1, 20}});
+                                         {"template", "hash1", configs[i], tuning_db::TrialStatus::kOk, "",
+                                          tuning_db::Timing{median_us + double(i), median_us, 0.1, 20}});
       if (i == 0) db.set_winner(trial, {"exhaustive", 3, 0.05});
     }
   }
   for (const std::int64_t tokens : {64, 128}) {
     const ir::Problem p{ir::msa_row_attention(1, 2, tokens, 2, 16), ir::Direction::forward()};
     db.set_winner(db.record_trial(h200(), record_of(p),
-                                  {"template", "hash1", h200_configs(p)[1], tuner::db::TrialStatus::kOk, "",
-                                   tuner::db::Timing{median_us * double(tokens), median_us, 0.1, 20}}),
+                                  {"template", "hash1", h200_configs(p)[1], tuning_db::TrialStatus::kOk, "",
+                                   tuning_db::Timing{median_us * double(tokens), median_us, 0.1, 20}}),
                   {"descent", 7, 0.02});
   }
   return db.winners();
@@ -214,13 +214,13 @@ TEST(Crash, MfDbImportAtEveryWritePoint) {
   const Scratch setup;
   const std::string start = setup.file("start.db");
   {
-    tuner::db::OpenOptions old;
+    tuning_db::OpenOptions old;
     old.create_version = 1;
     Database db = Database::open(start, old);
     const ir::Problem p{ir::msa_row_attention(1, 4, 32, 2, 16), ir::Direction::forward()};
     db.record_trial(h200(), record_of(p),
-                    {"template", "hash1", h200_configs(p)[0], tuner::db::TrialStatus::kOk, "",
-                     tuner::db::Timing{3, 3, 0, 5}});
+                    {"template", "hash1", h200_configs(p)[0], tuning_db::TrialStatus::kOk, "",
+                     tuning_db::Timing{3, 3, 0, 5}});
   }
   query(start, "INSERT INTO winners (problem_id, device_id, generator_hash, trial_id, strategy, trials, margin, "
                "created_at) SELECT problem_id, device_id, generator_hash, id, 'exhaustive', 1, 0.1, "

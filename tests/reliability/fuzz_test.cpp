@@ -43,7 +43,7 @@
 #include "mf/ir/transition.h"
 #include "mf/ir/validate.h"
 #include "mf/runtime/tuning_identity.h"
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 #include "mf_db.h"
 #include "problem_file.h"
 #include "winner_json.h"
@@ -52,7 +52,7 @@ namespace mf::reliability {
 namespace {
 
 using nlohmann::json;
-using tuner::db::Database;
+using tuning_db::Database;
 
 std::int64_t cases() { return long_version() ? 100000 : 200; }
 
@@ -233,8 +233,8 @@ std::vector<ir::Problem> seed_problems() {
   return out;
 }
 
-const std::vector<tuner::db::DeviceRecord>& gpu_devices() {
-  static const std::vector<tuner::db::DeviceRecord> devices = {
+const std::vector<tuning_db::DeviceRecord>& gpu_devices() {
+  static const std::vector<tuning_db::DeviceRecord> devices = {
       h200(),
       {"nvidia", "NVIDIA A100", "sm_80", 108, 40 << 20, 80LL << 30, 12040, "nvrtc 12.4"},
       {"amd", "AMD Instinct MI300X", "gfx942", 304, 256 << 20, 192LL << 30, 60000, "hiprtc 6.0"},
@@ -303,12 +303,12 @@ TEST(Fuzz, Keys) {
   {
     Database db = Database::open(db_path);
     db.set_winner(db.record_trial(h200(), record_of(problem),
-                                  {"template", "hash1", h200_configs(problem)[0], tuner::db::TrialStatus::kOk, "",
-                                   tuner::db::Timing{2, 2, 0, 3}}),
+                                  {"template", "hash1", h200_configs(problem)[0], tuning_db::TrialStatus::kOk, "",
+                                   tuning_db::Timing{2, 2, 0, 3}}),
                   {"exhaustive", 1, 0.0});
   }
-  const Database reader = Database::open(db_path, {tuner::db::Mode::kReadOnly});
-  const tuner::db::WinnerRecord winner = reader.winners().at(0);
+  const Database reader = Database::open(db_path, {tuning_db::Mode::kReadOnly});
+  const tuning_db::WinnerRecord winner = reader.winners().at(0);
   // The plans' database: winners of this machine's cpu whose keys are hostile, started
   // afresh every 20 of them (a plan reads the whole family each time).
   const std::string plans_path = dir.file("plans.db");
@@ -321,7 +321,7 @@ TEST(Fuzz, Keys) {
         [&] {
           (void)runtime::bucket_distance(key, hostile);
           (void)runtime::bucket_distance(hostile, hostile);
-          tuner::db::WinnerRecord w = winner;
+          tuning_db::WinnerRecord w = winner;
           w.key = hostile;
           if (mutate.chance(0.5)) w.family = hostile;
           try {
@@ -344,7 +344,7 @@ TEST(Fuzz, Keys) {
               Database writer = Database::open(plans_path);
               writer.set_winner(writer.record_trial(cpu_device, {hostile, family, nlohmann::json(problem).dump()},
                                                     {"reference", hash, "{\"generator\":\"reference\"}",
-                                                     tuner::db::TrialStatus::kOk, "", tuner::db::Timing{3, 3, 0, 3}}),
+                                                     tuning_db::TrialStatus::kOk, "", tuning_db::Timing{3, 3, 0, 3}}),
                                 {"exhaustive", 1, 0.0});
             }
             const ir::Problem other{ir::msa_row_attention(1, 3, 64, 2, 16), ir::Direction::forward()};
@@ -443,8 +443,8 @@ TEST(Fuzz, Imports) {
     Database db = Database::open(source);
     for (const auto& problem : seed_problems()) {
       if (!std::holds_alternative<ir::EvoAttention>(problem.op)) {
-        tuner::db::TrialRecord mlir{"mlir", "mlir-host/1 + reference/1", "{}", tuner::db::TrialStatus::kOk, "",
-                                    tuner::db::Timing{9, 8, 1, 3}};
+        tuning_db::TrialRecord mlir{"mlir", "mlir-host/1 + reference/1", "{}", tuning_db::TrialStatus::kOk, "",
+                                    tuning_db::Timing{9, 8, 1, 3}};
         db.set_winner(db.record_trial({"cpu", "AMD EPYC", "x86_64", 2, 1 << 20, 1LL << 34, 0, "mlir-host/1"},
                                       record_of(problem), mlir),
                       {"descent", 2, 0.4, "noisy: 1 of 4 measurements spread over 10 % of their median"});
@@ -452,12 +452,12 @@ TEST(Fuzz, Imports) {
       }
       if (problem.direction.pass != ir::Pass::kForward) continue;
       db.set_winner(db.record_trial(h200(), record_of(problem),
-                                    {"template", "hash1", h200_configs(problem)[2], tuner::db::TrialStatus::kOk, "",
-                                     tuner::db::Timing{20, 19, 0.5, 20}}),
+                                    {"template", "hash1", h200_configs(problem)[2], tuning_db::TrialStatus::kOk, "",
+                                     tuning_db::Timing{20, 19, 0.5, 20}}),
                     {"exhaustive", 74, 0.07});
     }
   }
-  const json good = tools::to_json(Database::open(source, {tuner::db::Mode::kReadOnly}).winners());
+  const json good = tools::to_json(Database::open(source, {tuning_db::Mode::kReadOnly}).winners());
   Database db = Database::open(target);
   Mutator mutate(0x696d706f7274ULL);
   Verdicts verdicts;

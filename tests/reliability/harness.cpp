@@ -25,7 +25,7 @@
 #include "mf/ir/layer_norm_linear.h"
 #include "mf/ir/problem_key.h"
 #include "mf/ir/transition.h"
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 
 extern char** environ;
 
@@ -176,7 +176,7 @@ std::string integrity(const std::string& path, const char* pragma) {
 
 std::vector<std::string> winner_lines(const std::string& path) {
   std::vector<std::string> out;
-  for (const auto& w : tuner::db::Database::open(path, {tuner::db::Mode::kReadOnly}).winners())
+  for (const auto& w : tuning_db::Database::open(path, {tuning_db::Mode::kReadOnly}).winners())
     out.push_back(fmt::format("{} {} {} | {} | {} | {} | {}", w.device.vendor, w.device.name, w.device.driver_version,
                               w.key, w.trial.generator_hash, w.trial.config, w.trial.timing->median_us));
   std::sort(out.begin(), out.end());
@@ -195,11 +195,11 @@ std::string problems_json(const std::vector<ir::Problem>& problems) {
   return list.dump(1);
 }
 
-tuner::db::ProblemRecord record_of(const ir::Problem& problem) {
+tuning_db::ProblemRecord record_of(const ir::Problem& problem) {
   return {ir::problem_key(problem), ir::key_family(problem), nlohmann::json(problem).dump()};
 }
 
-tuner::db::DeviceRecord h200() {
+tuning_db::DeviceRecord h200() {
   return {"nvidia", "NVIDIA H200", "sm_90", 132, 60 << 20, 141LL << 30, 13000, "nvrtc 13.0"};
 }
 

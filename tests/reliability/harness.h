@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "mf/ir/problem.h"
-#include "mf/tuner/db/records.h"
+#include "mf/tuning_db/records.h"
 
 namespace mf::reliability {
 
@@ -70,10 +70,10 @@ std::vector<std::string> winner_lines(const std::string& path);
 // Small real problems (each its own key) and their IR JSON array.
 std::vector<ir::Problem> small_problems();
 std::string problems_json(const std::vector<ir::Problem>& problems);
-tuner::db::ProblemRecord record_of(const ir::Problem& problem);
+tuning_db::ProblemRecord record_of(const ir::Problem& problem);
 // An H200 as the tuning database names it, and the template generator's configurations of
 // `problem` there (shared memory unlimited, as imports check them).
-tuner::db::DeviceRecord h200();
+tuning_db::DeviceRecord h200();
 std::vector<std::string> h200_configs(const ir::Problem& problem);
 
 }  // namespace mf::reliability

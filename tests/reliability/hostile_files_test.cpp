@@ -27,7 +27,7 @@
 #include "harness.h"
 #include "mf/ir/problem_key.h"
 #include "mf/runtime/tuning_identity.h"
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 #include "mf/bridge/capi.h"
 #include "winner_json.h"
 
@@ -35,10 +35,10 @@ namespace mf::reliability {
 namespace {
 
 using ::testing::HasSubstr;
-using tuner::db::Database;
+using tuning_db::Database;
 
 // This machine's cpu device and the cpu backend's generator hash of `problem`.
-std::pair<tuner::db::DeviceRecord, std::string> cpu_identity(const ir::Problem& problem) {
+std::pair<tuning_db::DeviceRecord, std::string> cpu_identity(const ir::Problem& problem) {
   mf_context context = nullptr;
   mf_context_options options;
   mf_context_options_init(&options);
@@ -59,8 +59,8 @@ std::string intact_database(const std::string& path) {
     for (const auto& p : small_problems()) {
       const auto [cpu, hash] = cpu_identity(p);
       db.set_winner(db.record_trial(cpu, record_of(p),
-                                    {"reference", hash, "{\"generator\":\"reference\"}", tuner::db::TrialStatus::kOk, "",
-                                     tuner::db::Timing{50.0, 49.0, 1.0, 3}}),
+                                    {"reference", hash, "{\"generator\":\"reference\"}", tuning_db::TrialStatus::kOk, "",
+                                     tuning_db::Timing{50.0, 49.0, 1.0, 3}}),
                     {"exhaustive", 2, 0.5});
     }
     for (const std::int64_t tokens : {16, 32, 64, 128}) {
@@ -69,12 +69,12 @@ std::string intact_database(const std::string& path) {
       std::int64_t best = 0;
       for (std::size_t i = 0; i < 40 && i < configs.size(); ++i) {
         const auto id = db.record_trial(h200(), record_of(p),
-                                        {"template", "hash1", configs[i], tuner::db::TrialStatus::kOk, "",
-                                         tuner::db::Timing{10.0 + double(i), 9.5, 0.2, 20}});
+                                        {"template", "hash1", configs[i], tuning_db::TrialStatus::kOk, "",
+                                         tuning_db::Timing{10.0 + double(i), 9.5, 0.2, 20}});
         if (i == 0) best = id;
       }
       db.record_trial(h200(), record_of(p),
-                      {"template", "hash1", configs.back(), tuner::db::TrialStatus::kCompileError, "ptxas: too big", {}});
+                      {"template", "hash1", configs.back(), tuning_db::TrialStatus::kCompileError, "ptxas: too big", {}});
       db.set_winner(best, {"exhaustive", 41, 0.1});
     }
     db.record_miss(h200(), record_of({ir::msa_row_attention(1, 2, 512, 2, 16), ir::Direction::forward()}), "hash1");
@@ -159,7 +159,7 @@ std::vector<Hostile> hostile_files(const std::string& intact, const std::string&
     write_bytes(path, "");  // an empty file is an empty SQLite database
     query(path, "CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)");
     out.push_back({"another application's database", bytes(bytes_of(path)), Expect::kRefused});
-    query(path, fmt::format("PRAGMA application_id = {}", tuner::db::kApplicationId));
+    query(path, fmt::format("PRAGMA application_id = {}", tuning_db::kApplicationId));
     query(path, "PRAGMA user_version = 3");
     out.push_back({"mfjit's application id over other tables", bytes(bytes_of(path)), Expect::kRefused});
     std::filesystem::remove(path);
@@ -268,7 +268,7 @@ TEST(HostileFiles, EveryCommandGivesAClearErrorNeverACrashNeverAWrite) {
   {  // the export every import reads
     const std::string good = dir.file("for-export.db");
     write_bytes(good, intact);
-    write_bytes(dir.file("good.json"), tools::to_json(Database::open(good, {tuner::db::Mode::kReadOnly}).winners()).dump());
+    write_bytes(dir.file("good.json"), tools::to_json(Database::open(good, {tuning_db::Mode::kReadOnly}).winners()).dump());
   }
   Tally tally;
   for (const Hostile& hostile : hostile_files(intact, dir.path())) {

@@ -20,7 +20,7 @@
 #include "mf/ir/transition.h"
 #include "runtime/c_callers.h"
 #include "runtime/capi_helpers.h"
-#include "tuner/db_test_helpers.h"
+#include "tuning_db/db_test_helpers.h"
 
 namespace mf::capi_test {
 namespace {
@@ -394,7 +394,7 @@ TEST_F(CapiErrors, DescribeReportsTheSizeItNeeds) {
 // file's bytes) are replaced, not a reason to fail (issue 27, found by the hostile-file
 // suite: mf_plan_describe failed with MF_ERROR_INTERNAL).
 TEST(CapiPlanDescription, BytesThatAreNotUtf8AreReplaced) {
-  const tuner::db::testing::ScratchDir dir;
+  const tuning_db::testing::ScratchDir dir;
   const std::string path = dir.file("tuning-\xff\xfe.db");
   std::ofstream(path) << "not a database, but long enough to be read as the header of one, with \xff in it\n";
   mf_context_options options;

@@ -17,13 +17,13 @@
 #include "mf/ir/evo_attention.h"
 #include "mf/ir/json.h"
 #include "mf/ir/problem_key.h"
-#include "tuner/db_test_helpers.h"
+#include "tuning_db/db_test_helpers.h"
 
 namespace mf::runtime {
 namespace {
 
 using ::testing::HasSubstr;
-using tuner::db::Database;
+using tuning_db::Database;
 
 // A cuda-like backend whose first generator's space is warps ∈ {2, 4, 8}, with 8 refused
 // past N = 512, and whose second generator ("mlir") has one empty configuration.
@@ -68,8 +68,8 @@ ir::Problem triangle(int n) { return {ir::triangle_attention_starting(1, n, 4, 3
 void tune(const std::string& path, const StandInBackend& backend, const ir::Problem& problem,
           const ir::TileConfig& config) {
   Database db = Database::open(path);
-  const tuner::db::TrialRecord trial{backend.generator_of(problem, config), backend.hash, nlohmann::json(config).dump(),
-                                     tuner::db::TrialStatus::kOk, "", tuner::db::Timing{10.0, 9.0, 0.5, 20}};
+  const tuning_db::TrialRecord trial{backend.generator_of(problem, config), backend.hash, nlohmann::json(config).dump(),
+                                     tuning_db::TrialStatus::kOk, "", tuning_db::Timing{10.0, 9.0, 0.5, 20}};
   const auto id = db.record_trial(device_record(backend),
                                   {ir::problem_key(problem), ir::key_family(problem), nlohmann::json(problem).dump()},
                                   trial);
@@ -86,7 +86,7 @@ ConfigChoice choose(TunedConfigProvider& provider, const Backend& backend, const
 }
 
 TEST(TunedConfig, WithoutADatabaseTheDefaultIsUsedAndTheMissRecorded) {
-  const tuner::db::testing::ScratchDir dir;
+  const tuning_db::testing::ScratchDir dir;
   const auto path = dir.file("cache/tuning.db");  // the folder does not exist yet
   const StandInBackend backend;
   TunedConfigProvider provider(path);
@@ -123,7 +123,7 @@ class ParameterlessBackend final : public StandInBackend {
 
 TEST(TunedConfig, AMissIsRecordedWhenTheBackendOffersAChoiceEvenWithoutParameters) {
   for (const int generators : {1, 2}) {
-    const tuner::db::testing::ScratchDir dir;
+    const tuning_db::testing::ScratchDir dir;
     const auto path = dir.file("tuning.db");
     const ParameterlessBackend backend(generators);
     TunedConfigProvider provider(path);
@@ -134,7 +134,7 @@ TEST(TunedConfig, AMissIsRecordedWhenTheBackendOffersAChoiceEvenWithoutParameter
 }
 
 TEST(TunedConfig, ExactThenNearestFittingNeighbour) {
-  const tuner::db::testing::ScratchDir dir;
+  const tuning_db::testing::ScratchDir dir;
   const auto path = dir.file("tuning.db");
   const StandInBackend backend;
   tune(path, backend, triangle(384), 2);   // bucket_n = 512
@@ -162,7 +162,7 @@ TEST(TunedConfig, ExactThenNearestFittingNeighbour) {
 // A winner of the second generator is chosen with its generator, for its own problem and,
 // like any winner, for the nearest problems of its family.
 TEST(TunedConfig, AWinnerOfTheSecondGeneratorKeepsItsGenerator) {
-  const tuner::db::testing::ScratchDir dir;
+  const tuning_db::testing::ScratchDir dir;
   const auto path = dir.file("tuning.db");
   const StandInBackend backend;
   tune(path, backend, triangle(256), ir::TileConfig{"mlir", {}});
@@ -178,7 +178,7 @@ TEST(TunedConfig, AWinnerOfTheSecondGeneratorKeepsItsGenerator) {
 }
 
 TEST(TunedConfig, ANeighbourWhoseConfigurationDoesNotFitIsSkipped) {
-  const tuner::db::testing::ScratchDir dir;
+  const tuning_db::testing::ScratchDir dir;
   const auto path = dir.file("tuning.db");
   const StandInBackend backend;
   tune(path, backend, triangle(128), 8);  // warps = 8 is refused past N = 512
@@ -196,7 +196,7 @@ TEST(TunedConfig, ANeighbourWhoseConfigurationDoesNotFitIsSkipped) {
 
 // An exact winner the generator now refuses gives way to the family's nearest fitting one.
 TEST(TunedConfig, ARefusedExactWinnerFallsBackToTheFamily) {
-  const tuner::db::testing::ScratchDir dir;
+  const tuning_db::testing::ScratchDir dir;
   const auto path = dir.file("tuning.db");
   const StandInBackend backend;
   tune(path, backend, triangle(768), 8);   // refused: warps = 8 past N = 512
@@ -212,7 +212,7 @@ TEST(TunedConfig, ARefusedExactWinnerFallsBackToTheFamily) {
 
 // A warning belongs to the plan whose choice met the problem, not to every later one.
 TEST(TunedConfig, AWarningDoesNotOutliveItsCause) {
-  const tuner::db::testing::ScratchDir dir;
+  const tuning_db::testing::ScratchDir dir;
   const auto path = dir.file("tuning.db");
   const StandInBackend backend;
   std::ofstream(path) << "not a database yet, but long enough to be read as a header of one\n";
@@ -226,7 +226,7 @@ TEST(TunedConfig, AWarningDoesNotOutliveItsCause) {
 }
 
 TEST(TunedConfig, ResultsOfOtherCodeOrAnotherDriverAreNeverUsed) {
-  const tuner::db::testing::ScratchDir dir;
+  const tuning_db::testing::ScratchDir dir;
   const auto path = dir.file("tuning.db");
   StandInBackend backend;
   tune(path, backend, triangle(384), 2);
@@ -236,7 +236,7 @@ TEST(TunedConfig, ResultsOfOtherCodeOrAnotherDriverAreNeverUsed) {
 }
 
 TEST(TunedConfig, AnUnusableDatabaseDegradesToDefaultsWithAWarning) {
-  const tuner::db::testing::ScratchDir dir;
+  const tuning_db::testing::ScratchDir dir;
   const StandInBackend backend;
   {
     const auto path = dir.file("notes.db");
@@ -272,7 +272,7 @@ TEST(TunedConfig, AnUnusableDatabaseDegradesToDefaultsWithAWarning) {
 }
 
 TEST(TunedConfig, TheOverrideAppliesOnTopOfATunedChoice) {
-  const tuner::db::testing::ScratchDir dir;
+  const tuning_db::testing::ScratchDir dir;
   const auto path = dir.file("tuning.db");
   const StandInBackend backend;
   tune(path, backend, triangle(384), 2);

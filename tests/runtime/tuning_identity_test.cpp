@@ -109,8 +109,8 @@ TEST_F(TuningIdentity, BadInputThrowsWithTheReason) {
 // architecture, the MLIR generator and the reference without parameters, and a reason
 // naming the record's field for what no backend offers.
 TEST_F(TuningIdentity, SpacesOfRecordedDevices) {
-  const tuner::db::DeviceRecord h200{"nvidia", "NVIDIA H200", "sm_90", 132, 60 << 20, 141LL << 30, 13000, "nvrtc 13.0"};
-  tuner::db::DeviceRecord a100 = h200, mi250 = h200, cpu = tuning_device(context_);
+  const tuning_db::DeviceRecord h200{"nvidia", "NVIDIA H200", "sm_90", 132, 60 << 20, 141LL << 30, 13000, "nvrtc 13.0"};
+  tuning_db::DeviceRecord a100 = h200, mi250 = h200, cpu = tuning_device(context_);
   a100.arch = "sm_80";
   mi250.vendor = "amd", mi250.arch = "gfx90a";
   const auto axis = [](const compiler::ParameterSpace& space, const std::string& name) {
@@ -130,7 +130,7 @@ TEST_F(TuningIdentity, SpacesOfRecordedDevices) {
     EXPECT_TRUE(space.axes.empty()) << generator;
     EXPECT_EQ(space.generator, generator);
   }
-  const auto refused = [&](const tuner::db::DeviceRecord& device, const char* generator, const std::string& part) {
+  const auto refused = [&](const tuning_db::DeviceRecord& device, const char* generator, const std::string& part) {
     try {
       tuning_record_space(device, problem_, generator);
       ADD_FAILURE() << "no error; expected " << part;
@@ -141,7 +141,7 @@ TEST_F(TuningIdentity, SpacesOfRecordedDevices) {
   refused(cpu, "template", "generator: the cpu backend has no generator 'template' (it has mlir and reference)");
   refused(h200, "reference", "generator: the cuda backend has no generator 'reference'");
   refused(h200, "fortran", "generator: the cuda backend has no generator 'fortran'");
-  tuner::db::DeviceRecord odd = h200;
+  tuning_db::DeviceRecord odd = h200;
   odd.arch = "sm_9x";
   refused(odd, "template", "device.arch: 'sm_9x' is not an NVIDIA architecture");
   odd.vendor = "amd";

@@ -21,8 +21,8 @@
 #include "mf/ir/json.h"
 #include "mf/ir/problem_key.h"
 #include "mf/runtime/tuning_identity.h"
-#include "mf/tuner/db/database.h"
-#include "tuner/db_test_helpers.h"
+#include "mf/tuner/db.h"
+#include "tuning_db/db_test_helpers.h"
 
 namespace mf::tools {
 namespace {

@@ -17,15 +17,15 @@
 #include "mf/ir/json.h"
 #include "mf/ir/problem_key.h"
 #include "mf/runtime/tuning_identity.h"
-#include "mf/tuner/db/database.h"
-#include "tuner/db_test_helpers.h"
+#include "mf/tuning_db/database.h"
+#include "tuning_db/db_test_helpers.h"
 
 namespace mf::tools {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-using tuner::db::Database;
+using tuning_db::Database;
 
 struct Outcome {
   int status;
@@ -57,7 +57,7 @@ class MfTune : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
-  tuner::db::testing::ScratchDir dir_;
+  tuning_db::testing::ScratchDir dir_;
   std::string db_ = dir_.file("cache/tuning.db");
 };
 
@@ -80,7 +80,7 @@ TEST_F(MfTune, TunesAFileOfProblemsAndSkipsThemTheSecondTime) {
   EXPECT_THAT(first.out, HasSubstr(" noise "));
   EXPECT_THAT(first.out, HasSubstr("noisy decisions: "));  // how many, whatever this machine's load
   EXPECT_THAT(first.out, HasSubstr(" of 2"));
-  Database db = Database::open(db_, {tuner::db::Mode::kReadOnly});
+  Database db = Database::open(db_, {tuning_db::Mode::kReadOnly});
   EXPECT_EQ(db.winners().size(), 2u);
   EXPECT_EQ(db.winners()[0].provenance.strategy, "descent");
 
@@ -90,7 +90,7 @@ TEST_F(MfTune, TunesAFileOfProblemsAndSkipsThemTheSecondTime) {
   Outcome again = tune(with({"--problems", file, "--retune", "--strategy", "exhaustive"}));
   EXPECT_EQ(again.status, 0) << again.err << again.out;
   EXPECT_THAT(again.out, Not(HasSubstr("already tuned")));
-  EXPECT_EQ(Database::open(db_, {tuner::db::Mode::kReadOnly}).winners()[0].provenance.strategy, "exhaustive");
+  EXPECT_EQ(Database::open(db_, {tuning_db::Mode::kReadOnly}).winners()[0].provenance.strategy, "exhaustive");
 
   // Plans now take the tuned configuration.
   mf_context_options options;
@@ -106,7 +106,7 @@ TEST_F(MfTune, TunesAFileOfProblemsAndSkipsThemTheSecondTime) {
   EXPECT_EQ(nlohmann::json::parse(description)["config_source"], "tuned:exact");
   // The plan runs the generator that won, as the winner's trial names it.
   bool found = false;
-  for (const auto& w : Database::open(db_, {tuner::db::Mode::kReadOnly}).winners())
+  for (const auto& w : Database::open(db_, {tuning_db::Mode::kReadOnly}).winners())
     if (w.key == ir::problem_key(small_forward())) {
       found = true;
       EXPECT_EQ(nlohmann::json::parse(description)["generator"], w.trial.generator);
@@ -120,7 +120,7 @@ TEST_F(MfTune, FilterPicksSuiteProblemsByNameAndDirection) {
   Outcome run = tune(with({"--filter", "single [1,1,384,16,64] fwd"}));
   ASSERT_EQ(run.status, 0) << run.err << run.out;
   EXPECT_THAT(run.out, HasSubstr("[1/1] single [1,1,384,16,64] fwd"));
-  EXPECT_EQ(Database::open(db_, {tuner::db::Mode::kReadOnly}).winners().size(), 1u);
+  EXPECT_EQ(Database::open(db_, {tuning_db::Mode::kReadOnly}).winners().size(), 1u);
 
   run = tune(with({"--filter", "no such problem"}));
   EXPECT_EQ(run.status, 1);

@@ -14,7 +14,7 @@
 #include <set>
 
 #include "contention.h"
-#include "db_test_helpers.h"
+#include "tuning_db/db_test_helpers.h"
 #include "mf/ir/json.h"
 #include "mf/tuner/search.h"
 #include "mf/tuner/tune.h"

@@ -12,7 +12,7 @@
 #include <set>
 #include <thread>
 
-#include "db_test_helpers.h"
+#include "tuning_db/db_test_helpers.h"
 #include "mf/ir/json.h"
 
 namespace mf::tuner {

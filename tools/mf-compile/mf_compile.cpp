@@ -6,10 +6,8 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "mf/compiler/evo_attention_generator.h"
-#include "mf/compiler/layer_norm_linear_generator.h"
 #include "mf/compiler/nvrtc.h"
-#include "mf/compiler/transition_generator.h"
+#include "mf/compiler/template_generator.h"
 #include "mf/ir/problem_key.h"
 #include "mf/ir/validate.h"
 #include "problem_file.h"
@@ -100,22 +98,9 @@ Options parse(const std::vector<std::string>& args) {
   return o;
 }
 
-// The template generator of the problem's operator, called with the operator itself.
-template <class Call>
-auto with_template_generator(const ir::Problem& problem, const Call& call) {
-  return std::visit(
-      [&](const auto& op) {
-        using Op = std::decay_t<decltype(op)>;
-        if constexpr (std::is_same_v<Op, ir::EvoAttention>) return call(compiler::EvoAttentionGenerator{}, op);
-        if constexpr (std::is_same_v<Op, ir::LayerNormLinear>) return call(compiler::LayerNormLinearGenerator{}, op);
-        if constexpr (std::is_same_v<Op, ir::Transition>) return call(compiler::TransitionGenerator{}, op);
-      },
-      problem.op);
-}
-
 void emit_template(const Options& o, const ir::Problem& problem, std::ostream& out) {
   const compiler::Target target{o.arch};
-  with_template_generator(problem, [&](auto generator, const auto& op) {
+  compiler::with_template_generator(problem, [&](auto generator, const auto& op) {
     using Generator = decltype(generator);
     Generator::check_supported(op, problem.direction);
     const ir::TileConfig config = o.config ? *o.config : Generator::default_config(op, problem.direction, target);

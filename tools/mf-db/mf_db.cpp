@@ -15,7 +15,7 @@
 
 #include "mf/ir/json.h"
 #include "mf/runtime/tuning_identity.h"
-#include "mf/tuner/db/database.h"
+#include "mf/tuner/db.h"
 #include "verify.h"
 #include "winner_json.h"
 

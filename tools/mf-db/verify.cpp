@@ -15,13 +15,13 @@
 namespace mf::tools {
 namespace {
 
-using tuner::db::Database;
-using tuner::db::WinnerRecord;
+using tuning_db::Database;
+using tuning_db::WinnerRecord;
 
 // The winner's configuration first, then the fastest other configurations its search
 // measured (same device and code as the winner), each once.
 std::vector<std::string> candidates_of(const Database& db, const WinnerRecord& w, int runners_up) {
-  std::vector<tuner::db::TrialRecord> others;
+  std::vector<tuning_db::TrialRecord> others;
   for (auto& t : db.trials(w.device, w.key))
     if (t.timing && t.generator_hash == w.trial.generator_hash) others.push_back(std::move(t));
   std::stable_sort(others.begin(), others.end(),

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "mfjit/mfjit.h"
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 
 namespace mf::tools {
 
@@ -20,7 +20,7 @@ struct VerifyOptions {
 // Verifies `winners` (each of a problem this context's device can run) into `db` under
 // the context's current identity; prints one line per winner. Returns 0 when every winner
 // had a configuration that still verifies, else 1.
-int verify_winners(tuner::db::Database& db, mf_context context, const std::vector<tuner::db::WinnerRecord>& winners,
+int verify_winners(tuning_db::Database& db, mf_context context, const std::vector<tuning_db::WinnerRecord>& winners,
                    const VerifyOptions& options, std::ostream& out);
 
 }  // namespace mf::tools

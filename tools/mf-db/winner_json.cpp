@@ -17,7 +17,7 @@
 
 namespace mf::tools {
 
-using tuner::db::WinnerRecord;
+using tuning_db::WinnerRecord;
 
 namespace {
 
@@ -138,16 +138,16 @@ bool iso_timestamp(const std::string& text) {
 
 // provenance.noise: the tuner's note on a noisy decision, "" when there was none. Exports
 // of mfjit before schema version 3 have no such field: a winner among them whose margin is
-// below the floor gets the note the database's migration gives one (tuner/db/src/schema.cpp).
+// below the floor gets the note the database's migration gives one (tuning_db/src/schema.cpp).
 std::string noise_note(const Fields& provenance, double margin) {
   if (!provenance.has("noise"))
-    return margin < tuner::db::kMarginFloor ? tuner::db::kNoiseNoteBeforeVersion3 : "";
+    return margin < tuning_db::kMarginFloor ? tuning_db::kNoiseNoteBeforeVersion3 : "";
   const auto& noise = provenance.at("noise");
   if (!noise.is_string())
     throw std::runtime_error(fmt::format("{}.noise must be a string, not {}", provenance.path(), noise.dump()));
-  if (noise.get<std::string>().empty() && margin < tuner::db::kMarginFloor)
+  if (noise.get<std::string>().empty() && margin < tuning_db::kMarginFloor)
     throw std::runtime_error(fmt::format("{}.margin is {:.1f} %, below {:.0f} %, and {}.noise does not say why",
-                                         provenance.path(), 100 * margin, 100 * tuner::db::kMarginFloor,
+                                         provenance.path(), 100 * margin, 100 * tuning_db::kMarginFloor,
                                          provenance.path()));
   return noise.get<std::string>();
 }
@@ -183,7 +183,7 @@ WinnerRecord winner_from_json(const Fields& item) {
   }
   w.trial.config = item.at("config").dump();
   const Fields t = item.object("timing");
-  w.trial.timing = tuner::db::Timing{t.number("median_us", true), t.number("min_us", true), t.number("spread_us", false),
+  w.trial.timing = tuning_db::Timing{t.number("median_us", true), t.number("min_us", true), t.number("spread_us", false),
                                      t.integer("samples", 1)};
   if (w.trial.timing->min_us > w.trial.timing->median_us)
     throw std::runtime_error(fmt::format("{}.timing.min_us is above its median_us", item.path()));

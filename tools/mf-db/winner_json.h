@@ -5,16 +5,16 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "mf/tuner/db/records.h"
+#include "mf/tuning_db/records.h"
 
 namespace mf::tools {
 
 constexpr const char* kTuningFormat = "mfjit-tuning/1";
 
-nlohmann::json to_json(const std::vector<tuner::db::WinnerRecord>& winners);
+nlohmann::json to_json(const std::vector<tuning_db::WinnerRecord>& winners);
 // Throws std::runtime_error naming the winner index and field that is wrong. Every winner
 // is read field by field (kinds and ranges), then checked as check_winner does.
-std::vector<tuner::db::WinnerRecord> winners_from_json(const nlohmann::json& document);
+std::vector<tuning_db::WinnerRecord> winners_from_json(const nlohmann::json& document);
 
 // Checks a winner measured elsewhere (an export's, another database's) against the IR and
 // the generator spaces of this mfjit: its problem is an IR problem that validates, its key
@@ -24,12 +24,12 @@ std::vector<tuner::db::WinnerRecord> winners_from_json(const nlohmann::json& doc
 // value one of the space's, every constraint but the device's shared memory met (which the
 // record does not say; plans check it on the device). Rewrites problem_json in the IR's own
 // form. Throws std::runtime_error "<path>.<field>: why" ("winners[2].config.warps: ...").
-void check_winner(tuner::db::WinnerRecord& winner, const std::string& path);
+void check_winner(tuning_db::WinnerRecord& winner, const std::string& path);
 
 // Which of two winners for the same (device, problem, generator hash) to keep: the faster
 // one when their times (the decisions' times) differ by more than 2 %, else the one whose
 // decision was not noisy (no noise note), else the one of the more thorough search (more
 // trials), else the older one. True keeps `existing`.
-bool keep_existing(const tuner::db::WinnerRecord& existing, const tuner::db::WinnerRecord& incoming);
+bool keep_existing(const tuning_db::WinnerRecord& existing, const tuning_db::WinnerRecord& incoming);
 
 }  // namespace mf::tools

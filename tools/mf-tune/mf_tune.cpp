@@ -165,7 +165,7 @@ std::vector<Named> file_problems(const std::string& path) {
   return out;
 }
 
-std::vector<Named> untuned_problems(const tuner::db::Database& db, const tuner::db::DeviceRecord& device) {
+std::vector<Named> untuned_problems(const tuning_db::Database& db, const tuning_db::DeviceRecord& device) {
   std::vector<Named> out;
   for (const auto& miss : db.misses()) {
     if (!(miss.device == device)) continue;
@@ -216,7 +216,7 @@ std::vector<Row> tune_device(const Options& o, int device, std::ostream& out, st
 
   std::error_code ignored;
   std::filesystem::create_directories(std::filesystem::path(o.db_path).parent_path(), ignored);
-  tuner::db::Database db = tuner::db::Database::open(o.db_path);
+  tuning_db::Database db = tuning_db::Database::open(o.db_path);
   const auto identity = runtime::tuning_device(context);
   const std::vector<Named> problems = o.untuned ? untuned_problems(db, identity)
                                       : !o.problems_file.empty() ? file_problems(o.problems_file)

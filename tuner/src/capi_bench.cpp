@@ -17,8 +17,7 @@
 namespace mf::tuner {
 
 std::unique_ptr<BenchMemory> make_host_memory();
-std::unique_ptr<BenchMemory> make_cuda_memory(int ordinal, std::size_t flush_bytes);
-std::unique_ptr<BenchMemory> make_hip_memory(int ordinal, std::size_t flush_bytes);
+std::unique_ptr<BenchMemory> make_gpu_memory(mf_backend backend, int ordinal, std::size_t flush_bytes);
 
 namespace {
 
@@ -180,8 +179,7 @@ std::unique_ptr<BenchMemory> bench_memory_for(mf_context context, int device) {
   mf_device_info info{};
   check(mf_context_device_info(context, &info), "mf_context_device_info");
   const std::size_t flush_bytes = cache_flush_bytes(info.arch, info.l2_cache_bytes);
-  if (backend == MF_BACKEND_CUDA) return make_cuda_memory(device, flush_bytes);
-  if (backend == MF_BACKEND_HIP) return make_hip_memory(device, flush_bytes);
+  if (backend == MF_BACKEND_CUDA || backend == MF_BACKEND_HIP) return make_gpu_memory(backend, device, flush_bytes);
   throw std::runtime_error("the tuner cannot measure on this backend's devices");
 }
 

@@ -7,7 +7,8 @@
  *   MF_FAKE_CUDA_FAIL         the name of one function that fails with
  *                             CUDA_ERROR_UNKNOWN (e.g. cuDeviceGetName)
  * Each device is a "Fake H200": sm_90, 132 SMs, 50 MiB L2, 227 KiB shared memory per block,
- * 141 GiB, driver 13000. It cannot run kernels: the module and launch functions are absent.
+ * 141 GiB, driver 13000. It cannot run kernels: the module and launch functions are absent;
+ * nor, alone, hold memory (fake_cuda_memory.c adds that in a second library).
  */
 #include <cuda.h>
 #include <stdio.h>
@@ -26,8 +27,13 @@ static int fails(const char* function) {
 
 static int valid_device(CUdevice device) { return device >= 0 && device < env_int("MF_FAKE_CUDA_DEVICES", 1); }
 
+/* Journals the call where fake_cuda_memory.c is linked in (mf_fake_cuda_memory), so that its
+ * tests can count initialisations; absent from the discovery-only fake. */
+__attribute__((weak)) void mf_fake_cuda_record_init(void);
+
 CUresult cuInit(unsigned int flags) {
   (void)flags;
+  if (mf_fake_cuda_record_init != NULL) mf_fake_cuda_record_init();
   return (CUresult)env_int("MF_FAKE_CUDA_INIT_RESULT", CUDA_SUCCESS);
 }
 

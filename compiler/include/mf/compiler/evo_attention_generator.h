@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "mf/compiler/generated_source.h"
+#include "mf/compiler/kernel_launch.h"
 #include "mf/compiler/parameter_space.h"
 #include "mf/compiler/target.h"
 #include "mf/ir/direction.h"
@@ -21,14 +23,6 @@
 #include "mf/ir/tile_config.h"
 
 namespace mf::compiler {
-
-// One launch of a generated kernel; blocks and shared bytes depend on the problem's sizes.
-struct KernelLaunch {
-  std::string entry;  // the extern "C" name in the module
-  int threads_x = 0, threads_y = 1;
-  std::int64_t blocks = 0;
-  int shared_bytes = 0;  // dynamic shared memory
-};
 
 // What a plan needs to launch the backward besides the caller's pointers: the order of
 // launches, the workspace carve-up (offsets in bytes) and how S is split.
@@ -40,14 +34,6 @@ struct EvoAttentionLaunchPlan {
   bool zero_dq_accum = false, zero_dbias_partial = false;  // fast mode accumulates into them
   int rows_per_group = 1, groups = 1, partial_slots = 1;
   bool dbias_in_shared = false;  // the keys kernel keeps its dBias strip on chip (else: the global-strip entry)
-};
-
-// One module (translation unit) of generated kernels.
-struct GeneratedSource {
-  std::string name;           // a name for logs: "evo_attention_forward_bf16_d32"
-  std::string instantiation;  // what the generator writes: configuration and entry points
-  std::string text;           // the translation unit: templates + instantiation
-  std::vector<std::string> entries;  // the extern "C" kernels it defines
 };
 
 class EvoAttentionGenerator {

@@ -11,7 +11,8 @@
 #include <cstddef>
 #include <vector>
 
-#include "mf/compiler/evo_attention_generator.h"  // GeneratedSource, KernelLaunch
+#include "mf/compiler/generated_source.h"
+#include "mf/compiler/kernel_launch.h"
 #include "mf/compiler/parameter_space.h"
 #include "mf/compiler/target.h"
 #include "mf/ir/direction.h"

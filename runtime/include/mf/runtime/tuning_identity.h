@@ -9,7 +9,7 @@
 
 #include "mf/compiler/parameter_space.h"
 #include "mf/ir/problem.h"
-#include "mf/tuner/db/records.h"
+#include "mf/tuning_db/records.h"
 #include "mfjit/mfjit.h"
 
 namespace mf::runtime {
@@ -19,7 +19,7 @@ namespace mf::runtime {
 std::string default_tuning_db_path();
 
 // The device identity of the context's device. Throws std::invalid_argument for a bad handle.
-tuner::db::DeviceRecord tuning_device(mf_context context);
+tuning_db::DeviceRecord tuning_device(mf_context context);
 // The name of the context's backend's first generator for `problem` (the one untuned plans
 // use), and the source hash of every generator it offers; throws the backend's error (e.g.
 // an operator it has no generator for).
@@ -46,7 +46,7 @@ std::string tuning_generator_of(mf_context context, const ir::Problem& problem, 
 // much the device has, and plan creation checks it there); the MLIR generator and the
 // reference have no tile parameters. Throws std::invalid_argument whose message starts with
 // the record's field that is wrong ("device.arch: ...", "generator: ...").
-compiler::ParameterSpace tuning_record_space(const tuner::db::DeviceRecord& device, const ir::Problem& problem,
+compiler::ParameterSpace tuning_record_space(const tuning_db::DeviceRecord& device, const ir::Problem& problem,
                                              const std::string& generator);
 // A plan with exactly `config` (its description says config_source "tuner"); the tuning
 // database is neither read nor written. Thread-safe. Throws std::invalid_argument for a

@@ -73,7 +73,7 @@ const char* name_of(OnNoise policy);
 // The widest tie: a configuration wins a tie only within this share of the fastest time, so
 // that no spread, however wide, makes a slower configuration the winner. A decided winner's
 // margin is therefore never below -kMaxTie / (1 + kMaxTie) (> -3 %), which the database's
-// schema checks for every winner whose record does not say why (tuner/db/src/schema.cpp).
+// schema checks for every winner whose record does not say why (tuning_db/src/schema.cpp).
 inline constexpr double kMaxTie = 0.03;
 
 // How the winner is decided (docs/tuning.md, "Decide"). A configuration's time is the

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "mf/compiler/parameter_space.h"
-#include "mf/tuner/db/database.h"
+#include "mf/tuner/db.h"
 #include "mf/tuner/search.h"
 
 namespace mf::tuner {

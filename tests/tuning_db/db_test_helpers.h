@@ -4,9 +4,9 @@
 #include <filesystem>
 #include <string>
 
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 
-namespace mf::tuner::db::testing {
+namespace mf::tuning_db::testing {
 
 // A fresh folder under the system's temporary directory, removed with its contents.
 class ScratchDir {
@@ -25,4 +25,4 @@ ProblemRecord problem(const std::string& key, const std::string& family = "v1;op
 TrialRecord ok_trial(const std::string& config, double median_us, const std::string& hash = "hash1");
 TrialRecord failed_trial(const std::string& config, TrialStatus status, const std::string& hash = "hash1");
 
-}  // namespace mf::tuner::db::testing
+}  // namespace mf::tuning_db::testing

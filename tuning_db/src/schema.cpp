@@ -4,10 +4,10 @@
 
 #include <string_view>
 
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 #include "statement.h"
 
-namespace mf::tuner::db {
+namespace mf::tuning_db {
 namespace {
 
 // Version 1: devices, problems, every trial, and the winner per (device, problem,
@@ -126,4 +126,4 @@ void migrate(sqlite3* handle, int from, int to) {
   Statement(handle, fmt::format("PRAGMA application_id = {}", kApplicationId)).run();
 }
 
-}  // namespace mf::tuner::db
+}  // namespace mf::tuning_db

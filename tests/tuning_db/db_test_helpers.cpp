@@ -5,7 +5,7 @@
 #include <atomic>
 #include <system_error>
 
-namespace mf::tuner::db::testing {
+namespace mf::tuning_db::testing {
 
 ScratchDir::ScratchDir() {
   static std::atomic<int> counter{0};
@@ -34,4 +34,4 @@ TrialRecord failed_trial(const std::string& config, TrialStatus status, const st
   return {"template", hash, config, status, "it failed", std::nullopt};
 }
 
-}  // namespace mf::tuner::db::testing
+}  // namespace mf::tuning_db::testing

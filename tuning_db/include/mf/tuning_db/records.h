@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-namespace mf::tuner::db {
+namespace mf::tuning_db {
 
 // Everything that can change which kernel is fastest, or whether an old result still holds.
 struct DeviceRecord {
@@ -91,4 +91,4 @@ struct MissRecord {
   std::string last_seen;
 };
 
-}  // namespace mf::tuner::db
+}  // namespace mf::tuning_db

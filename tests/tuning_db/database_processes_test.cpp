@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "db_test_helpers.h"
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 
-namespace mf::tuner::db {
+namespace mf::tuning_db {
 namespace {
 
 using testing::h200;
@@ -168,4 +168,4 @@ TEST(TuningDatabaseProcesses, AWriterKilledAtAnyMomentLeavesACommittedPrefix) {
 }
 
 }  // namespace
-}  // namespace mf::tuner::db
+}  // namespace mf::tuning_db

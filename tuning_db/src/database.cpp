@@ -1,4 +1,4 @@
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 
 #include <fmt/format.h>
 
@@ -16,7 +16,7 @@
 #include "schema.h"
 #include "statement.h"
 
-namespace mf::tuner::db {
+namespace mf::tuning_db {
 namespace {
 
 // Whether this process may create files beside `path` (the WAL index a reader of a WAL
@@ -658,4 +658,4 @@ std::int64_t Database::trial_count() const {
   return query.integer(0);
 }
 
-}  // namespace mf::tuner::db
+}  // namespace mf::tuning_db

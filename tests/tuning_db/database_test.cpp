@@ -1,6 +1,6 @@
 // The tuning database without processes: schema, migrations, what files are refused, every
 // read and write, and that a failed write changes nothing.
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,7 +17,7 @@
 
 #include "db_test_helpers.h"
 
-namespace mf::tuner::db {
+namespace mf::tuning_db {
 namespace {
 
 using ::testing::HasSubstr;
@@ -508,4 +508,4 @@ TEST(TuningDatabase, FailedWritesChangeNothing) {
 }
 
 }  // namespace
-}  // namespace mf::tuner::db
+}  // namespace mf::tuning_db

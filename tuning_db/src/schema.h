@@ -4,9 +4,9 @@
 
 #include <sqlite3.h>
 
-namespace mf::tuner::db {
+namespace mf::tuning_db {
 
 // Applies the steps from `from` + 1 to `to` inside the caller's transaction.
 void migrate(sqlite3* handle, int from, int to);
 
-}  // namespace mf::tuner::db
+}  // namespace mf::tuning_db

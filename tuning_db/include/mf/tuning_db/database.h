@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "mf/tuner/db/records.h"
+#include "mf/tuning_db/records.h"
 
-namespace mf::tuner::db {
+namespace mf::tuning_db {
 
 enum class ErrorKind {
   kCannotOpen,    // the file or its folder cannot be opened or created
@@ -141,4 +141,4 @@ class Database {
   int version_ = 0;  // the schema version read at open (after migrating, read-write)
 };
 
-}  // namespace mf::tuner::db
+}  // namespace mf::tuning_db

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-namespace mf::tuner::db {
+namespace mf::tuning_db {
 
 void fail_sqlite(sqlite3* handle, int code, std::string_view what) {
   const int primary = code & 0xff;
@@ -79,4 +79,4 @@ std::string Statement::text(int column) const {
   return bytes == nullptr ? std::string{} : std::string(reinterpret_cast<const char*>(bytes));
 }
 
-}  // namespace mf::tuner::db
+}  // namespace mf::tuning_db

@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "mf/tuner/db/database.h"
+#include "mf/tuning_db/database.h"
 
-namespace mf::tuner::db {
+namespace mf::tuning_db {
 
 // The error for SQLite result `code` on `handle` while doing `what`.
 [[noreturn]] void fail_sqlite(sqlite3* handle, int code, std::string_view what);
@@ -45,4 +45,4 @@ class Statement {
   sqlite3_stmt* statement_ = nullptr;
 };
 
-}  // namespace mf::tuner::db
+}  // namespace mf::tuning_db
