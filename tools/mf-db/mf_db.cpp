@@ -16,6 +16,9 @@
 #include "mf/ir/json.h"
 #include "mf/runtime/tuning_identity.h"
 #include "mf/tuner/db.h"
+#include "atomic_file.h"
+#include "html.h"
+#include "report.h"
 #include "verify.h"
 #include "winner_json.h"
 
@@ -47,6 +50,10 @@ commands:
                               remove failed trials; winners of this machine's device model
                               measured with another driver, toolkit or generator; misses
                               that have a winner now
+  report --html FILE          one self-contained HTML page: the winners per device and problem,
+                              and per winner a chart of the configurations its search measured
+                              (the 30 fastest, the winner and the default marked); FILE is
+                              replaced whole or not at all
   verify [--stale] [--runners-up N] [--repeats N]
                               measure the winners of this machine's device again (--stale:
                               those list --stale shows), each beside its N fastest runners-up
@@ -222,6 +229,37 @@ int export_winners(Database& db, const std::vector<std::string>& args, std::ostr
   return 0;
 }
 
+// The page as a whole file: an existing FILE stays as it was unless the new page is complete.
+int report(const Database& db, const std::vector<std::string>& args, std::ostream& out) {
+  std::string file;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--html") throw Usage("report: unknown argument " + args[i]);
+    if (i + 1 >= args.size()) throw Usage("report: --html needs a file");
+    if (!file.empty()) throw Usage("report: give --html once");
+    file = args[++i];
+  }
+  if (file.empty()) throw Usage("report: give --html FILE");
+  std::error_code unknown;  // a FILE that does not exist yet is not the database
+  if (std::filesystem::equivalent(file, db.path(), unknown))
+    throw Usage("report: --html " + file + " is the tuning database itself");
+  Report page;
+  try {
+    page = html_report(db);
+  } catch (const NotUtf8&) {  // as export: the page cannot show it, and mfjit writes nothing else
+    throw std::runtime_error(fmt::format("report: the tuning database {} holds text that is not UTF-8: the file is "
+                                         "damaged or was written by something else",
+                                         db.path()));
+  }
+  try {
+    write_file_atomically(file, page.html);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(fmt::format("report: --html {}: {}", file, e.what()));
+  }
+  out << fmt::format("wrote {}: {} winner{} on {} device{}\n", file, page.winners, page.winners == 1 ? "" : "s",
+                     page.devices, page.devices == 1 ? "" : "s");
+  return 0;
+}
+
 // Every winner or none: the export is validated whole before the one transaction starts.
 int import_winners(Database& db, const std::vector<WinnerRecord>& winners, std::ostream& out) {
   const std::int64_t taken = db.import_winners(winners, keep_existing);
@@ -317,7 +355,8 @@ int mf_db(const std::vector<std::string>& all_args, std::ostream& out, std::ostr
     }
     if (command.empty()) throw Usage("no command");
     const bool writes = command == "import" || command == "merge" || command == "prune" || command == "verify";
-    const bool known = writes || command == "list" || command == "show" || command == "export" || command == "diff";
+    const bool known = writes || command == "list" || command == "show" || command == "export" || command == "diff" ||
+                       command == "report";
     if (!known) throw Usage("unknown command " + command);
     if ((!writes || command == "verify") && !std::filesystem::exists(path))
       throw std::runtime_error(fmt::format("no tuning database at {} yet (mf-tune creates it; --db names another)", path));
@@ -327,6 +366,7 @@ int mf_db(const std::vector<std::string>& all_args, std::ostream& out, std::ostr
     if (command == "export") return export_winners(db, args, out);
     if (command == "import") return import_file(db, args, out);
     if (command == "diff") return diff(db, args, out);
+    if (command == "report") return report(db, args, out);
     if (command == "prune") return prune(db, args, backend, out);
     if (command == "verify") return verify(db, args, backend, out);
     // merge
