@@ -10,11 +10,16 @@ was allocated before it, and the relative L2 error of y and of every gradient ag
 fp32 computation.
 
     python3 bench/layer_norm_linear.py --json $OUT/lnl.json
+
+--forward-configs times mfjit's forward alone under each $MFJIT_TILE_CONFIG given (e.g.
+version=2,warps=8,block_n=128), for choosing the generator's defaults; those rows go to the
+JSON's "forward_configs", beside the peers' rows.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 
@@ -103,6 +108,33 @@ def run(m: int, k: int, n: int, impl: str, lib, compiled, args) -> dict:
     return row
 
 
+def run_forward_config(m: int, k: int, n: int, config: str, lib, args) -> dict:
+    """mfjit's forward alone under $MFJIT_TILE_CONFIG=config: time and y's error."""
+    g = torch.Generator(device="cuda").manual_seed(m + n)
+    dt = torch.bfloat16
+    x = torch.randn(m, k, device="cuda", dtype=dt, generator=g)
+    gamma = (1 + 0.1 * torch.randn(k, device="cuda", generator=g)).to(dt)
+    beta = (0.1 * torch.randn(k, device="cuda", generator=g)).to(dt)
+    weight = (torch.randn(n, k, device="cuda", generator=g) / k**0.5).to(dt)
+    bias = (0.1 * torch.randn(n, device="cuda", generator=g)).to(dt)
+    row = dict(m=m, k=k, n=n, impl="mfjit", config=config)
+    os.environ["MFJIT_TILE_CONFIG"] = config
+    try:
+        op = mf.LayerNormLinear(library=lib)
+        fwd = lambda: op.forward(x, gamma, weight.t(), beta, bias)
+        row["rel_err"] = dict(y=rel_err(fwd()[0], eager(x.float(), gamma.float(), beta.float(), weight.float(),
+                                                        bias.float())))
+        row["fwd_ms"] = evo.bench_ms(fwd, args.warmup_ms, args.rep_ms)
+        row["plan"] = {k: p.describe().get("config") for k, p in op.last_plans.items()}
+        op.close()
+        row["status"] = "ok"
+    except Exception as e:
+        row.update(status="fails", error=evo.first_line(e))
+    finally:
+        del os.environ["MFJIT_TILE_CONFIG"]
+    return row
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--m", type=int, nargs="+", default=list(DEFAULT_M))
@@ -113,10 +145,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rep-ms", type=float, default=100)
     ap.add_argument("--library", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--forward-configs", nargs="*", default=[], metavar="CONFIG")
     args = ap.parse_args(argv)
     lib = mf.load_library(args.library)
     compiled = torch.compile(eager, dynamic=False)
-    rows = []
+    rows, forward_rows = [], []
     print(f"{'M':>7} {'K':>4} {'N':>5} {'impl':8} {'fwd ms':>8} {'fwd+bwd ms':>10} {'peak MiB':>9} {'rel err':>8}")
     for m in args.m:
         for n in args.n:
@@ -130,8 +163,15 @@ def main(argv=None) -> int:
                 print(f"{m:7d} {args.k:4d} {n:5d} {impl:8} {r['fwd_ms']:8.3f} {r['fwd_bwd_ms']:10.3f} "
                       f"{r['peak_mib']:9.1f} {worst:8.1e}", flush=True)
                 torch.cuda.empty_cache()
+            for config in args.forward_configs:
+                r = run_forward_config(m, args.k, n, config, lib, args)
+                forward_rows.append(r)
+                result = (f"{r['fwd_ms']:8.3f} err {r['rel_err']['y']:.1e}" if r["status"] == "ok"
+                          else f"fails: {r['error']}")
+                print(f"{m:7d} {args.k:4d} {n:5d} mfjit forward [{config}] {result}", flush=True)
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(dict(rows=rows, gpu=torch.cuda.get_device_name()), indent=2))
+        pathlib.Path(args.json).write_text(json.dumps(dict(rows=rows, forward_configs=forward_rows,
+                                                           gpu=torch.cuda.get_device_name()), indent=2))
         print(f"wrote {args.json} and {plot.write_svg(args.json)}")
     return 0
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <optional>
 
 #include "cuda_source.h"
 #include "mf/compiler/binary_cache.h"
@@ -27,6 +28,13 @@ const std::string& linear_template_text() {
       template_text({"cuda/layer_norm_linear_params.h", "cuda/vendor.cuh", "cuda/tile.cuh", "cuda/layer_norm_rows.cuh",
                      "cuda/layer_norm_linear_forward.cuh",
                      "cuda/layer_norm_linear_backward.cuh"});
+  return text;
+}
+// Version 2's forward adds Hopper's warpgroup products; its module alone carries them.
+const std::string& linear_v2_template_text() {
+  static const std::string text =
+      template_text({"cuda/layer_norm_linear_params.h", "cuda/vendor.cuh", "cuda/tile.cuh", "cuda/wgmma.cuh",
+                     "cuda/wgmma_products.cuh", "cuda/layer_norm_rows.cuh", "cuda/layer_norm_linear_forward_v2.cuh"});
   return text;
 }
 
@@ -73,18 +81,44 @@ int weights_shared(const Sizes& z, int block_n) {
   return kChunkM * (z.k + 8) * z.t + kChunkM * (block_n + 8) * z.t + 2 * z.k * 4 + 2 * kChunkM * 4;
 }
 
+// Version 2 (templates/cuda/layer_norm_linear_forward_v2.cuh): the resident slice of W,
+// γ, β and b, then per warpgroup two x stages of 64 rows and the output stage.
+int forward_v2_shared(const Sizes& z, int warps, int block_n) {
+  const int panels = (z.k * z.t + 127) / 128;
+  const int group = 2 * 64 * (z.k + 8) * z.t + 64 * (block_n + 8) * z.t;
+  return panels * block_n * 128 + (2 * z.k + block_n) * 4 + warps / 4 * group;
+}
+// A Hopper multiprocessor's shared memory, of which each block's reservation takes 1 KiB.
+constexpr int kSharedPerMultiprocessor = 228 * 1024, kSharedReservedPerBlock = 1024;
+
 // Accumulators and operand fragments of one thread, as 32-bit words, plus addressing.
 int forward_registers(const Sizes& z, int block_n) { return 4 * (block_n / 8) + (z.t == 4 ? 12 : 6) + 40; }
+// Version 2 holds a row block's normalised x (K/4 words, twice that while the LayerNorm
+// unpacks it) beside the accumulators: fitted to ptxas (K = 128, 128 columns: 168 registers;
+// K = 384 spills at 255 even with 128 columns).
+int forward_v2_registers(const Sizes& z, int block_n) { return block_n / 2 + z.k / 2 + 40; }
 int rows_registers(const Sizes& z) { return 4 * (z.chunk / 8) + (z.t == 4 ? 12 : 6) + 48; }
 int weights_registers(const Sizes& z, int block_n) {
   const int row_tiles = (z.k / 16 + kWeightWarps - 1) / kWeightWarps;
   return 4 * row_tiles * (block_n / 8) + (z.t == 4 ? 12 : 6) + 40;
 }
 
+// Why version 2 cannot run the forward of `op` on `target` with these parameters, or nullopt.
+std::optional<std::string> v2_refusal(const LayerNormLinear& op, const Sizes& z, const Target& target, int warps,
+                                      int stages) {
+  if (target.arch != "sm_90a") return fmt::format("version 2 needs sm_90a (wgmma), not {}", target.arch);
+  if (z.t != 2) return std::string("version 2 takes bf16 and f16 tensors");
+  if (op.in_features() % 16 != 0)
+    return fmt::format("version 2 needs K a multiple of 16, not {}", op.in_features());
+  if (warps != 4 && warps != 8) return fmt::format("version 2 needs whole warpgroups: warps = 4 or 8, not {}", warps);
+  if (stages != 2) return fmt::format("version 2 double-buffers x: stages = 2, not {}", stages);
+  return std::nullopt;
+}
+
 void require_valid(const LayerNormLinear& op, const ir::Direction& direction, const ir::TileConfig& config) {
   // Shared memory is checked against the device at launch; a configuration of either
-  // vendor's space is valid (AMD's also has 2-warp row blocks).
-  const Target nvidia{"any", 1, INT_MAX}, amd{"gfx", 1, INT_MAX};
+  // vendor's space is valid (AMD's also has 2-warp row blocks; sm_90a's version 2).
+  const Target nvidia{"sm_90a", 1, INT_MAX}, amd{"gfx", 1, INT_MAX};
   try {
     LayerNormLinearGenerator::space(op, direction, amd).check(config);
   } catch (const ir::Error&) {
@@ -130,10 +164,27 @@ ParameterSpace LayerNormLinearGenerator::space(const LayerNormLinear& op, const 
     return fmt::format("needs {} bytes of shared memory, the device allows {}", bytes, target.max_shared_per_block);
   };
   if (!backward(direction)) {
-    space.axes = {{"warps", {2, 4, 8}}, {"block_n", {32, 64, 128}}, {"stages", {1, 2}}, {"min_blocks", {1, 2, 3}}};
-    space.reject = [z, nk, too_big](const ir::TileConfig& c) -> std::optional<std::string> {
+    // version: 1 = mma.sync kernel (every target), 2 = persistent wgmma kernel (sm_90a).
+    const std::vector<std::int64_t> versions =
+        target.arch == "sm_90a" ? std::vector<std::int64_t>{1, 2} : std::vector<std::int64_t>{1};
+    space.axes = {{"warps", {2, 4, 8}},      {"block_n", {32, 64, 128, 256}}, {"stages", {1, 2}},
+                  {"min_blocks", {1, 2, 3}}, {"version", versions}};
+    space.reject = [op, z, nk, target, too_big](const ir::TileConfig& c) -> std::optional<std::string> {
       const int warps = int(c.at("warps")), block_n = int(c.at("block_n")), stages = int(c.at("stages"));
       const int min_blocks = int(c.at("min_blocks"));
+      if (c.at("version") == 2) {
+        if (auto refusal = v2_refusal(op, z, target, warps, stages)) return refusal;
+        if (forward_v2_registers(z, block_n) > register_cap(32 * warps, min_blocks))
+          return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_n = {} and K = {}",
+                             min_blocks, register_cap(32 * warps, min_blocks), block_n, z.k);
+        const int bytes = forward_v2_shared(z, warps, block_n);
+        if (auto refusal = too_big(bytes)) return refusal;
+        if (min_blocks * (bytes + kSharedReservedPerBlock) > kSharedPerMultiprocessor)
+          return fmt::format("min_blocks = {} blocks of {} bytes do not fit a multiprocessor's shared memory",
+                             min_blocks, bytes);
+        return std::nullopt;
+      }
+      if (block_n > 128) return fmt::format("version 1 stages at most 128 columns a tile, not {}", block_n);
       if (forward_registers(z, block_n) > register_cap(32 * warps, min_blocks))
         return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_n = {}", min_blocks,
                            register_cap(32 * warps, min_blocks), block_n);
@@ -163,12 +214,29 @@ ParameterSpace LayerNormLinearGenerator::space(const LayerNormLinear& op, const 
 ir::TileConfig LayerNormLinearGenerator::default_config(const LayerNormLinear& op, const ir::Direction& direction,
                                                         const Target& target) {
   const ParameterSpace candidates = space(op, direction, target);
-  // The largest row block that fits (x is read once, W once per block), 64 columns a tile.
+  // On sm_90a, version 2 where it was measured faster (N >= 128; an H100, bench/notes/
+  // layer_norm_linear.md): N = 640 / 128 / 1024 at M = 147456 in 0.131 / 0.037 / 0.176 ms
+  // against version 1's 0.255 / 0.109 / 0.373. Two warpgroups a block (one where two do
+  // not fit); 256-column slices
+  // where N is a whole number of them, else 128 (no padded columns at N = 640), narrower
+  // where K's fragments leave too few registers.
+  if (!backward(direction) && op.out_features() >= 128) {
+    const std::vector<std::int64_t> widths = op.out_features() % 256 == 0 ? std::vector<std::int64_t>{256, 128, 64}
+                                                                          : std::vector<std::int64_t>{128, 64};
+    for (std::int64_t width : widths)
+      for (std::int64_t warps : {8, 4}) {  // one warpgroup where two groups' x stages do not fit
+        ir::TileConfig v2;
+        v2.set("warps", warps).set("block_n", width).set("stages", 2).set("min_blocks", 1).set("version", 2);
+        if (!candidates.reject(v2)) return v2;  // refused off sm_90a, for f32, for K % 16 != 0
+      }
+  }
+  // Version 1: the largest row block that fits (x is read once, W once per block), 64
+  // columns a tile.
   const std::int64_t block_n = op.out_features() <= 32 ? 32 : 64;
   for (int warps : {8, 4, 2}) {
     ir::TileConfig config;
     if (backward(direction)) config.set("warps", warps).set("block_n", block_n).set("weight_block_n", block_n);
-    else config.set("warps", warps).set("block_n", block_n).set("stages", 2).set("min_blocks", 1);
+    else config.set("warps", warps).set("block_n", block_n).set("stages", 2).set("min_blocks", 1).set("version", 1);
     if (!candidates.reject(config)) return config;
   }
   const auto valid = candidates.configs();
@@ -195,8 +263,27 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
     modules.push_back(std::move(module));
   };
   if (!backward(direction)) {
-    const int warps = int(config.at("warps"));
-    add("forward", config,
+    const int warps = int(config.at("warps")), block_n = int(config.at("block_n"));
+    if (config.at("version") == 2) {
+      GeneratedSource module;
+      module.name = fmt::format("layer_norm_linear_forward_v2_{}_k{}", ir::name_of(op.x.dtype), op.in_features());
+      module.instantiation =
+          fmt::format("// {} [{}]\n", module.name, ir::to_string(config)) +
+          config_struct("MfLinear", op, z.k, 64, block_n, warps, 2, z.chunk) +
+          fmt::format("static_assert(mf::LinearV2Layout<MfLinear>::kBytes == {}, \"the host's shared memory\");\n",
+                      forward_v2_shared(z, warps, block_n)) +
+          entry("mf_lnl_forward", "MfLinearParams", 32 * warps, "mf::layer_norm_linear_forward_v2<MfLinear>(p);",
+                int(config.at("min_blocks")));
+      module.text = linear_v2_template_text() + "// ---- generated ----\n" + module.instantiation;
+      module.entries = {"mf_lnl_forward"};
+      modules.push_back(std::move(module));
+      return modules;
+    }
+    // Version 1's instantiation predates the version axis: its text, and so its cached
+    // binaries and golden files, do not name it.
+    ir::TileConfig v1 = config;
+    v1.params.erase("version");
+    add("forward", v1,
         config_struct("MfLinear", op, z.k, 16 * warps, int(config.at("block_n")), warps, int(config.at("stages")),
                       z.chunk) +
             entry("mf_lnl_forward", "MfLinearParams", 32 * warps, "mf::layer_norm_linear_forward<MfLinear>(p);",
@@ -249,6 +336,18 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
   LayerNormLinearLaunchPlan plan;
   if (!backward(direction)) {
     const int warps = int(config.at("warps"));
+    if (config.at("version") == 2) {
+      // Persistent: min_blocks blocks a multiprocessor, shared evenly by the column slices
+      // (a whole number each), never more than a slice has row blocks for.
+      const int block_n = int(config.at("block_n"));
+      const std::int64_t slices = (n + block_n - 1) / block_n, groups = warps / 4;
+      const std::int64_t row_blocks = (m + 63) / 64;
+      const std::int64_t per_slice = std::clamp<std::int64_t>(
+          std::int64_t{target.multiprocessors} * config.at("min_blocks") / slices, 1, (row_blocks + groups - 1) / groups);
+      plan.kernels.push_back(
+          {"mf_lnl_forward", 32 * warps, 1, blocks_of(slices * per_slice), forward_v2_shared(z, warps, block_n)});
+      return plan;
+    }
     plan.kernels.push_back({"mf_lnl_forward", 32 * warps, 1, blocks_of((m + 16 * warps - 1) / (16 * warps)),
                             forward_shared(z, weight_nk(op), warps, int(config.at("block_n")),
                                            int(config.at("stages")))});
@@ -295,7 +394,7 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
 }
 
 const std::string& LayerNormLinearGenerator::source_hash() {
-  static const std::string hash = cache_key({kGeneratorVersion, linear_template_text()});
+  static const std::string hash = cache_key({kGeneratorVersion, linear_template_text(), linear_v2_template_text()});
   return hash;
 }
 

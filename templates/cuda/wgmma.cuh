@@ -111,6 +111,9 @@ __device__ void mma_ss(FragC (&d)[kN / 8], u64 a, u64 b, int accumulate);
 // d (+)= A·B with A from each warp's registers and B an MN-major descriptor.
 template <class T, int kN>
 __device__ void mma_rs(FragC (&d)[kN / 8], const FragA<T>& a, u64 b, int accumulate);
+// d (+)= A·B with A from each warp's registers and B a K-major descriptor.
+template <class T, int kN>
+__device__ void mma_rs_kb(FragC (&d)[kN / 8], const FragA<T>& a, u64 b, int accumulate);
 
 }  // namespace wgmma
 }  // namespace mf

@@ -72,15 +72,30 @@ TEST_F(LayerNormLinearGeneratorCompile, EveryConfigurationCompilesForAmpereAndHo
       {"f16 K=64 [K,N] f32 params, no beta/bias", linear(DType::kF16, 64, 128, false, false, DType::kF32)},
       {"f32 K=100 torch", linear(DType::kF32, 100, 37, true)},
   };
+  // Version 2's wgmma modules exist for sm_90a alone; those of the first problem stand for
+  // the rest (dtype and layout change a type and one copy, not the register budget).
+  std::vector<std::pair<std::string, GeneratedSource>> hopper_modules;
   for (const auto& [label, forward] : covered)
     for (const auto& [op, direction] : both_directions(forward))
-      for (const auto& config : LayerNormLinearGenerator::space(op, direction, kHopper).configs())
+      for (const auto& config : LayerNormLinearGenerator::space(op, direction, kHopper).configs()) {
+        const bool v2 = config.get("version") == 2;
+        if (v2 && label != covered.front().first) continue;
         for (auto& module : LayerNormLinearGenerator::generate(op, direction, config))
-          if (seen.insert(module.text).second) modules.emplace_back(label, std::move(module));
-  std::printf("compiling %zu modules\n", modules.size());
+          if (seen.insert(module.text).second)
+            (v2 ? hopper_modules : modules).emplace_back(label + " [" + ir::to_string(config) + "]", std::move(module));
+      }
+  std::printf("compiling %zu modules for both targets, %zu for sm_90a\n", modules.size(), hopper_modules.size());
   ASSERT_GT(modules.size(), 50u);
-  const auto failures = compile_all(modules, {"sm_80", "sm_90a"}, nullptr);
+  ASSERT_GE(hopper_modules.size(), 8u);
+  auto failures = compile_all(modules, {"sm_80", "sm_90a"}, nullptr);
   EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures.front();
+  // The space's register model admits only version 2 configurations that do not spill.
+  std::vector<Compiled> compiled;
+  failures = compile_all(hopper_modules, {"sm_90a"}, &compiled);
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures.front();
+  for (const auto& c : compiled)
+    for (const auto& kernel : c.resources)
+      EXPECT_EQ(kernel.spill_store_bytes + kernel.spill_load_bytes, 0) << c.label << " spills";
 }
 
 TEST_F(LayerNormLinearGeneratorCompile, DefaultConfigurationsDoNotSpill) {
@@ -118,7 +133,7 @@ TEST(LayerNormLinearGeneratorSource, MatchesGoldenFiles) {
     std::string instantiations;
     for (const auto& module : LayerNormLinearGenerator::generate(op, direction, config)) {
       instantiations += module.instantiation;
-      EXPECT_THAT(module.text, HasSubstr("templates/cuda/layer_norm_linear_forward.cuh"));
+      EXPECT_THAT(module.text, HasSubstr("templates/cuda/layer_norm_linear_params.h"));
       EXPECT_THAT(module.text, Not(HasSubstr("templates/cuda/evo_attention_forward.cuh")));
     }
     if (std::getenv("MF_UPDATE_GOLDEN") != nullptr) {
@@ -163,7 +178,7 @@ TEST(LayerNormLinearGeneratorSpace, RefusesWhatItCannotServe) {
 TEST(LayerNormLinearGeneratorLaunch, OneBlockPerRowBlock) {
   const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
   ir::TileConfig config;
-  config.set("warps", 8).set("block_n", 64).set("stages", 2).set("min_blocks", 1);
+  config.set("warps", 8).set("block_n", 64).set("stages", 2).set("min_blocks", 1).set("version", 1);
   const auto plan = LayerNormLinearGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 1u);
   EXPECT_EQ(plan.kernels[0].entry, "mf_lnl_forward");
@@ -171,6 +186,109 @@ TEST(LayerNormLinearGeneratorLaunch, OneBlockPerRowBlock) {
   EXPECT_EQ(plan.kernels[0].threads_x, 256);
   // x tile, γ and β, two [N, K] weight stages, the output stage.
   EXPECT_EQ(plan.kernels[0].shared_bytes, 128 * 136 * 2 + 2 * 128 * 4 + 2 * 64 * 136 * 2 + 128 * 72 * 2);
+}
+
+// Version 2: persistent blocks, a whole number per column slice, min_blocks a multiprocessor
+// at most; the shared memory of the resident slice and each warpgroup's stages.
+TEST(LayerNormLinearGeneratorLaunch, Version2IsPersistentWithWholeSlices) {
+  const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
+  ir::TileConfig config;
+  config.set("warps", 8).set("block_n", 128).set("stages", 2).set("min_blocks", 1).set("version", 2);
+  auto plan = LayerNormLinearGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
+  ASSERT_EQ(plan.kernels.size(), 1u);
+  EXPECT_EQ(plan.kernels[0].entry, "mf_lnl_forward");
+  EXPECT_EQ(plan.kernels[0].threads_x, 256);
+  EXPECT_EQ(plan.kernels[0].blocks, 5 * (132 / 5));  // 5 slices of 128 columns
+  // Two 128-byte panels of 128 columns, γ β b, then per warpgroup two x stages and the output.
+  EXPECT_EQ(plan.kernels[0].shared_bytes, 2 * 128 * 128 + (2 * 128 + 128) * 4 + 2 * (2 * 64 * 136 * 2 + 64 * 136 * 2));
+  config.set("warps", 4).set("min_blocks", 2).set("block_n", 128);
+  plan = LayerNormLinearGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
+  EXPECT_EQ(plan.kernels[0].blocks, 5 * (2 * 132 / 5));
+  config.set("min_blocks", 1).set("block_n", 256);
+  plan = LayerNormLinearGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
+  EXPECT_EQ(plan.kernels[0].blocks, 3 * (132 / 3));
+  // Few rows: no more blocks a slice than it has row blocks for.
+  const LayerNormLinear small = ir::layer_norm_linear(100, 128, 640, {});
+  plan = LayerNormLinearGenerator::launch_plan(small, ir::Direction::forward(), config, kHopper);
+  EXPECT_EQ(plan.kernels[0].blocks, 3 * 2);
+}
+
+// Version 2 is Hopper's, 16-bit, K a multiple of 16, whole warpgroups, two x stages, and
+// no more blocks a multiprocessor than its shared memory holds.
+TEST(LayerNormLinearGeneratorSpace, Version2RefusesWhatItCannotRun) {
+  const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
+  ir::TileConfig v2;
+  v2.set("warps", 8).set("block_n", 128).set("stages", 2).set("min_blocks", 1).set("version", 2);
+  EXPECT_NO_THROW(LayerNormLinearGenerator::space(op, ir::Direction::forward(), kHopper).check(v2));
+  auto refusal = [](const LayerNormLinear& problem, const ir::TileConfig& config, const Target& target) {
+    try {
+      LayerNormLinearGenerator::space(problem, ir::Direction::forward(), target).check(config);
+    } catch (const ir::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_THAT(refusal(op, v2, Target{"sm_80", 108, 163 * 1024}), HasSubstr("version = 2 is not one of"));
+  EXPECT_THAT(refusal(linear(DType::kF32, 128, 640, true), v2, kHopper), HasSubstr("version 2 takes bf16 and f16"));
+  EXPECT_THAT(refusal(linear(DType::kBF16, 100, 640, true), v2, kHopper), HasSubstr("K a multiple of 16, not 100"));
+  ir::TileConfig changed = v2;
+  EXPECT_THAT(refusal(op, changed.set("warps", 2), kHopper), HasSubstr("warps = 4 or 8, not 2"));
+  changed = v2;
+  EXPECT_THAT(refusal(op, changed.set("stages", 1), kHopper), HasSubstr("stages = 2, not 1"));
+  changed = v2;
+  // Two blocks of a warpgroup with a 256-column slice: 133 KiB each.
+  EXPECT_THAT(refusal(op, changed.set("warps", 4).set("block_n", 256).set("min_blocks", 2), kHopper),
+              HasSubstr("do not fit a multiprocessor"));
+  changed = v2;
+  EXPECT_THAT(refusal(op, changed.set("version", 1).set("block_n", 256), kHopper), HasSubstr("at most 128 columns"));
+}
+
+// The forward's default is version 2 where it was measured faster (sm_90a, 16-bit, K a
+// multiple of 16, N >= 128), with 256-column slices where N is a whole number of them and
+// K leaves the registers; version 1 elsewhere.
+TEST(LayerNormLinearGeneratorSpace, DefaultIsVersion2WhereMeasuredFaster) {
+  auto default_of = [](const LayerNormLinear& op, const Target& target) {
+    return LayerNormLinearGenerator::default_config(op, ir::Direction::forward(), target);
+  };
+  ir::TileConfig config = default_of(linear(DType::kBF16, 128, 640, true), kHopper);
+  EXPECT_EQ(config.at("version"), 2);
+  EXPECT_EQ(config.at("block_n"), 128);
+  EXPECT_EQ(config.at("warps"), 8);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 128, 1024, true), kHopper).at("block_n"), 256);
+  // K = 256: 256 columns leave too few registers; K = 384: any width (its normalised rows
+  // alone take 192 registers while the LayerNorm runs).
+  EXPECT_EQ(default_of(linear(DType::kBF16, 256, 1024, true), kHopper).at("block_n"), 128);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 384, 1536, true), kHopper).at("version"), 1);
+  EXPECT_EQ(default_of(linear(DType::kF16, 64, 128, false), kHopper).at("version"), 2);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 128, 16, true), kHopper).at("version"), 1);
+  EXPECT_EQ(default_of(linear(DType::kF32, 128, 640, true), kHopper).at("version"), 1);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 100, 640, true), kHopper).at("version"), 1);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 128, 640, true), Target{"sm_80", 108, 163 * 1024}).at("version"), 1);
+  // The backward has no version.
+  const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
+  EXPECT_FALSE(LayerNormLinearGenerator::default_config(ir::with_gradients(op, op.all_gradients()),
+                                                        ir::Direction::backward(op.all_gradients()), kHopper)
+                   .get("version"));
+}
+
+// A version 2 module carries the wgmma templates and asserts the shared memory the launch
+// plan allocates; version 1's instantiation does not name the version.
+TEST(LayerNormLinearGeneratorSource, Version2ModuleAssertsTheHostsSharedMemory) {
+  const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
+  ir::TileConfig config;
+  config.set("warps", 4).set("block_n", 128).set("stages", 2).set("min_blocks", 2).set("version", 2);
+  const auto modules = LayerNormLinearGenerator::generate(op, ir::Direction::forward(), config);
+  ASSERT_EQ(modules.size(), 1u);
+  const int bytes = LayerNormLinearGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper)
+                        .kernels[0]
+                        .shared_bytes;
+  EXPECT_THAT(modules[0].instantiation, HasSubstr(fmt::format("LinearV2Layout<MfLinear>::kBytes == {}", bytes)));
+  EXPECT_THAT(modules[0].instantiation, HasSubstr("layer_norm_linear_forward_v2<MfLinear>"));
+  EXPECT_THAT(modules[0].text, HasSubstr("templates/cuda/wgmma.cuh"));
+  config.set("version", 1).set("warps", 8);
+  const auto v1 = LayerNormLinearGenerator::generate(op, ir::Direction::forward(), config);
+  EXPECT_THAT(v1[0].instantiation, Not(HasSubstr("version")));
+  EXPECT_THAT(v1[0].text, Not(HasSubstr("templates/cuda/wgmma.cuh")));
 }
 
 // The backward: rows, weights and finalize kernels, with the workspace of exactly the

@@ -8,9 +8,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gpu/forward_backward.h"
@@ -18,6 +20,7 @@
 #include "mf/ir/layer_norm_linear.h"
 #include "mf/ir/tensor_list.h"
 #include "mf/reference/host_tensor.h"
+#include "mf/runtime/tuning_identity.h"
 
 namespace mf {
 namespace {
@@ -105,6 +108,73 @@ TEST_F(LayerNormLinearGpu, ForwardAndBackwardMatchTheReferenceAcrossTheMatrix) {
     std::printf("[case] %-48s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
   }
   std::printf("%d of %zu cases failed\n", failed, cases.size());
+}
+
+// Version 2's forward (persistent wgmma blocks, sm_90a) on every case of the matrix it takes
+// (16-bit, K a multiple of 16), its configurations in turn, beside the default backward
+// that reads its saved statistics. Skips on devices without it.
+TEST_F(LayerNormLinearGpu, Version2MatchesTheReferenceAcrossTheMatrix) {
+  using Overrides = std::vector<std::pair<const char*, std::int64_t>>;
+  const std::vector<Overrides> variants = {
+      {{"warps", 8}, {"block_n", 128}, {"min_blocks", 1}},
+      {{"warps", 4}, {"block_n", 128}, {"min_blocks", 2}},
+      {{"warps", 4}, {"block_n", 256}, {"min_blocks", 1}},
+      {{"warps", 8}, {"block_n", 64}, {"min_blocks", 1}},
+      {{"warps", 4}, {"block_n", 32}, {"min_blocks", 3}},
+  };
+  struct Planned {
+    Case c;
+    ir::Problem forward, backward;
+    ir::TileConfig config;
+    mf_plan forward_plan = nullptr, backward_plan = nullptr;
+    std::string error;
+  };
+  std::vector<Planned> planned;
+  for (const Case& c : matrix()) {
+    const LayerNormLinear op = make_op(c);
+    const std::uint32_t all = op.all_gradients();
+    ir::Problem backward{ir::with_gradients(op, all), ir::Direction::backward(all)};
+    ir::Problem forward{ir::forward_operator(backward.op), ir::Direction::forward()};
+    ir::TileConfig config = runtime::tuning_default_config(cuda_, forward);
+    config.set("version", 2).set("stages", 2);
+    for (const auto& [name, value] : variants[planned.size() % variants.size()]) config.set(name, value);
+    if (runtime::tuning_rejects(cuda_, forward, config)) continue;
+    planned.push_back({c, forward, backward, config});
+  }
+  if (planned.empty()) GTEST_SKIP() << "the device runs no version 2 forward (sm_90a only)";
+  // Plans on all cores: compiling is most of the time.
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < planned.size(); i = next++) {
+      Planned& p = planned[i];
+      try {
+        p.forward_plan = runtime::tuning_plan(cuda_, p.forward, p.config);
+      } catch (const std::exception& error) {
+        p.error = error.what();
+        continue;
+      }
+      if (bridge::plan_create(cuda_, p.backward, &p.backward_plan) != MF_SUCCESS) p.error = mf_last_error();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < std::max(2u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(worker);
+  for (auto& thread : threads) thread.join();
+  int failed = 0;
+  for (std::size_t i = 0; i < planned.size(); ++i) {
+    const Planned& p = planned[i];
+    const std::string name = fmt::format("{} [{}]", name_of(p.c), ir::to_string(p.config));
+    const auto failures =
+        p.error.empty() ? gpu::check_forward_backward(cuda_, *device_, p.forward_plan, p.backward_plan, p.backward,
+                                                      4000 + i, reference::tolerance(p.c.dtype))
+                        : std::vector<std::string>{"plan: " + p.error};
+    for (const auto& f : failures) ADD_FAILURE() << name << ": " << f;
+    failed += failures.empty() ? 0 : 1;
+    std::printf("[v2] %-80s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
+    mf_plan_destroy(p.forward_plan);
+    mf_plan_destroy(p.backward_plan);
+  }
+  std::printf("%d of %zu version 2 cases failed\n", failed, planned.size());
+  EXPECT_GE(planned.size(), 10u);
 }
 
 // No float atomics: two runs give the same bits, forward and backward.
