@@ -3,6 +3,7 @@
 // the page and its SVG well-formed XML), bad arguments, and failed writes that must leave
 // an existing page as it was.
 #include "mf_db.h"
+#include "mf_db_run.h"
 #include "report.h"
 
 #include <fmt/format.h>
@@ -40,17 +41,8 @@ using ::testing::Not;
 using tuning_db::Database;
 using tuning_db::testing::h200;
 using tuning_db::testing::ok_trial;
-
-struct Outcome {
-  int status;
-  std::string out, err;
-};
-
-Outcome mf_db_run(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  const int status = mf_db(args, out, err);
-  return {status, out.str(), err.str()};
-}
+using testing::Outcome;
+using testing::mf_db_run;
 
 std::string read(const std::string& path) {
   std::ifstream file(path, std::ios::binary);

@@ -1,6 +1,7 @@
 // mf-db end to end, in process, on databases the tests fill: every command, conflicts in
 // import and merge, stale entries against the cpu backend, and what bad input gets.
 #include "mf_db.h"
+#include "mf_db_run.h"
 #include "winner_json.h"
 
 #include <gmock/gmock.h>
@@ -33,17 +34,8 @@ using tuner::db::Database;
 using tuner::db::testing::h200;
 using tuner::db::testing::ok_trial;
 using tuner::db::testing::problem;
-
-struct Outcome {
-  int status;
-  std::string out, err;
-};
-
-Outcome mf_db_run(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  const int status = mf_db(args, out, err);
-  return {status, out.str(), err.str()};
-}
+using testing::Outcome;
+using testing::mf_db_run;
 
 // This machine's cpu device as the tuning database keys it, and the reference code's hash.
 std::pair<tuner::db::DeviceRecord, std::string> cpu_identity(const ir::Problem& problem) {
