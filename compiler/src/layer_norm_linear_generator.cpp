@@ -96,11 +96,7 @@ int forward_registers(const Sizes& z, int block_n) { return 4 * (block_n / 8) + 
 // Version 2 holds a row block's normalised x (K/4 words, twice that while the LayerNorm
 // unpacks it) beside the accumulators: fitted to ptxas (K = 128, 128 columns: 168 registers;
 // K = 384 spills at 255 even with 128 columns).
-// Pipelined, the next row block's fragments and their unpacking add as much again (K = 128,
-// 128 columns: 255 registers, no spills).
-int forward_v2_registers(const Sizes& z, int block_n, bool pipeline) {
-  return block_n / 2 + z.k / 2 + (pipeline ? z.k / 2 : 0) + 40;
-}
+int forward_v2_registers(const Sizes& z, int block_n) { return block_n / 2 + z.k / 2 + 40; }
 int rows_registers(const Sizes& z) { return 4 * (z.chunk / 8) + (z.t == 4 ? 12 : 6) + 48; }
 int weights_registers(const Sizes& z, int block_n) {
   const int row_tiles = (z.k / 16 + kWeightWarps - 1) / kWeightWarps;
@@ -172,17 +168,15 @@ ParameterSpace LayerNormLinearGenerator::space(const LayerNormLinear& op, const 
     const std::vector<std::int64_t> versions =
         target.arch == "sm_90a" ? std::vector<std::int64_t>{1, 2} : std::vector<std::int64_t>{1};
     space.axes = {{"warps", {2, 4, 8}},      {"block_n", {32, 64, 128, 256}}, {"stages", {1, 2}},
-                  {"min_blocks", {1, 2, 3}}, {"version", versions},           {"pipeline", {0, 1}}};
+                  {"min_blocks", {1, 2, 3}}, {"version", versions}};
     space.reject = [op, z, nk, target, too_big](const ir::TileConfig& c) -> std::optional<std::string> {
       const int warps = int(c.at("warps")), block_n = int(c.at("block_n")), stages = int(c.at("stages"));
       const int min_blocks = int(c.at("min_blocks"));
-      const bool pipeline = c.at("pipeline") == 1;
       if (c.at("version") == 2) {
         if (auto refusal = v2_refusal(op, z, target, warps, stages)) return refusal;
-        if (forward_v2_registers(z, block_n, pipeline) > register_cap(32 * warps, min_blocks))
-          return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_n = {} and K = {}{}",
-                             min_blocks, register_cap(32 * warps, min_blocks), block_n, z.k,
-                             pipeline ? ", pipelined" : "");
+        if (forward_v2_registers(z, block_n) > register_cap(32 * warps, min_blocks))
+          return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_n = {} and K = {}",
+                             min_blocks, register_cap(32 * warps, min_blocks), block_n, z.k);
         const int bytes = forward_v2_shared(z, warps, block_n);
         if (auto refusal = too_big(bytes)) return refusal;
         if (min_blocks * (bytes + kSharedReservedPerBlock) > kSharedPerMultiprocessor)
@@ -191,7 +185,6 @@ ParameterSpace LayerNormLinearGenerator::space(const LayerNormLinear& op, const 
         return std::nullopt;
       }
       if (block_n > 128) return fmt::format("version 1 stages at most 128 columns a tile, not {}", block_n);
-      if (pipeline) return std::string("version 1 has no pipeline across row blocks: pipeline = 0");
       if (forward_registers(z, block_n) > register_cap(32 * warps, min_blocks))
         return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_n = {}", min_blocks,
                            register_cap(32 * warps, min_blocks), block_n);
@@ -233,8 +226,7 @@ ir::TileConfig LayerNormLinearGenerator::default_config(const LayerNormLinear& o
     for (std::int64_t width : widths)
       for (std::int64_t warps : {8, 4}) {  // one warpgroup where two groups' x stages do not fit
         ir::TileConfig v2;
-        v2.set("warps", warps).set("block_n", width).set("stages", 2).set("min_blocks", 1).set("version", 2)
-            .set("pipeline", 0);
+        v2.set("warps", warps).set("block_n", width).set("stages", 2).set("min_blocks", 1).set("version", 2);
         if (!candidates.reject(v2)) return v2;  // refused off sm_90a, for f32, for K % 16 != 0
       }
   }
@@ -244,9 +236,7 @@ ir::TileConfig LayerNormLinearGenerator::default_config(const LayerNormLinear& o
   for (int warps : {8, 4, 2}) {
     ir::TileConfig config;
     if (backward(direction)) config.set("warps", warps).set("block_n", block_n).set("weight_block_n", block_n);
-    else
-      config.set("warps", warps).set("block_n", block_n).set("stages", 2).set("min_blocks", 1).set("version", 1)
-          .set("pipeline", 0);
+    else config.set("warps", warps).set("block_n", block_n).set("stages", 2).set("min_blocks", 1).set("version", 1);
     if (!candidates.reject(config)) return config;
   }
   const auto valid = candidates.configs();
@@ -279,9 +269,7 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
       module.name = fmt::format("layer_norm_linear_forward_v2_{}_k{}", ir::name_of(op.x.dtype), op.in_features());
       module.instantiation =
           fmt::format("// {} [{}]\n", module.name, ir::to_string(config)) +
-          config_struct("MfLinearTiles", op, z.k, 64, block_n, warps, 2, z.chunk) +
-          fmt::format("struct MfLinear : MfLinearTiles {{\n  static constexpr bool kPipeline = {};\n}};\n",
-                      bool_text(config.at("pipeline") == 1)) +
+          config_struct("MfLinear", op, z.k, 64, block_n, warps, 2, z.chunk) +
           fmt::format("static_assert(mf::LinearV2Layout<MfLinear>::kBytes == {}, \"the host's shared memory\");\n",
                       forward_v2_shared(z, warps, block_n)) +
           entry("mf_lnl_forward", "MfLinearParams", 32 * warps, "mf::layer_norm_linear_forward_v2<MfLinear>(p);",
@@ -295,7 +283,6 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
     // binaries and golden files, do not name it.
     ir::TileConfig v1 = config;
     v1.params.erase("version");
-    v1.params.erase("pipeline");
     add("forward", v1,
         config_struct("MfLinear", op, z.k, 16 * warps, int(config.at("block_n")), warps, int(config.at("stages")),
                       z.chunk) +

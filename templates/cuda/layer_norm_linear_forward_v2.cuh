@@ -13,8 +13,7 @@
 //
 // A configuration C provides T, GammaT, BetaT, BiasT, kK (= K, a multiple of 16), kBlockN
 // (the slice's width), kWarps (4 or 8: one or two warpgroups), kWeightNK (W stored [N, K],
-// the torch layout), kHasBeta, kHasBias, and kPipeline: normalise row block i + 1 while
-// block i's products run (a second set of A fragments) instead of one block at a time. The grid is a whole number of blocks per slice
+// the torch layout), kHasBeta, kHasBias. The grid is a whole number of blocks per slice
 // (the launch plan's); block b serves slice b % slices.
 #pragma once
 
@@ -199,21 +198,19 @@ __device__ __forceinline__ void layer_norm_linear_forward_v2(const MfLinearParam
 
   const wgmma::KMajor<T, 128> weights(s.weight());
   const RowStatistics saved{p.mean, p.rstd, p.mean_stride, p.rstd_stride};
-  const bool save = slice == 0 && p.mean != nullptr;
-
-  // The i-th row block of this warpgroup (rows in stage i & 1, the x copy of block i + 1
-  // issued): waits for its rows, starts the copy of block i + 2 into the other stage (read
-  // in the last step by every warp of the group, as the barrier says), and normalises.
-  auto normalise_block = [&](FragA<T>(&a)[L::kSteps], int i, int block_i) {
+  for (int i = 0; block < row_blocks; ++i, block += stride) {
+    // Mainloop: this block's rows are in; the other stage (read in the last iteration by
+    // every warp of the group, as the barrier says) takes the next block's.
     cp_async_wait<0>();
     group_sync<128>(group);
-    if (block_i + stride < row_blocks) copy_rows((i + 1) & 1, (block_i + stride) * L::kBlockM);
+    if (block + stride < row_blocks) copy_rows((i + 1) & 1, (block + stride) * L::kBlockM);
     cp_async_commit();
-    normalise_fragments<C>(a, s.x(group, i & 1), warp * 16, s.gamma(), s.beta(), p.eps, save, block_i * L::kBlockM,
-                           p.rows, saved);
-  };
-  // y = x̂·W + b for one row block: the products, issued (not waited on).
-  auto issue_products = [&](FragC(&acc)[kColTiles], const FragA<T>(&a)[L::kSteps]) {
+    const int m0 = block * L::kBlockM;
+
+    FragA<T> a[L::kSteps];
+    normalise_fragments<C>(a, s.x(group, i & 1), warp * 16, s.gamma(), s.beta(), p.eps,
+                           slice == 0 && p.mean != nullptr, m0, p.rows, saved);
+    FragC acc[kColTiles];
 #pragma unroll
     for (int j = 0; j < kColTiles; ++j) {
       const float2 b = *reinterpret_cast<const float2*>(s.bias() + j * 8 + 2 * t);
@@ -225,10 +222,10 @@ __device__ __forceinline__ void layer_norm_linear_forward_v2(const MfLinearParam
       wgmma::mma_rs_kb<T, C::kBlockN>(acc, a[kk],
                                       weights.step(kk % L::kStepsPerPanel, kk / L::kStepsPerPanel * L::kPanelBytes), 1);
     wgmma::commit();
-  };
-  // Epilogue: each warp stages its own 16 rows and stores them.
-  auto store_block = [&](const FragC(&acc)[kColTiles], int block_i) {
-    const int m0 = block_i * L::kBlockM;
+    wgmma::wait<0>();
+    wgmma::hold(acc);
+
+    // Epilogue: each warp stages its own 16 rows and stores them.
     T* out = s.out(group);
 #pragma unroll
     for (int j = 0; j < kColTiles; ++j)
@@ -241,40 +238,6 @@ __device__ __forceinline__ void layer_norm_linear_forward_v2(const MfLinearParam
                                    static_cast<T*>(p.y) + m0 * p.y_stride_m + n0 * p.y_stride_n, p.y_stride_m,
                                    p.y_stride_n, p.rows - m0, p.out_features - n0, p.y_vector_ok);
     warp_sync();  // the stage is rewritten by the next block
-  };
-
-  if constexpr (!C::kPipeline) {
-    for (int i = 0; block < row_blocks; ++i, block += stride) {
-      FragA<T> a[L::kSteps];
-      normalise_block(a, i, block);
-      FragC acc[kColTiles];
-      issue_products(acc, a);
-      wgmma::wait<0>();
-      wgmma::hold(acc);
-      store_block(acc, block);
-    }
-  } else {
-    // Software-pipelined: block i's products run while block i + 1 is normalised into the
-    // other set of A fragments (the two sets alternate, so the loop is unrolled by two).
-    if (block >= row_blocks) return;
-    FragA<T> a0[L::kSteps], a1[L::kSteps];
-    normalise_block(a0, 0, block);
-    auto step = [&](FragA<T>(&current)[L::kSteps], FragA<T>(&next)[L::kSteps], int i) {
-      FragC acc[kColTiles];
-      issue_products(acc, current);
-      const bool more = block + stride < row_blocks;
-      if (more) normalise_block(next, i + 1, block + stride);
-      wgmma::wait<0>();
-      wgmma::hold(acc);
-      wgmma::hold(current);
-      store_block(acc, block);
-      block += stride;
-      return more;
-    };
-    for (int i = 0;; i += 2) {
-      if (!step(a0, a1, i)) break;
-      if (!step(a1, a0, i + 1)) break;
-    }
   }
 }
 

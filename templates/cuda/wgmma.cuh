@@ -99,16 +99,6 @@ __device__ __forceinline__ void hold(FragC (&d)[kTiles]) {
     for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j].c[e])::"memory");
 }
 
-// After wait(): A fragments a product read from registers stay untouched until then (the
-// compiler sees the asm's inputs as consumed when it is issued).
-template <class T, int kSteps>
-__device__ __forceinline__ void hold(FragA<T> (&a)[kSteps]) {
-#pragma unroll
-  for (int kk = 0; kk < kSteps; ++kk)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[kk].p[e].r)::"memory");
-}
-
 // Shared memory written by ordinary stores or cp.async is made visible to the tensor
 // cores' (async proxy) reads: each writing thread, before the barrier that publishes it.
 __device__ __forceinline__ void fence_shared_for_products() {

@@ -178,7 +178,7 @@ TEST(LayerNormLinearGeneratorSpace, RefusesWhatItCannotServe) {
 TEST(LayerNormLinearGeneratorLaunch, OneBlockPerRowBlock) {
   const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
   ir::TileConfig config;
-  config.set("warps", 8).set("block_n", 64).set("stages", 2).set("min_blocks", 1).set("version", 1).set("pipeline", 0);
+  config.set("warps", 8).set("block_n", 64).set("stages", 2).set("min_blocks", 1).set("version", 1);
   const auto plan = LayerNormLinearGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 1u);
   EXPECT_EQ(plan.kernels[0].entry, "mf_lnl_forward");
@@ -193,7 +193,7 @@ TEST(LayerNormLinearGeneratorLaunch, OneBlockPerRowBlock) {
 TEST(LayerNormLinearGeneratorLaunch, Version2IsPersistentWithWholeSlices) {
   const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
   ir::TileConfig config;
-  config.set("warps", 8).set("block_n", 128).set("stages", 2).set("min_blocks", 1).set("version", 2).set("pipeline", 0);
+  config.set("warps", 8).set("block_n", 128).set("stages", 2).set("min_blocks", 1).set("version", 2);
   auto plan = LayerNormLinearGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 1u);
   EXPECT_EQ(plan.kernels[0].entry, "mf_lnl_forward");
@@ -218,7 +218,7 @@ TEST(LayerNormLinearGeneratorLaunch, Version2IsPersistentWithWholeSlices) {
 TEST(LayerNormLinearGeneratorSpace, Version2RefusesWhatItCannotRun) {
   const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
   ir::TileConfig v2;
-  v2.set("warps", 8).set("block_n", 128).set("stages", 2).set("min_blocks", 1).set("version", 2).set("pipeline", 1);
+  v2.set("warps", 8).set("block_n", 128).set("stages", 2).set("min_blocks", 1).set("version", 2);
   EXPECT_NO_THROW(LayerNormLinearGenerator::space(op, ir::Direction::forward(), kHopper).check(v2));
   auto refusal = [](const LayerNormLinear& problem, const ir::TileConfig& config, const Target& target) {
     try {
@@ -237,17 +237,10 @@ TEST(LayerNormLinearGeneratorSpace, Version2RefusesWhatItCannotRun) {
   EXPECT_THAT(refusal(op, changed.set("stages", 1), kHopper), HasSubstr("stages = 2, not 1"));
   changed = v2;
   // Two blocks of a warpgroup with a 256-column slice: 133 KiB each.
-  EXPECT_THAT(refusal(op, changed.set("warps", 4).set("block_n", 256).set("min_blocks", 2).set("pipeline", 0), kHopper),
+  EXPECT_THAT(refusal(op, changed.set("warps", 4).set("block_n", 256).set("min_blocks", 2), kHopper),
               HasSubstr("do not fit a multiprocessor"));
   changed = v2;
   EXPECT_THAT(refusal(op, changed.set("version", 1).set("block_n", 256), kHopper), HasSubstr("at most 128 columns"));
-  changed = v2;
-  EXPECT_THAT(refusal(op, changed.set("version", 1).set("block_n", 64), kHopper), HasSubstr("no pipeline"));
-  // Pipelined, K = 256 leaves too few registers for 128 columns; not pipelined they fit.
-  changed = v2;
-  changed.set("warps", 4).set("block_n", 128);
-  EXPECT_THAT(refusal(linear(DType::kBF16, 256, 1024, true), changed, kHopper), HasSubstr("K = 256, pipelined"));
-  EXPECT_EQ(refusal(linear(DType::kBF16, 256, 1024, true), changed.set("pipeline", 0), kHopper), "accepted");
 }
 
 // The forward's default is version 2 where it was measured faster (sm_90a, 16-bit, K a
@@ -283,7 +276,7 @@ TEST(LayerNormLinearGeneratorSpace, DefaultIsVersion2WhereMeasuredFaster) {
 TEST(LayerNormLinearGeneratorSource, Version2ModuleAssertsTheHostsSharedMemory) {
   const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
   ir::TileConfig config;
-  config.set("warps", 4).set("block_n", 128).set("stages", 2).set("min_blocks", 2).set("version", 2).set("pipeline", 1);
+  config.set("warps", 4).set("block_n", 128).set("stages", 2).set("min_blocks", 2).set("version", 2);
   const auto modules = LayerNormLinearGenerator::generate(op, ir::Direction::forward(), config);
   ASSERT_EQ(modules.size(), 1u);
   const int bytes = LayerNormLinearGenerator::launch_plan(op, ir::Direction::forward(), config, kHopper)
@@ -291,12 +284,10 @@ TEST(LayerNormLinearGeneratorSource, Version2ModuleAssertsTheHostsSharedMemory) 
                         .shared_bytes;
   EXPECT_THAT(modules[0].instantiation, HasSubstr(fmt::format("LinearV2Layout<MfLinear>::kBytes == {}", bytes)));
   EXPECT_THAT(modules[0].instantiation, HasSubstr("layer_norm_linear_forward_v2<MfLinear>"));
-  EXPECT_THAT(modules[0].instantiation, HasSubstr("kPipeline = true"));
   EXPECT_THAT(modules[0].text, HasSubstr("templates/cuda/wgmma.cuh"));
-  config.set("version", 1).set("warps", 8).set("pipeline", 0);
+  config.set("version", 1).set("warps", 8);
   const auto v1 = LayerNormLinearGenerator::generate(op, ir::Direction::forward(), config);
   EXPECT_THAT(v1[0].instantiation, Not(HasSubstr("version")));
-  EXPECT_THAT(v1[0].instantiation, Not(HasSubstr("pipeline")));
   EXPECT_THAT(v1[0].text, Not(HasSubstr("templates/cuda/wgmma.cuh")));
 }
 

@@ -6,8 +6,7 @@
 // (version 1: 16 rows each; version 2: 4 or 8, one or two warpgroups of 64 rows), block_n
 // (columns of y per tile; version 2: the resident slice, up to 256), stages (weight tiles
 // in flight, 1 or 2; version 2 double-buffers x: 2), min_blocks (the __launch_bounds__
-// minimum of blocks per SM; version 2: the persistent blocks per SM), pipeline (version 2:
-// normalise the next row block while this one's products run; version 1: 0).
+// minimum of blocks per SM; version 2: the persistent blocks per SM).
 // Backward: warps and block_n of the rows kernel (dx, dγ, dβ), weight_block_n of the
 // weights kernel (dW, db). K is a compile-time constant of a module (padded); M and N are
 // run-time values.
