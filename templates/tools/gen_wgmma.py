@@ -31,26 +31,14 @@ __device__ __forceinline__ void mma_ss<{mf_type}, {n}>(FragC (&d)[{n // 8}], u64
 '''
 
 
-def registers_shared(n, mf_type, ptx_type):
+def registers_shared(n, mf_type, ptx_type, name="mma_rs", transpose_b=1):
+    """A from registers; B MN-major (transpose_b = 1, mma_rs) or K-major (0, mma_rs_kb)."""
     regs = n // 2
     return f'''template <>
-__device__ __forceinline__ void mma_rs<{mf_type}, {n}>(FragC (&d)[{n // 8}], const FragA<{mf_type}>& a, u64 b, int accumulate) {{
+__device__ __forceinline__ void {name}<{mf_type}, {n}>(FragC (&d)[{n // 8}], const FragA<{mf_type}>& a, u64 b, int accumulate) {{
   asm volatile(
       "{{\\n.reg .pred p;\\nsetp.ne.b32 p, %{regs + 5}, 0;\\n"
-      "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptx_type}.{ptx_type} {operand_list(0, regs)}, {operand_list(regs, 4)}, %{regs + 4}, p, 1, 1, 1;\\n}}\\n"
-      : {accumulators(n)}
-      : "r"(a.p[0].r), "r"(a.p[1].r), "r"(a.p[2].r), "r"(a.p[3].r), "l"(b), "r"(accumulate));
-}}
-'''
-
-
-def registers_shared_k_major(n, mf_type, ptx_type):
-    regs = n // 2
-    return f'''template <>
-__device__ __forceinline__ void mma_rs_kb<{mf_type}, {n}>(FragC (&d)[{n // 8}], const FragA<{mf_type}>& a, u64 b, int accumulate) {{
-  asm volatile(
-      "{{\\n.reg .pred p;\\nsetp.ne.b32 p, %{regs + 5}, 0;\\n"
-      "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptx_type}.{ptx_type} {operand_list(0, regs)}, {operand_list(regs, 4)}, %{regs + 4}, p, 1, 1, 0;\\n}}\\n"
+      "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptx_type}.{ptx_type} {operand_list(0, regs)}, {operand_list(regs, 4)}, %{regs + 4}, p, 1, 1, {transpose_b};\\n}}\\n"
       : {accumulators(n)}
       : "r"(a.p[0].r), "r"(a.p[1].r), "r"(a.p[2].r), "r"(a.p[3].r), "l"(b), "r"(accumulate));
 }}
@@ -73,7 +61,7 @@ namespace wgmma {
             print(shared_shared(n, mf_type, ptx_type))
             print(registers_shared(n, mf_type, ptx_type))
         for n in RS_K_SHAPES:
-            print(registers_shared_k_major(n, mf_type, ptx_type))
+            print(registers_shared(n, mf_type, ptx_type, name="mma_rs_kb", transpose_b=0))
     print("}  // namespace wgmma\n}  // namespace mf")
 
 
