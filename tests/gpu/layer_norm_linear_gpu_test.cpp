@@ -139,7 +139,7 @@ TEST_F(LayerNormLinearGpu, Version2MatchesTheReferenceAcrossTheMatrix) {
     config.set("version", 2).set("stages", 2);
     for (const auto& [name, value] : variants[planned.size() % variants.size()]) config.set(name, value);
     if (runtime::tuning_rejects(cuda_, forward, config)) continue;
-    planned.push_back({c, forward, backward, config});
+    planned.push_back({c, forward, backward, config, nullptr, nullptr, ""});
   }
   if (planned.empty()) GTEST_SKIP() << "the device runs no version 2 forward (sm_90a only)";
   // Plans on all cores: compiling is most of the time.
