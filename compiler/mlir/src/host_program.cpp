@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string_view>
 
 #include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/Core.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/Mangling.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <mlir/Dialect/Arith/IR/Arith.h>
@@ -131,6 +134,21 @@ std::string HostProgram::version() {
 
 namespace {
 
+// float -> bf16, rounded to nearest even (NaN stays a quiet NaN): LLVM's libcall
+// __truncsfbf2, which x86 code without AVX512-BF16 calls for every such conversion. It is
+// compiler-rt's (and libgcc's from GCC 13 on), not in Debian 12's libgcc, so the JIT would
+// find no definition on such CPUs. The x86-64 psABI returns a bf16 in the low 16 bits of
+// xmm0: the bits of a float whose low half they are.
+extern "C" float mf_truncsfbf2(float x) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &x, sizeof bits);
+  const std::uint32_t rounded = (bits & 0x7fffffffu) > 0x7f800000u ? (bits >> 16) | 0x0040u
+                                                                    : (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  float result = 0.0f;
+  std::memcpy(&result, &rounded, sizeof result);
+  return result;
+}
+
 // Compiles the host functions of `module` (stage functions, or emulated GPU kernels) with
 // the ExecutionEngine, and finds each stage's entry.
 void compile_engine(HostProgram::State& state, mlir::ModuleOp module) {
@@ -160,6 +178,12 @@ void compile_engine(HostProgram::State& state, mlir::ModuleOp module) {
                        "the MLIR host generator's module did not compile: " + llvm::toString(engine.takeError()));
   }
   state.engine = std::move(*engine);
+  state.engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    symbols[interner("__truncsfbf2")] = {llvm::orc::ExecutorAddr::fromPtr(&mf_truncsfbf2),
+                                         llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
   for (const HostStage& stage : state.stages) {
     auto entry = state.engine->lookupPacked("_mlir_ciface_" + stage.function);
     if (!entry) {
