@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "compiler/compile_sample.h"
 #include "mf/compiler/evo_attention_generator.h"
 #include "mf/compiler/hiprtc.h"
 #include "mf/compiler/layer_norm_linear_generator.h"
@@ -181,7 +182,9 @@ TEST_F(HipTemplatesCompile, EveryConfigurationCompilesForMi250) {
     if (std::find(kTooLargeForMi250.begin(), kTooLargeForMi250.end(), c.name) != kTooLargeForMi250.end()) continue;
     for (auto& module : every_module(c.problem)) modules.emplace_back(c.name, std::move(module));
   }
-  std::printf("compiling %zu modules\n", modules.size());
+  const std::size_t all = modules.size();
+  modules = compile_sample(std::move(modules));
+  std::printf("compiling %s modules\n", compile_sample_note(modules.size(), all).c_str());
   std::fflush(stdout);
   // Without optimisation: what a configuration can break (templates that do not
   // instantiate, sizes that do not fit) fails in the front end, and -O3 on 315 modules

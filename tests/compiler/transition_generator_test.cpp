@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "compiler/compile_all.h"
+#include "compiler/compile_sample.h"
 #include "mf/ir/error.h"
 
 namespace mf::compiler {
@@ -76,8 +77,10 @@ TEST_F(TransitionGeneratorCompile, EveryConfigurationCompilesForAmpereAndHopper)
       for (const auto& config : TransitionGenerator::space(op, direction, kHopper).configs())
         for (auto& module : TransitionGenerator::generate(op, direction, config))
           if (seen.insert(module.text).second) modules.emplace_back(label, std::move(module));
-  std::printf("compiling %zu modules\n", modules.size());
   ASSERT_GT(modules.size(), 40u);
+  const std::size_t all = modules.size();
+  modules = compile_sample(std::move(modules));
+  std::printf("compiling %s modules\n", compile_sample_note(modules.size(), all).c_str());
   const auto failures = compile_all(modules, {"sm_80", "sm_90a"}, nullptr);
   EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures.front();
 }
