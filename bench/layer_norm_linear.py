@@ -11,6 +11,9 @@ fp32 computation.
 
     python3 bench/layer_norm_linear.py --json $OUT/lnl.json
 
+--breakdown adds each mfjit kernel's GPU time per forward+backward (torch.profiler / CUPTI) to
+mfjit's rows ("kernels" in the JSON): where the time goes.
+
 --forward-configs times mfjit's forward alone under each $MFJIT_TILE_CONFIG given (e.g.
 version=2,warps=8,block_n=128), for choosing the generator's defaults; those rows go to the
 JSON's "forward_configs", beside the peers' rows.
@@ -28,6 +31,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import evo_attention as evo  # noqa: E402  (bench_ms, first_line, environment)
+import kernel_breakdown  # noqa: E402  (kernel_times)
 import mfjit_ctypes as mf  # noqa: E402
 import plot  # noqa: E402
 
@@ -101,6 +105,9 @@ def run(m: int, k: int, n: int, impl: str, lib, compiled, args) -> dict:
         row["peak_mib"] = peak_mib(fwd_bwd)
         if impl == "mfjit":
             row["config"] = {k: p.describe().get("config") for k, p in op.last_plans.items()}
+            if args.breakdown:
+                row["kernels"] = {name: dict(calls=calls, us=us)
+                                  for name, (calls, us) in kernel_breakdown.kernel_times(fwd_bwd, 10).items()}
             op.close()
         row["status"] = "ok"
     except Exception as e:  # a failing implementation is a result too
@@ -146,6 +153,7 @@ def main(argv=None) -> int:
     ap.add_argument("--library", default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--forward-configs", nargs="*", default=[], metavar="CONFIG")
+    ap.add_argument("--breakdown", action="store_true", help="mfjit's per-kernel times (CUPTI)")
     args = ap.parse_args(argv)
     lib = mf.load_library(args.library)
     compiled = torch.compile(eager, dynamic=False)
@@ -162,6 +170,8 @@ def main(argv=None) -> int:
                 worst = max(r["rel_err"].values())
                 print(f"{m:7d} {args.k:4d} {n:5d} {impl:8} {r['fwd_ms']:8.3f} {r['fwd_bwd_ms']:10.3f} "
                       f"{r['peak_mib']:9.1f} {worst:8.1e}", flush=True)
+                for name, kernel in sorted(r.get("kernels", {}).items(), key=lambda item: -item[1]["us"]):
+                    print(f"{'':22} {kernel['us']:8.1f} us  {kernel['calls']} x {name[:90]}", flush=True)
                 torch.cuda.empty_cache()
             for config in args.forward_configs:
                 r = run_forward_config(m, args.k, n, config, lib, args)
