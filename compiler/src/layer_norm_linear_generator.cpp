@@ -37,6 +37,13 @@ const std::string& linear_v2_template_text() {
                      "cuda/wgmma_products.cuh", "cuda/layer_norm_rows.cuh", "cuda/layer_norm_linear_forward_v2.cuh"});
   return text;
 }
+// Version 2 of the backward's weights kernel: Hopper's warpgroup products on x̂ᵀ·dy.
+const std::string& linear_weights_v2_template_text() {
+  static const std::string text =
+      template_text({"cuda/layer_norm_linear_params.h", "cuda/vendor.cuh", "cuda/tile.cuh", "cuda/wgmma.cuh",
+                     "cuda/wgmma_products.cuh", "cuda/layer_norm_linear_backward_weights_v2.cuh"});
+  return text;
+}
 
 bool backward(const ir::Direction& direction) { return direction.pass == ir::Pass::kBackward; }
 bool wants(const ir::Direction& direction, std::uint32_t gradients) {
@@ -88,6 +95,17 @@ int forward_v2_shared(const Sizes& z, int warps, int block_n) {
   const int group = 2 * 64 * (z.k + 8) * z.t + 64 * (block_n + 8) * z.t;
   return panels * block_n * 128 + (2 * z.k + block_n) * 4 + warps / 4 * group;
 }
+// Version 2 of the weights kernel (templates/cuda/layer_norm_linear_backward_weights_v2.cuh):
+// per stage 64 rows of dy's slice (128-byte panels), of x (K padded to the warpgroups' 64
+// rows each) and of the statistics; then db's per-part column sums.
+constexpr int kWeightsV2Stages = 4;
+int weights_v2_warps(const Sizes& z) { return z.k <= 64 ? 4 : 8; }
+int weights_v2_shared(const Sizes& z, int block_n) {
+  const int warps = weights_v2_warps(z), k_pad = 64 * (warps / 4);
+  const int stage = kChunkM * block_n * z.t + kChunkM * (k_pad + 8) * z.t + 2 * kChunkM * 4;
+  const int parts = 32 * warps / (block_n / 2);
+  return kWeightsV2Stages * stage + parts * block_n * 4;
+}
 // A Hopper multiprocessor's shared memory, of which each block's reservation takes 1 KiB.
 constexpr int kSharedPerMultiprocessor = 228 * 1024, kSharedReservedPerBlock = 1024;
 
@@ -101,6 +119,22 @@ int rows_registers(const Sizes& z) { return 4 * (z.chunk / 8) + (z.t == 4 ? 12 :
 int weights_registers(const Sizes& z, int block_n) {
   const int row_tiles = (z.k / 16 + kWeightWarps - 1) / kWeightWarps;
   return 4 * row_tiles * (block_n / 8) + (z.t == 4 ? 12 : 6) + 40;
+}
+
+// Why version 2 of the weights kernel cannot run `op`'s backward, or nullopt. Its
+// accumulators (block_n / 2 registers) fit whatever the width; K is bounded by one
+// warpgroup per 64 rows of dW, two at most.
+std::optional<std::string> weights_v2_refusal(const LayerNormLinear& op, const Sizes& z, const Target& target,
+                                              int block_n) {
+  if (target.arch != "sm_90a") return fmt::format("weights_version 2 needs sm_90a (wgmma), not {}", target.arch);
+  if (z.t != 2) return std::string("weights_version 2 takes bf16 and f16 tensors");
+  if (op.in_features() > 128)
+    return fmt::format("weights_version 2 holds at most 128 rows of dW (two warpgroups), not K = {}",
+                       op.in_features());
+  if (block_n % 64 != 0)
+    return fmt::format("weights_version 2 reads dy in 64-column panels: weight_block_n = {} is not a multiple of 64",
+                       block_n);
+  return std::nullopt;
 }
 
 // Why version 2 cannot run the forward of `op` on `target` with these parameters, or nullopt.
@@ -195,18 +229,32 @@ ParameterSpace LayerNormLinearGenerator::space(const LayerNormLinear& op, const 
   // AMD's 64 KiB of LDS hold the rows kernel's K = 128 tiles only for 32 rows a block.
   const std::vector<std::int64_t> warp_counts =
       target.amd() ? std::vector<std::int64_t>{2, 4, 8} : std::vector<std::int64_t>{4, 8};
-  space.axes = {{"warps", warp_counts}, {"block_n", {32, 64}}, {"weight_block_n", {32, 64, 128}}};
+  // weights_version: 1 = mma.sync weights kernel (every target), 2 = wgmma (sm_90a).
+  const std::vector<std::int64_t> weights_versions =
+      target.arch == "sm_90a" ? std::vector<std::int64_t>{1, 2} : std::vector<std::int64_t>{1};
+  space.axes = {{"warps", warp_counts},
+                {"block_n", {32, 64}},
+                {"weight_block_n", {32, 64, 128, 256}},
+                {"weights_version", weights_versions}};
   const bool rows = wants_rows(direction), weights = wants_weights(direction);
-  space.reject = [z, nk, rows, weights, too_big](const ir::TileConfig& c) -> std::optional<std::string> {
+  space.reject = [op, z, nk, rows, weights, target, too_big](const ir::TileConfig& c) -> std::optional<std::string> {
     const int warps = int(c.at("warps")), block_n = int(c.at("block_n"));
     const int weight_block_n = int(c.at("weight_block_n"));
-    if (weights && weights_registers(z, weight_block_n) > register_cap(32 * kWeightWarps, 1))
+    const bool weights_v2 = c.at("weights_version") == 2;
+    if (weights_v2 && !weights) return std::string("weights_version 2 without dW or db to compute");
+    if (weights_v2) {
+      if (auto refusal = weights_v2_refusal(op, z, target, weight_block_n)) return refusal;
+    } else if (weight_block_n > 128) {
+      return fmt::format("weights_version 1 takes at most 128 columns a block, not {}", weight_block_n);
+    }
+    if (weights && !weights_v2 && weights_registers(z, weight_block_n) > register_cap(32 * kWeightWarps, 1))
       return fmt::format("weight_block_n = {} with K = {} needs more registers than a thread has", weight_block_n,
                          z.k);
     if (rows && rows_registers(z) > register_cap(32 * warps, 1))
       return fmt::format("K = {} needs more registers than a thread has", z.k);
-    return too_big(std::max(rows ? rows_shared(z, nk, warps, block_n) : 0,
-                            weights ? weights_shared(z, weight_block_n) : 0));
+    const int weights_bytes =
+        !weights ? 0 : weights_v2 ? weights_v2_shared(z, weight_block_n) : weights_shared(z, weight_block_n);
+    return too_big(std::max(rows ? rows_shared(z, nk, warps, block_n) : 0, weights_bytes));
   };
   return space;
 }
@@ -233,9 +281,21 @@ ir::TileConfig LayerNormLinearGenerator::default_config(const LayerNormLinear& o
   // Version 1: the largest row block that fits (x is read once, W once per block), 64
   // columns a tile.
   const std::int64_t block_n = op.out_features() <= 32 ? 32 : 64;
+  // The backward's weights kernel: version 2 on sm_90a where it takes the problem, 128
+  // columns a block (64 for N <= 64; other widths not measured yet).
+  if (backward(direction) && wants_weights(direction))
+    for (int warps : {8, 4, 2}) {
+      ir::TileConfig config;
+      config.set("warps", warps)
+          .set("block_n", block_n)
+          .set("weight_block_n", op.out_features() <= 64 ? 64 : 128)
+          .set("weights_version", 2);
+      if (!candidates.reject(config)) return config;
+    }
   for (int warps : {8, 4, 2}) {
     ir::TileConfig config;
-    if (backward(direction)) config.set("warps", warps).set("block_n", block_n).set("weight_block_n", block_n);
+    if (backward(direction))
+      config.set("warps", warps).set("block_n", block_n).set("weight_block_n", block_n).set("weights_version", 1);
     else config.set("warps", warps).set("block_n", block_n).set("stages", 2).set("min_blocks", 1).set("version", 1);
     if (!candidates.reject(config)) return config;
   }
@@ -301,7 +361,24 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
                   "mf::layer_norm_linear_backward_rows<MfRows>(p);"),
         "mf_lnl_backward_rows");
   }
-  if (wants_weights(direction)) {
+  if (wants_weights(direction) && config.at("weights_version") == 2) {
+    const int block_n = int(config.at("weight_block_n")), warps = weights_v2_warps(z);
+    GeneratedSource module;
+    ir::TileConfig params;
+    params.set("weight_block_n", block_n).set("weights_version", 2);
+    module.name = fmt::format("layer_norm_linear_backward_weights_v2_{}_k{}", ir::name_of(op.x.dtype),
+                              op.in_features());
+    module.instantiation =
+        fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) +
+        config_struct("MfWeights", op, static_cast<int>(op.in_features()), kChunkM, block_n, warps, kWeightsV2Stages, z.chunk) +
+        fmt::format("static_assert(mf::LinearWeightsV2Layout<MfWeights>::kBytes == {}, \"the host's shared memory\");\n",
+                    weights_v2_shared(z, block_n)) +
+        entry("mf_lnl_backward_weights", "MfLinearParams", 32 * warps,
+              "mf::layer_norm_linear_backward_weights_v2<MfWeights>(p);");
+    module.text = linear_weights_v2_template_text() + "// ---- generated ----\n" + module.instantiation;
+    module.entries = {"mf_lnl_backward_weights"};
+    modules.push_back(std::move(module));
+  } else if (wants_weights(direction)) {
     ir::TileConfig params;
     params.set("weight_block_n", config.at("weight_block_n"));
     add("backward_weights", params,
@@ -368,7 +445,21 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
       plan.gamma_partial_offset = carve(plan.gamma_partial_bytes);
     }
   }
-  if (wants_weights(direction)) {
+  if (wants_weights(direction) && config.at("weights_version") == 2) {
+    // One wave: a block a multiprocessor, shared evenly by the column slices; groups of
+    // whole 64-row chunks.
+    const int block_n = int(config.at("weight_block_n"));
+    const std::int64_t slices = (n + block_n - 1) / block_n, chunks = (m + kChunkM - 1) / kChunkM;
+    const std::int64_t groups = std::clamp<std::int64_t>(target.multiprocessors / slices, 1, chunks);
+    plan.rows_per_group = static_cast<int>((chunks + groups - 1) / groups * kChunkM);
+    plan.groups = static_cast<int>((m + plan.rows_per_group - 1) / plan.rows_per_group);
+    plan.kernels.push_back({"mf_lnl_backward_weights", 32 * weights_v2_warps(z), 1, blocks_of(slices * plan.groups),
+                            weights_v2_shared(z, block_n)});
+    plan.weight_partial_bytes = static_cast<std::size_t>(plan.groups * k * n) * 4;
+    plan.weight_partial_offset = carve(plan.weight_partial_bytes);
+    plan.bias_partial_bytes = static_cast<std::size_t>(plan.groups * n) * 4;
+    plan.bias_partial_offset = carve(plan.bias_partial_bytes);
+  } else if (wants_weights(direction)) {
     const int block_n = int(config.at("weight_block_n"));
     const std::int64_t col_tiles = (n + block_n - 1) / block_n, chunks = (m + kChunkM - 1) / kChunkM;
     // Enough groups of rows to give every multiprocessor two blocks.
@@ -394,7 +485,8 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
 }
 
 const std::string& LayerNormLinearGenerator::source_hash() {
-  static const std::string hash = cache_key({kGeneratorVersion, linear_template_text(), linear_v2_template_text()});
+  static const std::string hash = cache_key(
+      {kGeneratorVersion, linear_template_text(), linear_v2_template_text(), linear_weights_v2_template_text()});
   return hash;
 }
 

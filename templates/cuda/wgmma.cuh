@@ -62,14 +62,15 @@ struct KMajor {
   __device__ __forceinline__ u64 step(int kk, int bytes = 0) const { return d.at(bytes + kk * 16 * int(sizeof(T))); }
 };
 
-// An MN-major tile: rows are K, each row holds N <= its width of contiguous elements; a k
-// step is 16 rows, two 8-row groups.
+// An MN-major tile: rows are K, each row holds kRowBytes of contiguous N elements; a k step
+// is 16 rows, two 8-row groups. N wider than a row is a sequence of such panels,
+// `panel_bytes` apart (the descriptor's leading offset; unused where N fits one row).
 template <class T, int kRowBytes>
 struct MnMajor {
   using Rows = SwizzledRows<kRowBytes>;
   Descriptor d;
-  __device__ __forceinline__ explicit MnMajor(const void* tile)
-      : d(tile, Rows::kGroupBytes * 2, Rows::kGroupBytes, Rows::kLayoutCode) {}
+  __device__ __forceinline__ explicit MnMajor(const void* tile, int panel_bytes = 2 * Rows::kGroupBytes)
+      : d(tile, panel_bytes, Rows::kGroupBytes, Rows::kLayoutCode) {}
   __device__ __forceinline__ u64 step(int kk, int bytes = 0) const { return d.at(bytes + kk * 16 * kRowBytes); }
 };
 

@@ -6,6 +6,7 @@ one function per shape, since inline PTX needs every accumulator register named.
 """
 
 SHAPES = (16, 32, 64, 128)  # N of m64nNk16
+RS_SHAPES = (16, 32, 64, 128, 256)  # mma_rs: LayerNormLinear's backward weights kernel takes 256 columns
 RS_K_SHAPES = (16, 32, 64, 128, 256)  # mma_rs_kb: LayerNormLinear v2's column slices
 TYPES = (("bf16", "bf16"), ("f16", "f16"))  # (mfjit type, PTX type)
 
@@ -60,6 +61,9 @@ namespace wgmma {
         for n in SHAPES:
             print(shared_shared(n, mf_type, ptx_type))
             print(registers_shared(n, mf_type, ptx_type))
+        for n in RS_SHAPES:
+            if n not in SHAPES:
+                print(registers_shared(n, mf_type, ptx_type))
         for n in RS_K_SHAPES:
             print(registers_shared(n, mf_type, ptx_type, name="mma_rs_kb", transpose_b=0))
     print("}  // namespace wgmma\n}  // namespace mf")

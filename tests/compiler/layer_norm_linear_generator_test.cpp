@@ -248,6 +248,53 @@ TEST(LayerNormLinearGeneratorSpace, Version2RefusesWhatItCannotRun) {
   EXPECT_THAT(refusal(op, changed.set("version", 1).set("block_n", 256), kHopper), HasSubstr("at most 128 columns"));
 }
 
+TEST(LayerNormLinearGeneratorSpace, WeightsVersion2RefusesWhatItCannotRun) {
+  const std::uint32_t all = linear(DType::kBF16, 128, 640, true).all_gradients();
+  auto refusal = [all](const LayerNormLinear& problem, const ir::TileConfig& config, const Target& target,
+                       std::uint32_t gradients = 0) {
+    if (gradients == 0) gradients = all;
+    try {
+      LayerNormLinearGenerator::space(ir::with_gradients(problem, gradients), ir::Direction::backward(gradients), target)
+          .check(config);
+    } catch (const ir::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
+  ir::TileConfig v2;
+  v2.set("warps", 8).set("block_n", 64).set("weight_block_n", 256).set("weights_version", 2);
+  EXPECT_EQ(refusal(op, v2, kHopper), "accepted");
+  EXPECT_EQ(refusal(linear(DType::kF16, 37, 1, false), v2, kHopper), "accepted");
+  EXPECT_THAT(refusal(op, v2, Target{"sm_80", 108, 163 * 1024}), HasSubstr("weights_version = 2 is not one of"));
+  EXPECT_THAT(refusal(linear(DType::kF32, 128, 640, true), v2, kHopper), HasSubstr("bf16 and f16"));
+  EXPECT_THAT(refusal(linear(DType::kBF16, 144, 640, true), v2, kHopper), HasSubstr("not K = 144"));
+  ir::TileConfig changed = v2;
+  EXPECT_THAT(refusal(op, changed.set("weight_block_n", 32), kHopper), HasSubstr("not a multiple of 64"));
+  EXPECT_THAT(refusal(op, v2, kHopper, LayerNormLinear::kGradX), HasSubstr("without dW or db"));
+  changed = v2;
+  EXPECT_THAT(refusal(op, changed.set("weights_version", 1), kHopper), HasSubstr("at most 128 columns a block"));
+}
+
+// The backward's default on sm_90a takes version 2 of the weights kernel wherever it runs.
+TEST(LayerNormLinearGeneratorSpace, BackwardDefaultTakesWeightsVersion2OnHopper) {
+  auto default_of = [](const LayerNormLinear& forward, const Target& target, std::uint32_t gradients = 0) {
+    if (gradients == 0) gradients = forward.all_gradients();
+    return LayerNormLinearGenerator::default_config(ir::with_gradients(forward, gradients),
+                                                    ir::Direction::backward(gradients), target);
+  };
+  ir::TileConfig config = default_of(linear(DType::kBF16, 128, 640, true), kHopper);
+  EXPECT_EQ(config.at("weights_version"), 2);
+  EXPECT_EQ(config.at("weight_block_n"), 128);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 128, 16, true), kHopper).at("weight_block_n"), 64);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 384, 640, true), kHopper).at("weights_version"), 1);
+  EXPECT_EQ(default_of(linear(DType::kF32, 128, 640, true), kHopper).at("weights_version"), 1);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 128, 640, true), Target{"sm_80", 108, 163 * 1024}).at("weights_version"),
+            1);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 128, 640, true), kHopper, LayerNormLinear::kGradX).at("weights_version"),
+            1);
+}
+
 // The forward's default is version 2 where it was measured faster (sm_90a, 16-bit, K a
 // multiple of 16, N >= 128), with 256-column slices where N is a whole number of them and
 // K leaves the registers; version 1 elsewhere.
@@ -302,7 +349,7 @@ TEST(LayerNormLinearGeneratorLaunch, BackwardKernelsAndWorkspaceFollowTheGradien
   const LayerNormLinear forward = linear(DType::kBF16, 128, 640, true);
   const LayerNormLinear op = ir::with_gradients(forward, forward.all_gradients());
   ir::TileConfig config;
-  config.set("warps", 8).set("block_n", 64).set("weight_block_n", 64);
+  config.set("warps", 8).set("block_n", 64).set("weight_block_n", 64).set("weights_version", 1);
   auto plan = LayerNormLinearGenerator::launch_plan(op, ir::Direction::backward(forward.all_gradients()), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 3u);
   EXPECT_EQ(plan.kernels[0].entry, "mf_lnl_backward_rows");
@@ -325,6 +372,41 @@ TEST(LayerNormLinearGeneratorLaunch, BackwardKernelsAndWorkspaceFollowTheGradien
                                                ir::Direction::backward(LayerNormLinear::kGradWeight), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 2u);
   EXPECT_EQ(plan.gamma_partial_bytes, 0u);
+}
+
+// Version 2's weights kernel: one wave of blocks, the column slices sharing the
+// multiprocessors evenly, groups of whole 64-row chunks covering M; a warpgroup per 64 rows
+// of dW.
+TEST(LayerNormLinearGeneratorLaunch, WeightsVersion2IsOneWaveOfSlicesAndGroups) {
+  const LayerNormLinear forward = linear(DType::kBF16, 128, 640, true);
+  const LayerNormLinear op = ir::with_gradients(forward, forward.all_gradients());
+  ir::TileConfig config;
+  config.set("warps", 8).set("block_n", 64).set("weight_block_n", 128).set("weights_version", 2);
+  const auto plan =
+      LayerNormLinearGenerator::launch_plan(op, ir::Direction::backward(forward.all_gradients()), config, kHopper);
+  ASSERT_EQ(plan.kernels.size(), 3u);
+  const auto& weights = plan.kernels[1];
+  EXPECT_EQ(weights.entry, "mf_lnl_backward_weights");
+  EXPECT_EQ(weights.threads_x, 256);
+  EXPECT_EQ(plan.groups, 132 / 5);
+  EXPECT_EQ(weights.blocks, 5 * plan.groups);
+  EXPECT_EQ(plan.rows_per_group % 64, 0);
+  EXPECT_GE(std::int64_t(plan.groups) * plan.rows_per_group, 147456);
+  EXPECT_LT(std::int64_t(plan.groups - 1) * plan.rows_per_group, 147456);  // no empty group
+  EXPECT_EQ(plan.weight_partial_bytes, std::size_t(plan.groups) * 128 * 640 * 4);
+  EXPECT_EQ(plan.bias_partial_bytes, std::size_t(plan.groups) * 640 * 4);
+  // 4 stages of 64 rows of dy (16 KiB), x (17 KiB) and statistics, then db's four parts.
+  EXPECT_EQ(weights.shared_bytes, 4 * (16384 + 64 * 136 * 2 + 512) + 4 * 128 * 4);
+  // K = 64: one warpgroup; a tiny M: one group.
+  ir::LinearOptions options;
+  options.torch_weight = true;
+  const LayerNormLinear narrow = ir::layer_norm_linear(7, 64, 8, options);
+  const auto small = LayerNormLinearGenerator::launch_plan(ir::with_gradients(narrow, narrow.all_gradients()),
+                                                           ir::Direction::backward(narrow.all_gradients()),
+                                                           config.set("weight_block_n", 64), kHopper);
+  EXPECT_EQ(small.kernels[1].threads_x, 128);
+  EXPECT_EQ(small.groups, 1);
+  EXPECT_EQ(small.kernels[1].blocks, 1);
 }
 
 }  // namespace

@@ -177,6 +177,64 @@ TEST_F(LayerNormLinearGpu, Version2MatchesTheReferenceAcrossTheMatrix) {
   EXPECT_GE(planned.size(), 10u);
 }
 
+// Version 2 of the backward's weights kernel (wgmma on x̂ᵀ·dy, sm_90a) on every case of the
+// matrix it takes (16-bit, K <= 128), each column width in turn, after the default forward.
+// Skips on devices without it.
+TEST_F(LayerNormLinearGpu, WeightsVersion2MatchesTheReferenceAcrossTheMatrix) {
+  const std::vector<std::int64_t> widths = {128, 64, 256};
+  struct Planned {
+    Case c;
+    ir::Problem forward, backward;
+    ir::TileConfig config;
+    mf_plan forward_plan = nullptr, backward_plan = nullptr;
+    std::string error;
+  };
+  std::vector<Planned> planned;
+  for (const Case& c : matrix()) {
+    const LayerNormLinear op = make_op(c);
+    const std::uint32_t all = op.all_gradients();
+    ir::Problem backward{ir::with_gradients(op, all), ir::Direction::backward(all)};
+    ir::Problem forward{ir::forward_operator(backward.op), ir::Direction::forward()};
+    ir::TileConfig config = runtime::tuning_default_config(cuda_, backward);
+    config.set("weights_version", 2).set("weight_block_n", widths[planned.size() % widths.size()]);
+    if (runtime::tuning_rejects(cuda_, backward, config)) continue;
+    planned.push_back({c, forward, backward, config, nullptr, nullptr, ""});
+  }
+  if (planned.empty()) GTEST_SKIP() << "the device runs no version 2 weights kernel (sm_90a only)";
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < planned.size(); i = next++) {
+      Planned& p = planned[i];
+      try {
+        p.backward_plan = runtime::tuning_plan(cuda_, p.backward, p.config);
+      } catch (const std::exception& error) {
+        p.error = error.what();
+        continue;
+      }
+      if (bridge::plan_create(cuda_, p.forward, &p.forward_plan) != MF_SUCCESS) p.error = mf_last_error();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < std::max(2u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(worker);
+  for (auto& thread : threads) thread.join();
+  int failed = 0;
+  for (std::size_t i = 0; i < planned.size(); ++i) {
+    const Planned& p = planned[i];
+    const std::string name = fmt::format("{} [{}]", name_of(p.c), ir::to_string(p.config));
+    const auto failures =
+        p.error.empty() ? gpu::check_forward_backward(cuda_, *device_, p.forward_plan, p.backward_plan, p.backward,
+                                                      6000 + i, reference::tolerance(p.c.dtype))
+                        : std::vector<std::string>{"plan: " + p.error};
+    for (const auto& f : failures) ADD_FAILURE() << name << ": " << f;
+    failed += failures.empty() ? 0 : 1;
+    std::printf("[weights v2] %-80s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
+    mf_plan_destroy(p.forward_plan);
+    mf_plan_destroy(p.backward_plan);
+  }
+  std::printf("%d of %zu weights version 2 cases failed\n", failed, planned.size());
+  EXPECT_GE(planned.size(), 10u);
+}
+
 // No float atomics: two runs give the same bits, forward and backward.
 TEST_F(LayerNormLinearGpu, DeterministicBitwiseAcrossRuns) {
   const LayerNormLinear op = make_op({1000, 128, 640, DType::kBF16, true, true, false, false});
