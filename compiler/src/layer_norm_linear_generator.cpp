@@ -37,11 +37,11 @@ const std::string& linear_v2_template_text() {
                      "cuda/wgmma_products.cuh", "cuda/layer_norm_rows.cuh", "cuda/layer_norm_linear_forward_v2.cuh"});
   return text;
 }
-// Version 2 of the backward's weights kernel: Hopper's warpgroup products on x̂ᵀ·dy.
-const std::string& linear_weights_v2_template_text() {
+// Version 2 of the backward: Hopper's warpgroup products for dx and for x̂ᵀ·dy.
+const std::string& linear_backward_v2_template_text() {
   static const std::string text =
       template_text({"cuda/layer_norm_linear_params.h", "cuda/vendor.cuh", "cuda/tile.cuh", "cuda/wgmma.cuh",
-                     "cuda/wgmma_products.cuh", "cuda/layer_norm_linear_backward_weights_v2.cuh"});
+                     "cuda/wgmma_products.cuh", "cuda/layer_norm_linear_backward_v2.cuh"});
   return text;
 }
 
@@ -56,6 +56,9 @@ bool wants_norm_params(const ir::Direction& d) {
   return wants(d, LayerNormLinear::kGradGamma | LayerNormLinear::kGradBeta);
 }
 bool wants_weights(const ir::Direction& d) { return wants(d, LayerNormLinear::kGradWeight | LayerNormLinear::kGradBias); }
+bool wants_x(const ir::Direction& d) { return wants(d, LayerNormLinear::kGradX); }
+// Version 2 derives dγ, dβ, dW and db from x̂ᵀ·dy and Σ dy: its weights kernel serves all four.
+bool wants_parameters(const ir::Direction& d) { return wants_norm_params(d) || wants_weights(d); }
 
 struct Sizes {
   int k;        // K padded to the 16-wide product
@@ -95,16 +98,21 @@ int forward_v2_shared(const Sizes& z, int warps, int block_n) {
   const int group = 2 * 64 * (z.k + 8) * z.t + 64 * (block_n + 8) * z.t;
   return panels * block_n * 128 + (2 * z.k + block_n) * 4 + warps / 4 * group;
 }
-// Version 2 of the weights kernel (templates/cuda/layer_norm_linear_backward_weights_v2.cuh):
-// per stage 64 rows of dy's slice (128-byte panels), of x (K padded to the warpgroups' 64
-// rows each) and of the statistics; then db's per-part column sums.
-constexpr int kWeightsV2Stages = 4;
+// Version 2 of the backward (templates/cuda/layer_norm_linear_backward_v2.cuh). Weights
+// kernel: per stage 64 rows of dy's slice (128-byte panels), of x (K padded to the
+// warpgroups' 64 rows each) and of the statistics; then db's per-part column sums. Rows
+// kernel: per stage the block's dy rows and W's rows of a 64-column chunk; then γ.
+constexpr int kWeightsV2Stages = 4, kRowsV2Stages = 3, kFinalizeV2Threads = 256;
 int weights_v2_warps(const Sizes& z) { return z.k <= 64 ? 4 : 8; }
 int weights_v2_shared(const Sizes& z, int block_n) {
   const int warps = weights_v2_warps(z), k_pad = 64 * (warps / 4);
   const int stage = kChunkM * block_n * z.t + kChunkM * (k_pad + 8) * z.t + 2 * kChunkM * 4;
   const int parts = 32 * warps / (block_n / 2);
   return kWeightsV2Stages * stage + parts * block_n * 4;
+}
+int rows_v2_shared(const Sizes& z, int warps) {
+  const int stage = 64 * (warps / 4) * 128 + z.k * 64 * z.t;
+  return kRowsV2Stages * stage + z.k * 4;
 }
 // A Hopper multiprocessor's shared memory, of which each block's reservation takes 1 KiB.
 constexpr int kSharedPerMultiprocessor = 228 * 1024, kSharedReservedPerBlock = 1024;
@@ -121,19 +129,20 @@ int weights_registers(const Sizes& z, int block_n) {
   return 4 * row_tiles * (block_n / 8) + (z.t == 4 ? 12 : 6) + 40;
 }
 
-// Why version 2 of the weights kernel cannot run `op`'s backward, or nullopt. Its
-// accumulators (block_n / 2 registers) fit whatever the width; K is bounded by one
-// warpgroup per 64 rows of dW, two at most.
-std::optional<std::string> weights_v2_refusal(const LayerNormLinear& op, const Sizes& z, const Target& target,
-                                              int block_n) {
-  if (target.arch != "sm_90a") return fmt::format("weights_version 2 needs sm_90a (wgmma), not {}", target.arch);
-  if (z.t != 2) return std::string("weights_version 2 takes bf16 and f16 tensors");
-  if (op.in_features() > 128)
-    return fmt::format("weights_version 2 holds at most 128 rows of dW (two warpgroups), not K = {}",
-                       op.in_features());
-  if (block_n % 64 != 0)
-    return fmt::format("weights_version 2 reads dy in 64-column panels: weight_block_n = {} is not a multiple of 64",
-                       block_n);
+// Why version 2 cannot run `op`'s backward with these parameters, or nullopt. K is dh's
+// width in the rows kernel (whole 128-byte panels of W, wgmma's N) and the rows of x̂ᵀ·dy
+// in the weights kernel (a warpgroup per 64); the weights kernel's accumulators
+// (weight_block_n / 2 registers) fit whatever the width.
+std::optional<std::string> backward_v2_refusal(const LayerNormLinear& op, const Sizes& z, const Target& target,
+                                               int block_n, int weight_block_n) {
+  if (target.arch != "sm_90a") return fmt::format("version 2 needs sm_90a (wgmma), not {}", target.arch);
+  if (z.t != 2) return std::string("version 2 takes bf16 and f16 tensors");
+  if (op.in_features() != 64 && op.in_features() != 128)
+    return fmt::format("version 2's backward takes K = 64 or 128, not {}", op.in_features());
+  if (block_n != 64) return fmt::format("version 2 reads dy in 64-column chunks: block_n = 64, not {}", block_n);
+  if (weight_block_n % 64 != 0)
+    return fmt::format("version 2 reads dy in 64-column panels: weight_block_n = {} is not a multiple of 64",
+                       weight_block_n);
   return std::nullopt;
 }
 
@@ -175,6 +184,60 @@ std::string config_struct(const char* name, const LayerNormLinear& op, int k, in
       name, element_type(op.x.dtype), gamma_type, op.beta ? element_type(op.beta->dtype) : gamma_type,
       op.bias ? element_type(op.bias->dtype) : gamma_type, k, block_m, block_n, warps, stages, chunk, kChunkM,
       bool_text(weight_nk(op)), bool_text(op.beta.has_value()), bool_text(op.bias.has_value()));
+}
+
+// Version 2's backward modules: the rows kernel where dx is wanted, the weights kernel and
+// the finalize where any parameter gradient is. Each module names only the parameters its
+// kernel reads, so configurations share them.
+std::vector<GeneratedSource> backward_v2_modules(const LayerNormLinear& op, const ir::Direction& direction,
+                                                 const ir::TileConfig& config) {
+  const Sizes z = sizes_of(op);
+  const int k = static_cast<int>(op.in_features());
+  std::vector<GeneratedSource> modules;
+  auto add = [&](const char* role, const ir::TileConfig& params, const std::string& code, const char* entry_name) {
+    GeneratedSource module;
+    module.name = fmt::format("layer_norm_linear_{}_v2_{}_k{}", role, ir::name_of(op.x.dtype), op.in_features());
+    module.instantiation = fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) + code;
+    module.text = linear_backward_v2_template_text() + "// ---- generated ----\n" + module.instantiation;
+    module.entries = {entry_name};
+    modules.push_back(std::move(module));
+  };
+  auto asserted = [](const char* layout, const char* config_name, int bytes) {
+    return fmt::format("static_assert(mf::{}<{}>::kBytes == {}, \"the host's shared memory\");\n", layout,
+                       config_name, bytes);
+  };
+  if (wants_x(direction)) {
+    const int warps = int(config.at("warps"));
+    ir::TileConfig params;
+    params.set("warps", warps).set("version", 2);
+    add("backward_rows", params,
+        config_struct("MfRows", op, k, 64 * (warps / 4), 64, warps, kRowsV2Stages, z.chunk) +
+            asserted("LinearRowsV2Layout", "MfRows", rows_v2_shared(z, warps)) +
+            // One warpgroup: two blocks a multiprocessor, so that one's epilogue runs under
+            // the other's products (two warpgroups at 178 registers fit one block).
+            entry("mf_lnl_backward_rows", "MfLinearParams", 32 * warps,
+                  "mf::layer_norm_linear_backward_rows_v2<MfRows>(p);", warps == 4 ? 2 : 1),
+        "mf_lnl_backward_rows");
+  }
+  if (wants_parameters(direction)) {
+    const int block_n = int(config.at("weight_block_n")), warps = weights_v2_warps(z);
+    ir::TileConfig params;
+    params.set("weight_block_n", block_n).set("version", 2);
+    add("backward_weights", params,
+        config_struct("MfWeights", op, k, kChunkM, block_n, warps, kWeightsV2Stages, z.chunk) +
+            asserted("LinearWeightsV2Layout", "MfWeights", weights_v2_shared(z, block_n)) +
+            entry("mf_lnl_backward_weights", "MfLinearParams", 32 * warps,
+                  "mf::layer_norm_linear_backward_weights_v2<MfWeights>(p);"),
+        "mf_lnl_backward_weights");
+    ir::TileConfig finalize;
+    finalize.set("version", 2);
+    add("backward_finalize", finalize,
+        config_struct("MfFinalize", op, k, 16, 16, 8, 1, z.chunk) +
+            entry("mf_lnl_backward_finalize", "MfLinearParams", kFinalizeV2Threads,
+                  "mf::layer_norm_linear_backward_finalize_v2<MfFinalize>(p);"),
+        "mf_lnl_backward_finalize");
+  }
+  return modules;
 }
 
 }  // namespace
@@ -229,32 +292,32 @@ ParameterSpace LayerNormLinearGenerator::space(const LayerNormLinear& op, const 
   // AMD's 64 KiB of LDS hold the rows kernel's K = 128 tiles only for 32 rows a block.
   const std::vector<std::int64_t> warp_counts =
       target.amd() ? std::vector<std::int64_t>{2, 4, 8} : std::vector<std::int64_t>{4, 8};
-  // weights_version: 1 = mma.sync weights kernel (every target), 2 = wgmma (sm_90a).
-  const std::vector<std::int64_t> weights_versions =
+  // version: 1 = mma.sync kernels (every target), 2 = wgmma kernels (sm_90a).
+  const std::vector<std::int64_t> versions =
       target.arch == "sm_90a" ? std::vector<std::int64_t>{1, 2} : std::vector<std::int64_t>{1};
   space.axes = {{"warps", warp_counts},
                 {"block_n", {32, 64}},
                 {"weight_block_n", {32, 64, 128, 256}},
-                {"weights_version", weights_versions}};
+                {"version", versions}};
   const bool rows = wants_rows(direction), weights = wants_weights(direction);
-  space.reject = [op, z, nk, rows, weights, target, too_big](const ir::TileConfig& c) -> std::optional<std::string> {
+  const bool x_gradient = wants_x(direction), parameters = wants_parameters(direction);
+  space.reject = [op, z, nk, rows, weights, x_gradient, parameters, target,
+                  too_big](const ir::TileConfig& c) -> std::optional<std::string> {
     const int warps = int(c.at("warps")), block_n = int(c.at("block_n"));
     const int weight_block_n = int(c.at("weight_block_n"));
-    const bool weights_v2 = c.at("weights_version") == 2;
-    if (weights_v2 && !weights) return std::string("weights_version 2 without dW or db to compute");
-    if (weights_v2) {
-      if (auto refusal = weights_v2_refusal(op, z, target, weight_block_n)) return refusal;
-    } else if (weight_block_n > 128) {
-      return fmt::format("weights_version 1 takes at most 128 columns a block, not {}", weight_block_n);
+    if (c.at("version") == 2) {
+      if (auto refusal = backward_v2_refusal(op, z, target, block_n, weight_block_n)) return refusal;
+      return too_big(std::max(x_gradient ? rows_v2_shared(z, warps) : 0,
+                              parameters ? weights_v2_shared(z, weight_block_n) : 0));
     }
-    if (weights && !weights_v2 && weights_registers(z, weight_block_n) > register_cap(32 * kWeightWarps, 1))
+    if (weight_block_n > 128) return fmt::format("version 1 takes at most 128 columns a block, not {}", weight_block_n);
+    if (weights && weights_registers(z, weight_block_n) > register_cap(32 * kWeightWarps, 1))
       return fmt::format("weight_block_n = {} with K = {} needs more registers than a thread has", weight_block_n,
                          z.k);
     if (rows && rows_registers(z) > register_cap(32 * warps, 1))
       return fmt::format("K = {} needs more registers than a thread has", z.k);
-    const int weights_bytes =
-        !weights ? 0 : weights_v2 ? weights_v2_shared(z, weight_block_n) : weights_shared(z, weight_block_n);
-    return too_big(std::max(rows ? rows_shared(z, nk, warps, block_n) : 0, weights_bytes));
+    return too_big(std::max(rows ? rows_shared(z, nk, warps, block_n) : 0,
+                            weights ? weights_shared(z, weight_block_n) : 0));
   };
   return space;
 }
@@ -281,21 +344,21 @@ ir::TileConfig LayerNormLinearGenerator::default_config(const LayerNormLinear& o
   // Version 1: the largest row block that fits (x is read once, W once per block), 64
   // columns a tile.
   const std::int64_t block_n = op.out_features() <= 32 ? 32 : 64;
-  // The backward's weights kernel: version 2 on sm_90a where it takes the problem, 128
-  // columns a block (64 for N <= 64; other widths not measured yet).
-  if (backward(direction) && wants_weights(direction))
-    for (int warps : {8, 4, 2}) {
+  // The backward: version 2 on sm_90a where it takes the problem, two warpgroups a rows
+  // block, 128 columns a weights block (64 for N <= 64; other widths not measured yet).
+  if (backward(direction))
+    for (int warps : {8, 4}) {
       ir::TileConfig config;
       config.set("warps", warps)
-          .set("block_n", block_n)
+          .set("block_n", 64)
           .set("weight_block_n", op.out_features() <= 64 ? 64 : 128)
-          .set("weights_version", 2);
+          .set("version", 2);
       if (!candidates.reject(config)) return config;
     }
   for (int warps : {8, 4, 2}) {
     ir::TileConfig config;
     if (backward(direction))
-      config.set("warps", warps).set("block_n", block_n).set("weight_block_n", block_n).set("weights_version", 1);
+      config.set("warps", warps).set("block_n", block_n).set("weight_block_n", block_n).set("version", 1);
     else config.set("warps", warps).set("block_n", block_n).set("stages", 2).set("min_blocks", 1).set("version", 1);
     if (!candidates.reject(config)) return config;
   }
@@ -351,6 +414,7 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
         "mf_lnl_forward");
     return modules;
   }
+  if (config.at("version") == 2) return backward_v2_modules(op, direction, config);
   if (wants_rows(direction)) {
     const int warps = int(config.at("warps"));
     ir::TileConfig params;
@@ -361,24 +425,7 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
                   "mf::layer_norm_linear_backward_rows<MfRows>(p);"),
         "mf_lnl_backward_rows");
   }
-  if (wants_weights(direction) && config.at("weights_version") == 2) {
-    const int block_n = int(config.at("weight_block_n")), warps = weights_v2_warps(z);
-    GeneratedSource module;
-    ir::TileConfig params;
-    params.set("weight_block_n", block_n).set("weights_version", 2);
-    module.name = fmt::format("layer_norm_linear_backward_weights_v2_{}_k{}", ir::name_of(op.x.dtype),
-                              op.in_features());
-    module.instantiation =
-        fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) +
-        config_struct("MfWeights", op, static_cast<int>(op.in_features()), kChunkM, block_n, warps, kWeightsV2Stages, z.chunk) +
-        fmt::format("static_assert(mf::LinearWeightsV2Layout<MfWeights>::kBytes == {}, \"the host's shared memory\");\n",
-                    weights_v2_shared(z, block_n)) +
-        entry("mf_lnl_backward_weights", "MfLinearParams", 32 * warps,
-              "mf::layer_norm_linear_backward_weights_v2<MfWeights>(p);");
-    module.text = linear_weights_v2_template_text() + "// ---- generated ----\n" + module.instantiation;
-    module.entries = {"mf_lnl_backward_weights"};
-    modules.push_back(std::move(module));
-  } else if (wants_weights(direction)) {
+  if (wants_weights(direction)) {
     ir::TileConfig params;
     params.set("weight_block_n", config.at("weight_block_n"));
     add("backward_weights", params,
@@ -435,6 +482,30 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
     plan.workspace_bytes += (bytes + 255) / 256 * 256;
     return offset;
   };
+  if (config.at("version") == 2) {
+    if (wants_x(direction)) {
+      const int warps = int(config.at("warps"));
+      plan.kernels.push_back({"mf_lnl_backward_rows", 32 * warps, 1, blocks_of((m + 64 * (warps / 4) - 1) / (64 * (warps / 4))),
+                              rows_v2_shared(z, warps)});
+    }
+    if (wants_parameters(direction)) {
+      // One wave: a block a multiprocessor, shared evenly by the column slices; groups of
+      // whole 64-row chunks. The finalize: a block per row of dW, one for db.
+      const int block_n = int(config.at("weight_block_n"));
+      const std::int64_t slices = (n + block_n - 1) / block_n, chunks = (m + kChunkM - 1) / kChunkM;
+      const std::int64_t groups = std::clamp<std::int64_t>(target.multiprocessors / slices, 1, chunks);
+      plan.rows_per_group = static_cast<int>((chunks + groups - 1) / groups * kChunkM);
+      plan.groups = static_cast<int>((m + plan.rows_per_group - 1) / plan.rows_per_group);
+      plan.kernels.push_back({"mf_lnl_backward_weights", 32 * weights_v2_warps(z), 1, blocks_of(slices * plan.groups),
+                              weights_v2_shared(z, block_n)});
+      plan.kernels.push_back({"mf_lnl_backward_finalize", kFinalizeV2Threads, 1, k + 1, 0});
+      plan.weight_partial_bytes = static_cast<std::size_t>(plan.groups * k * n) * 4;
+      plan.weight_partial_offset = carve(plan.weight_partial_bytes);
+      plan.bias_partial_bytes = static_cast<std::size_t>(plan.groups * n) * 4;
+      plan.bias_partial_offset = carve(plan.bias_partial_bytes);
+    }
+    return plan;
+  }
   if (wants_rows(direction)) {
     const int warps = int(config.at("warps"));
     plan.row_blocks = static_cast<int>(blocks_of((m + 16 * warps - 1) / (16 * warps)));
@@ -445,21 +516,7 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
       plan.gamma_partial_offset = carve(plan.gamma_partial_bytes);
     }
   }
-  if (wants_weights(direction) && config.at("weights_version") == 2) {
-    // One wave: a block a multiprocessor, shared evenly by the column slices; groups of
-    // whole 64-row chunks.
-    const int block_n = int(config.at("weight_block_n"));
-    const std::int64_t slices = (n + block_n - 1) / block_n, chunks = (m + kChunkM - 1) / kChunkM;
-    const std::int64_t groups = std::clamp<std::int64_t>(target.multiprocessors / slices, 1, chunks);
-    plan.rows_per_group = static_cast<int>((chunks + groups - 1) / groups * kChunkM);
-    plan.groups = static_cast<int>((m + plan.rows_per_group - 1) / plan.rows_per_group);
-    plan.kernels.push_back({"mf_lnl_backward_weights", 32 * weights_v2_warps(z), 1, blocks_of(slices * plan.groups),
-                            weights_v2_shared(z, block_n)});
-    plan.weight_partial_bytes = static_cast<std::size_t>(plan.groups * k * n) * 4;
-    plan.weight_partial_offset = carve(plan.weight_partial_bytes);
-    plan.bias_partial_bytes = static_cast<std::size_t>(plan.groups * n) * 4;
-    plan.bias_partial_offset = carve(plan.bias_partial_bytes);
-  } else if (wants_weights(direction)) {
+  if (wants_weights(direction)) {
     const int block_n = int(config.at("weight_block_n"));
     const std::int64_t col_tiles = (n + block_n - 1) / block_n, chunks = (m + kChunkM - 1) / kChunkM;
     // Enough groups of rows to give every multiprocessor two blocks.
@@ -486,7 +543,7 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
 
 const std::string& LayerNormLinearGenerator::source_hash() {
   static const std::string hash = cache_key(
-      {kGeneratorVersion, linear_template_text(), linear_v2_template_text(), linear_weights_v2_template_text()});
+      {kGeneratorVersion, linear_template_text(), linear_v2_template_text(), linear_backward_v2_template_text()});
   return hash;
 }
 

@@ -78,6 +78,7 @@ class GpuLayerNormLinear final : public Executable {
     if ((p.d_x = gradient(L::kGradX, a.d_x))) {
       p.dx_stride_m = stride_of(*op_.d_x, 0);
       p.dx_stride_k = stride_of(*op_.d_x, 1);
+      p.dx_vector_ok = vector_ok(*op_.d_x, a.d_x) ? 1 : 0;
     }
     if ((p.d_gamma = gradient(L::kGradGamma, a.d_gamma))) p.dgamma_stride = stride_of(*op_.d_gamma, 0);
     if ((p.d_beta = gradient(L::kGradBeta, a.d_beta))) p.dbeta_stride = stride_of(*op_.d_beta, 0);

@@ -29,6 +29,7 @@ struct MfLinearParams {
   int dy_vector_ok;
   void* d_x;
   long long dx_stride_m, dx_stride_k;
+  int dx_vector_ok;
   void* d_gamma;
   void* d_beta;
   long long dgamma_stride, dbeta_stride;

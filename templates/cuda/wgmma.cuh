@@ -109,6 +109,9 @@ __device__ __forceinline__ void fence_shared_for_products() {
 // d (+)= A·B for one warpgroup, N = kN: A [64 x 16] and B [16 x kN] from descriptors.
 template <class T, int kN>
 __device__ void mma_ss(FragC (&d)[kN / 8], u64 a, u64 b, int accumulate);
+// d (+)= A·B: A a K-major descriptor, B an MN-major one.
+template <class T, int kN>
+__device__ void mma_ss_mn(FragC (&d)[kN / 8], u64 a, u64 b, int accumulate);
 // d (+)= A·B with A from each warp's registers and B an MN-major descriptor.
 template <class T, int kN>
 __device__ void mma_rs(FragC (&d)[kN / 8], const FragA<T>& a, u64 b, int accumulate);

@@ -73,14 +73,16 @@ TEST_F(LayerNormLinearGeneratorCompile, EveryConfigurationCompilesForAmpereAndHo
       {"f16 K=64 [K,N] f32 params, no beta/bias", linear(DType::kF16, 64, 128, false, false, DType::kF32)},
       {"f32 K=100 torch", linear(DType::kF32, 100, 37, true)},
   };
-  // Version 2's wgmma modules exist for sm_90a alone; those of the first problem stand for
-  // the rest (dtype and layout change a type and one copy, not the register budget).
+  // Version 2's wgmma modules exist for sm_90a alone; the forward's of the first problem
+  // stand for the rest (dtype and layout change a type and one copy, not the register
+  // budget); the backward's are a few per problem (its modules depend on warps or
+  // weight_block_n alone), all compiled.
   std::vector<std::pair<std::string, GeneratedSource>> hopper_modules;
   for (const auto& [label, forward] : covered)
     for (const auto& [op, direction] : both_directions(forward))
       for (const auto& config : LayerNormLinearGenerator::space(op, direction, kHopper).configs()) {
         const bool v2 = config.get("version") == 2;
-        if (v2 && label != covered.front().first) continue;
+        if (v2 && direction.pass == ir::Pass::kForward && label != covered.front().first) continue;
         for (auto& module : LayerNormLinearGenerator::generate(op, direction, config))
           if (seen.insert(module.text).second)
             (v2 ? hopper_modules : modules).emplace_back(label + " [" + ir::to_string(config) + "]", std::move(module));
@@ -248,7 +250,7 @@ TEST(LayerNormLinearGeneratorSpace, Version2RefusesWhatItCannotRun) {
   EXPECT_THAT(refusal(op, changed.set("version", 1).set("block_n", 256), kHopper), HasSubstr("at most 128 columns"));
 }
 
-TEST(LayerNormLinearGeneratorSpace, WeightsVersion2RefusesWhatItCannotRun) {
+TEST(LayerNormLinearGeneratorSpace, BackwardVersion2RefusesWhatItCannotRun) {
   const std::uint32_t all = linear(DType::kBF16, 128, 640, true).all_gradients();
   auto refusal = [all](const LayerNormLinear& problem, const ir::TileConfig& config, const Target& target,
                        std::uint32_t gradients = 0) {
@@ -263,36 +265,38 @@ TEST(LayerNormLinearGeneratorSpace, WeightsVersion2RefusesWhatItCannotRun) {
   };
   const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
   ir::TileConfig v2;
-  v2.set("warps", 8).set("block_n", 64).set("weight_block_n", 256).set("weights_version", 2);
+  v2.set("warps", 8).set("block_n", 64).set("weight_block_n", 256).set("version", 2);
   EXPECT_EQ(refusal(op, v2, kHopper), "accepted");
-  EXPECT_EQ(refusal(linear(DType::kF16, 37, 1, false), v2, kHopper), "accepted");
-  EXPECT_THAT(refusal(op, v2, Target{"sm_80", 108, 163 * 1024}), HasSubstr("weights_version = 2 is not one of"));
+  EXPECT_EQ(refusal(linear(DType::kF16, 64, 1, false), v2, kHopper), "accepted");
+  EXPECT_EQ(refusal(op, v2, kHopper, LayerNormLinear::kGradX), "accepted");
+  EXPECT_EQ(refusal(op, v2, kHopper, LayerNormLinear::kGradGamma), "accepted");
+  EXPECT_THAT(refusal(op, v2, Target{"sm_80", 108, 163 * 1024}), HasSubstr("version = 2 is not one of"));
   EXPECT_THAT(refusal(linear(DType::kF32, 128, 640, true), v2, kHopper), HasSubstr("bf16 and f16"));
-  EXPECT_THAT(refusal(linear(DType::kBF16, 144, 640, true), v2, kHopper), HasSubstr("not K = 144"));
+  EXPECT_THAT(refusal(linear(DType::kBF16, 96, 640, true), v2, kHopper), HasSubstr("K = 64 or 128, not 96"));
   ir::TileConfig changed = v2;
   EXPECT_THAT(refusal(op, changed.set("weight_block_n", 32), kHopper), HasSubstr("not a multiple of 64"));
-  EXPECT_THAT(refusal(op, v2, kHopper, LayerNormLinear::kGradX), HasSubstr("without dW or db"));
   changed = v2;
-  EXPECT_THAT(refusal(op, changed.set("weights_version", 1), kHopper), HasSubstr("at most 128 columns a block"));
+  EXPECT_THAT(refusal(op, changed.set("block_n", 32), kHopper), HasSubstr("block_n = 64, not 32"));
+  changed = v2;
+  EXPECT_THAT(refusal(op, changed.set("version", 1), kHopper), HasSubstr("at most 128 columns a block"));
 }
 
-// The backward's default on sm_90a takes version 2 of the weights kernel wherever it runs.
-TEST(LayerNormLinearGeneratorSpace, BackwardDefaultTakesWeightsVersion2OnHopper) {
+// The backward's default on sm_90a is version 2 wherever it runs.
+TEST(LayerNormLinearGeneratorSpace, BackwardDefaultIsVersion2OnHopper) {
   auto default_of = [](const LayerNormLinear& forward, const Target& target, std::uint32_t gradients = 0) {
     if (gradients == 0) gradients = forward.all_gradients();
     return LayerNormLinearGenerator::default_config(ir::with_gradients(forward, gradients),
                                                     ir::Direction::backward(gradients), target);
   };
   ir::TileConfig config = default_of(linear(DType::kBF16, 128, 640, true), kHopper);
-  EXPECT_EQ(config.at("weights_version"), 2);
+  EXPECT_EQ(config.at("version"), 2);
   EXPECT_EQ(config.at("weight_block_n"), 128);
+  EXPECT_EQ(config.at("warps"), 8);
   EXPECT_EQ(default_of(linear(DType::kBF16, 128, 16, true), kHopper).at("weight_block_n"), 64);
-  EXPECT_EQ(default_of(linear(DType::kBF16, 384, 640, true), kHopper).at("weights_version"), 1);
-  EXPECT_EQ(default_of(linear(DType::kF32, 128, 640, true), kHopper).at("weights_version"), 1);
-  EXPECT_EQ(default_of(linear(DType::kBF16, 128, 640, true), Target{"sm_80", 108, 163 * 1024}).at("weights_version"),
-            1);
-  EXPECT_EQ(default_of(linear(DType::kBF16, 128, 640, true), kHopper, LayerNormLinear::kGradX).at("weights_version"),
-            1);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 128, 640, true), kHopper, LayerNormLinear::kGradX).at("version"), 2);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 384, 640, true), kHopper).at("version"), 1);
+  EXPECT_EQ(default_of(linear(DType::kF32, 128, 640, true), kHopper).at("version"), 1);
+  EXPECT_EQ(default_of(linear(DType::kBF16, 128, 640, true), Target{"sm_80", 108, 163 * 1024}).at("version"), 1);
 }
 
 // The forward's default is version 2 where it was measured faster (sm_90a, 16-bit, K a
@@ -316,11 +320,6 @@ TEST(LayerNormLinearGeneratorSpace, DefaultIsVersion2WhereMeasuredFaster) {
   EXPECT_EQ(default_of(linear(DType::kF32, 128, 640, true), kHopper).at("version"), 1);
   EXPECT_EQ(default_of(linear(DType::kBF16, 100, 640, true), kHopper).at("version"), 1);
   EXPECT_EQ(default_of(linear(DType::kBF16, 128, 640, true), Target{"sm_80", 108, 163 * 1024}).at("version"), 1);
-  // The backward has no version.
-  const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
-  EXPECT_FALSE(LayerNormLinearGenerator::default_config(ir::with_gradients(op, op.all_gradients()),
-                                                        ir::Direction::backward(op.all_gradients()), kHopper)
-                   .get("version"));
 }
 
 // A version 2 module carries the wgmma templates and asserts the shared memory the launch
@@ -349,7 +348,7 @@ TEST(LayerNormLinearGeneratorLaunch, BackwardKernelsAndWorkspaceFollowTheGradien
   const LayerNormLinear forward = linear(DType::kBF16, 128, 640, true);
   const LayerNormLinear op = ir::with_gradients(forward, forward.all_gradients());
   ir::TileConfig config;
-  config.set("warps", 8).set("block_n", 64).set("weight_block_n", 64).set("weights_version", 1);
+  config.set("warps", 8).set("block_n", 64).set("weight_block_n", 64).set("version", 1);
   auto plan = LayerNormLinearGenerator::launch_plan(op, ir::Direction::backward(forward.all_gradients()), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 3u);
   EXPECT_EQ(plan.kernels[0].entry, "mf_lnl_backward_rows");
@@ -374,17 +373,23 @@ TEST(LayerNormLinearGeneratorLaunch, BackwardKernelsAndWorkspaceFollowTheGradien
   EXPECT_EQ(plan.gamma_partial_bytes, 0u);
 }
 
-// Version 2's weights kernel: one wave of blocks, the column slices sharing the
-// multiprocessors evenly, groups of whole 64-row chunks covering M; a warpgroup per 64 rows
-// of dW.
-TEST(LayerNormLinearGeneratorLaunch, WeightsVersion2IsOneWaveOfSlicesAndGroups) {
+// Version 2's backward: the rows kernel a block per 64 rows a warpgroup; the weights kernel
+// one wave of blocks, the column slices sharing the multiprocessors evenly, groups of whole
+// 64-row chunks covering M, a warpgroup per 64 rows of x̂ᵀ·dy; the finalize a block per
+// row of dW and one for db; no dγ/dβ partial sums.
+TEST(LayerNormLinearGeneratorLaunch, BackwardVersion2IsRowsBlocksThenOneWaveOfWeights) {
   const LayerNormLinear forward = linear(DType::kBF16, 128, 640, true);
   const LayerNormLinear op = ir::with_gradients(forward, forward.all_gradients());
   ir::TileConfig config;
-  config.set("warps", 8).set("block_n", 64).set("weight_block_n", 128).set("weights_version", 2);
+  config.set("warps", 8).set("block_n", 64).set("weight_block_n", 128).set("version", 2);
   const auto plan =
       LayerNormLinearGenerator::launch_plan(op, ir::Direction::backward(forward.all_gradients()), config, kHopper);
   ASSERT_EQ(plan.kernels.size(), 3u);
+  EXPECT_EQ(plan.kernels[0].entry, "mf_lnl_backward_rows");
+  EXPECT_EQ(plan.kernels[0].threads_x, 256);
+  EXPECT_EQ(plan.kernels[0].blocks, 147456 / 128);
+  // 3 stages of 128 rows of dy and 64 rows of W (16 KiB each), then γ.
+  EXPECT_EQ(plan.kernels[0].shared_bytes, 3 * (16384 + 16384) + 128 * 4);
   const auto& weights = plan.kernels[1];
   EXPECT_EQ(weights.entry, "mf_lnl_backward_weights");
   EXPECT_EQ(weights.threads_x, 256);
@@ -393,17 +398,30 @@ TEST(LayerNormLinearGeneratorLaunch, WeightsVersion2IsOneWaveOfSlicesAndGroups) 
   EXPECT_EQ(plan.rows_per_group % 64, 0);
   EXPECT_GE(std::int64_t(plan.groups) * plan.rows_per_group, 147456);
   EXPECT_LT(std::int64_t(plan.groups - 1) * plan.rows_per_group, 147456);  // no empty group
-  EXPECT_EQ(plan.weight_partial_bytes, std::size_t(plan.groups) * 128 * 640 * 4);
-  EXPECT_EQ(plan.bias_partial_bytes, std::size_t(plan.groups) * 640 * 4);
   // 4 stages of 64 rows of dy (16 KiB), x (17 KiB) and statistics, then db's four parts.
   EXPECT_EQ(weights.shared_bytes, 4 * (16384 + 64 * 136 * 2 + 512) + 4 * 128 * 4);
-  // K = 64: one warpgroup; a tiny M: one group.
+  EXPECT_EQ(plan.kernels[2].entry, "mf_lnl_backward_finalize");
+  EXPECT_EQ(plan.kernels[2].blocks, 129);
+  EXPECT_EQ(plan.weight_partial_bytes, std::size_t(plan.groups) * 128 * 640 * 4);
+  EXPECT_EQ(plan.bias_partial_bytes, std::size_t(plan.groups) * 640 * 4);
+  EXPECT_EQ(plan.gamma_partial_bytes, 0u);
+  // dx alone: the rows kernel, no workspace; dγ alone: the weights kernel and the finalize.
+  auto only = [&](std::uint32_t gradient) {
+    return LayerNormLinearGenerator::launch_plan(ir::with_gradients(forward, gradient),
+                                                 ir::Direction::backward(gradient), config, kHopper);
+  };
+  EXPECT_EQ(only(LayerNormLinear::kGradX).kernels.size(), 1u);
+  EXPECT_EQ(only(LayerNormLinear::kGradX).workspace_bytes, 0u);
+  ASSERT_EQ(only(LayerNormLinear::kGradGamma).kernels.size(), 2u);
+  EXPECT_EQ(only(LayerNormLinear::kGradGamma).kernels[0].entry, "mf_lnl_backward_weights");
+  // K = 64: one warpgroup in the weights kernel; a tiny M: one group.
   ir::LinearOptions options;
   options.torch_weight = true;
   const LayerNormLinear narrow = ir::layer_norm_linear(7, 64, 8, options);
   const auto small = LayerNormLinearGenerator::launch_plan(ir::with_gradients(narrow, narrow.all_gradients()),
                                                            ir::Direction::backward(narrow.all_gradients()),
                                                            config.set("weight_block_n", 64), kHopper);
+  EXPECT_EQ(small.kernels[0].blocks, 1);
   EXPECT_EQ(small.kernels[1].threads_x, 128);
   EXPECT_EQ(small.groups, 1);
   EXPECT_EQ(small.kernels[1].blocks, 1);

@@ -177,11 +177,11 @@ TEST_F(LayerNormLinearGpu, Version2MatchesTheReferenceAcrossTheMatrix) {
   EXPECT_GE(planned.size(), 10u);
 }
 
-// Version 2 of the backward's weights kernel (wgmma on x̂ᵀ·dy, sm_90a) on every case of the
-// matrix it takes (16-bit, K <= 128), each column width in turn, after the default forward.
-// Skips on devices without it.
-TEST_F(LayerNormLinearGpu, WeightsVersion2MatchesTheReferenceAcrossTheMatrix) {
-  const std::vector<std::int64_t> widths = {128, 64, 256};
+// Version 2 of the backward (wgmma, sm_90a) on every case of the matrix it takes (16-bit,
+// K = 64 or 128) and on the AF3 ones with strided dy and dx, each warp count and column
+// width in turn, after the default forward. Skips on devices without it.
+TEST_F(LayerNormLinearGpu, BackwardVersion2MatchesTheReferenceAcrossTheMatrix) {
+  const std::vector<std::pair<std::int64_t, std::int64_t>> variants = {{8, 128}, {4, 64}, {8, 256}, {4, 128}};
   struct Planned {
     Case c;
     ir::Problem forward, backward;
@@ -196,11 +196,12 @@ TEST_F(LayerNormLinearGpu, WeightsVersion2MatchesTheReferenceAcrossTheMatrix) {
     ir::Problem backward{ir::with_gradients(op, all), ir::Direction::backward(all)};
     ir::Problem forward{ir::forward_operator(backward.op), ir::Direction::forward()};
     ir::TileConfig config = runtime::tuning_default_config(cuda_, backward);
-    config.set("weights_version", 2).set("weight_block_n", widths[planned.size() % widths.size()]);
+    const auto [warps, width] = variants[planned.size() % variants.size()];
+    config.set("version", 2).set("warps", warps).set("block_n", 64).set("weight_block_n", width);
     if (runtime::tuning_rejects(cuda_, backward, config)) continue;
     planned.push_back({c, forward, backward, config, nullptr, nullptr, ""});
   }
-  if (planned.empty()) GTEST_SKIP() << "the device runs no version 2 weights kernel (sm_90a only)";
+  if (planned.empty()) GTEST_SKIP() << "the device runs no version 2 backward (sm_90a only)";
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i = next++; i < planned.size(); i = next++) {
@@ -227,11 +228,11 @@ TEST_F(LayerNormLinearGpu, WeightsVersion2MatchesTheReferenceAcrossTheMatrix) {
                         : std::vector<std::string>{"plan: " + p.error};
     for (const auto& f : failures) ADD_FAILURE() << name << ": " << f;
     failed += failures.empty() ? 0 : 1;
-    std::printf("[weights v2] %-80s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
+    std::printf("[backward v2] %-80s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
     mf_plan_destroy(p.forward_plan);
     mf_plan_destroy(p.backward_plan);
   }
-  std::printf("%d of %zu weights version 2 cases failed\n", failed, planned.size());
+  std::printf("%d of %zu backward version 2 cases failed\n", failed, planned.size());
   EXPECT_GE(planned.size(), 10u);
 }
 
