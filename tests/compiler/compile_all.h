@@ -19,6 +19,7 @@ namespace mf::compiler {
 struct Compiled {
   std::string label;
   std::vector<KernelResources> resources;
+  bool serialized_products = false;  // ptxas's C7513/C7515: wgmma products run one at a time
 };
 
 // Compiles each distinct module once per architecture, on all cores.
@@ -35,7 +36,9 @@ inline std::vector<std::string> compile_all(const std::vector<std::pair<std::str
       const std::string& arch = archs[i % archs.size()];
       try {
         const auto binary = Nvrtc::instance().compile(module.text, module.name, arch);
-        if (out) (*out)[i] = {label, parse_ptxas_report(binary.log)};
+        if (out)
+          (*out)[i] = {label, parse_ptxas_report(binary.log),
+                       binary.log.find("wgmma.mma_async instructions are serialized") != std::string::npos};
       } catch (const std::exception& error) {
         const std::lock_guard lock(mutex);
         failures.push_back(fmt::format("{} {} {}: {}", label, module.instantiation.substr(0, 120), arch, error.what()));
