@@ -102,23 +102,17 @@ int forward_v2_shared(const Sizes& z, int warps, int block_n) {
 // kernel: per stage 64 rows of dy's slice (128-byte panels), of x (K padded to the
 // warpgroups' 64 rows each) and of the statistics; then db's per-part column sums. Rows
 // kernel: per stage the block's dy rows and W's rows of a 64-column chunk; then γ.
-// The rings are as deep as shared memory allows (an H100 lease measured both kernels at
-// ~45 % of DRAM bandwidth with 3 and 4 stages, too few bytes in flight): the weights kernel
-// 5 stages (4 with 256 columns), the rows kernel 6 with two warpgroups (one block a
-// multiprocessor) and 4 with one (two blocks).
-constexpr int kFinalizeV2Threads = 256;
-int weights_v2_stages(int block_n) { return block_n > 128 ? 4 : 5; }
-int rows_v2_stages(int warps) { return warps == 8 ? 6 : 4; }
+constexpr int kWeightsV2Stages = 4, kRowsV2Stages = 3, kFinalizeV2Threads = 256;
 int weights_v2_warps(const Sizes& z) { return z.k <= 64 ? 4 : 8; }
 int weights_v2_shared(const Sizes& z, int block_n) {
   const int warps = weights_v2_warps(z), k_pad = 64 * (warps / 4);
   const int stage = kChunkM * block_n * z.t + kChunkM * (k_pad + 8) * z.t + 2 * kChunkM * 4;
   const int parts = 32 * warps / (block_n / 2);
-  return weights_v2_stages(block_n) * stage + parts * block_n * 4;
+  return kWeightsV2Stages * stage + parts * block_n * 4;
 }
 int rows_v2_shared(const Sizes& z, int warps) {
   const int stage = 64 * (warps / 4) * 128 + z.k * 64 * z.t;
-  return rows_v2_stages(warps) * stage + z.k * 4;
+  return kRowsV2Stages * stage + z.k * 4;
 }
 // A Hopper multiprocessor's shared memory, of which each block's reservation takes 1 KiB.
 constexpr int kSharedPerMultiprocessor = 228 * 1024, kSharedReservedPerBlock = 1024;
@@ -217,7 +211,7 @@ std::vector<GeneratedSource> backward_v2_modules(const LayerNormLinear& op, cons
     ir::TileConfig params;
     params.set("warps", warps).set("version", 2);
     add("backward_rows", params,
-        config_struct("MfRows", op, k, 64 * (warps / 4), 64, warps, rows_v2_stages(warps), z.chunk) +
+        config_struct("MfRows", op, k, 64 * (warps / 4), 64, warps, kRowsV2Stages, z.chunk) +
             asserted("LinearRowsV2Layout", "MfRows", rows_v2_shared(z, warps)) +
             // One warpgroup: two blocks a multiprocessor, so that one's epilogue runs under
             // the other's products (two warpgroups at 178 registers fit one block).
@@ -230,7 +224,7 @@ std::vector<GeneratedSource> backward_v2_modules(const LayerNormLinear& op, cons
     ir::TileConfig params;
     params.set("weight_block_n", block_n).set("version", 2);
     add("backward_weights", params,
-        config_struct("MfWeights", op, k, kChunkM, block_n, warps, weights_v2_stages(block_n), z.chunk) +
+        config_struct("MfWeights", op, k, kChunkM, block_n, warps, kWeightsV2Stages, z.chunk) +
             asserted("LinearWeightsV2Layout", "MfWeights", weights_v2_shared(z, block_n)) +
             entry("mf_lnl_backward_weights", "MfLinearParams", 32 * warps,
                   "mf::layer_norm_linear_backward_weights_v2<MfWeights>(p);"),

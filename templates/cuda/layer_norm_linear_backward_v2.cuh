@@ -200,14 +200,10 @@ __device__ __forceinline__ void layer_norm_linear_backward_weights_v2(const MfLi
 #pragma unroll
   for (int j = 0; j < kColTiles; ++j) acc[j] = FragC{};
 
-  // Mainloop. The products of a chunk are waited for within its step: ptxas serialises
-  // register-A products whose fragments are written while earlier products run (measured
-  // by its C7513 report when the next chunk's normalisation overlapped them), so only db's
-  // column sums run under them.
   for (int c = 0; c < chunks; ++c) {
-    // Chunk c is in (this thread's copies; the barrier makes them everyone's, fenced for
-    // the tensor cores), and chunk c - 1's products are done, so its stage takes chunk
-    // c + kStages - 1.
+    // Mainloop: chunk c is in (this thread's copies; the barrier makes them everyone's,
+    // fenced for the tensor cores), and chunk c - 1's products are done, so its stage
+    // takes chunk c + kStages - 1.
     cp_async_wait<L::kStages - 2>();
     wgmma::fence_shared_for_products();
     __syncthreads();
@@ -295,7 +291,7 @@ struct LinearRowsV2Layout {
   static_assert(sizeof(T) == 2, "wgmma on 16-bit inputs");
   static_assert(C::kWarps == 4 || C::kWarps == 8, "one or two warpgroups");
   static_assert(C::kK == 64 || C::kK == 128, "dh's columns: whole 128-byte panels, n of m64nNk16");
-  static_assert(kStages >= 3 && kOutBytes <= kStageBytes * kStages, "a ring: chunks in flight, the one multiplied, the one before; dx fits in it");
+  static_assert(kStages >= 2 && kOutBytes <= kStageBytes * kStages, "a ring; dx's stage fits in it");
   static_assert(kStageBytes % 1024 == 0, "stages keep the swizzle's 1024-byte alignment");
 };
 
@@ -382,23 +378,22 @@ __device__ __forceinline__ void layer_norm_linear_backward_rows_v2(const MfLinea
     s.gamma()[k] = k < p.in_features ? to_float(static_cast<const typename C::GammaT*>(p.gamma)[k * p.gamma_stride])
                                      : 0.0f;
 #pragma unroll
-  for (int c = 0; c < L::kStages - 2; ++c) {
+  for (int c = 0; c < L::kStages - 1; ++c) {
     if (c < chunks) load_rows_chunk<C>(s, c, p, m0, c * L::kChunkN);
     cp_async_commit();
   }
-  // The first chunk's products start from zero (their scale-d flag), so that only wgmma
-  // defines the accumulators: ptxas serialises the products otherwise.
   FragC acc[kColTiles];
+#pragma unroll
+  for (int j = 0; j < kColTiles; ++j) acc[j] = FragC{};
 
   for (int c = 0; c < chunks; ++c) {
-    // Mainloop: chunk c is in and fenced for the tensor cores; every thread has waited for
-    // chunk c - 2's products, so its stage takes chunk c + kStages - 2 while chunk c - 1's
-    // may still run.
-    cp_async_wait<L::kStages - 3>();
+    // Mainloop: chunk c is in and fenced for the tensor cores; chunk c - 1's products are
+    // done, so its stage takes chunk c + kStages - 1.
+    cp_async_wait<L::kStages - 2>();
     wgmma::fence_shared_for_products();
     __syncthreads();
-    if (c + L::kStages - 2 < chunks)
-      load_rows_chunk<C>(s, (c + L::kStages - 2) % L::kStages, p, m0, (c + L::kStages - 2) * L::kChunkN);
+    if (c + L::kStages - 1 < chunks)
+      load_rows_chunk<C>(s, (c + L::kStages - 1) % L::kStages, p, m0, (c + L::kStages - 1) * L::kChunkN);
     cp_async_commit();
     const int stage = c % L::kStages;
     const wgmma::KMajor<T, 128> dy(s.dy(stage));
@@ -407,17 +402,15 @@ __device__ __forceinline__ void layer_norm_linear_backward_rows_v2(const MfLinea
       const wgmma::MnMajor<T, 128> w(s.w(stage), L::kWPanelBytes);
 #pragma unroll
       for (int kk = 0; kk < L::kSteps; ++kk)
-        wgmma::mma_ss_mn<T, C::kK>(acc, dy.step(kk, group * 64 * 128), w.step(kk), c > 0 || kk > 0);
+        wgmma::mma_ss_mn<T, C::kK>(acc, dy.step(kk, group * 64 * 128), w.step(kk), 1);
     } else {
       const wgmma::KMajor<T, 128> w(s.w(stage));
 #pragma unroll
-      for (int kk = 0; kk < L::kSteps; ++kk)
-        wgmma::mma_ss<T, C::kK>(acc, dy.step(kk, group * 64 * 128), w.step(kk), c > 0 || kk > 0);
+      for (int kk = 0; kk < L::kSteps; ++kk) wgmma::mma_ss<T, C::kK>(acc, dy.step(kk, group * 64 * 128), w.step(kk), 1);
     }
     wgmma::commit();
-    wgmma::wait<1>();
+    wgmma::wait<0>();
   }
-  wgmma::wait<0>();
   wgmma::hold(acc);
   cp_async_wait<0>();
   __syncthreads();  // every product is done: stage 0 takes dx

@@ -122,7 +122,7 @@ TEST_F(LayerNormLinearGeneratorCompile, DefaultConfigurationsDoNotSpill) {
       EXPECT_EQ(kernel.spill_store_bytes, 0) << c.label << " " << kernel.function << " spills";
       EXPECT_EQ(kernel.spill_load_bytes, 0) << c.label << " " << kernel.function << " spills";
     }
-    // The wgmma kernels keep their products asynchronous (the pipelining is written so).
+    // The wgmma kernels keep their products asynchronous.
     EXPECT_FALSE(c.serialized_products) << c.label << ": ptxas serialises the wgmma products";
   }
 }
@@ -390,8 +390,8 @@ TEST(LayerNormLinearGeneratorLaunch, BackwardVersion2IsRowsBlocksThenOneWaveOfWe
   EXPECT_EQ(plan.kernels[0].entry, "mf_lnl_backward_rows");
   EXPECT_EQ(plan.kernels[0].threads_x, 256);
   EXPECT_EQ(plan.kernels[0].blocks, 147456 / 128);
-  // 6 stages of 128 rows of dy and 64 rows of W (16 KiB each), then γ.
-  EXPECT_EQ(plan.kernels[0].shared_bytes, 6 * (16384 + 16384) + 128 * 4);
+  // 3 stages of 128 rows of dy and 64 rows of W (16 KiB each), then γ.
+  EXPECT_EQ(plan.kernels[0].shared_bytes, 3 * (16384 + 16384) + 128 * 4);
   const auto& weights = plan.kernels[1];
   EXPECT_EQ(weights.entry, "mf_lnl_backward_weights");
   EXPECT_EQ(weights.threads_x, 256);
@@ -400,8 +400,8 @@ TEST(LayerNormLinearGeneratorLaunch, BackwardVersion2IsRowsBlocksThenOneWaveOfWe
   EXPECT_EQ(plan.rows_per_group % 64, 0);
   EXPECT_GE(std::int64_t(plan.groups) * plan.rows_per_group, 147456);
   EXPECT_LT(std::int64_t(plan.groups - 1) * plan.rows_per_group, 147456);  // no empty group
-  // 5 stages of 64 rows of dy (16 KiB), x (17 KiB) and statistics, then db's four parts.
-  EXPECT_EQ(weights.shared_bytes, 5 * (16384 + 64 * 136 * 2 + 512) + 4 * 128 * 4);
+  // 4 stages of 64 rows of dy (16 KiB), x (17 KiB) and statistics, then db's four parts.
+  EXPECT_EQ(weights.shared_bytes, 4 * (16384 + 64 * 136 * 2 + 512) + 4 * 128 * 4);
   EXPECT_EQ(plan.kernels[2].entry, "mf_lnl_backward_finalize");
   EXPECT_EQ(plan.kernels[2].blocks, 129);
   EXPECT_EQ(plan.weight_partial_bytes, std::size_t(plan.groups) * 128 * 640 * 4);
