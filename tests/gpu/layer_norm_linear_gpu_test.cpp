@@ -110,6 +110,77 @@ TEST_F(LayerNormLinearGpu, ForwardAndBackwardMatchTheReferenceAcrossTheMatrix) {
   std::printf("%d of %zu cases failed\n", failed, cases.size());
 }
 
+// A case of a version 2 matrix: the configuration `config` of the direction `tuned`
+// (forward or backward), the other direction planned with its default.
+struct Configured {
+  Case c;
+  ir::Problem forward, backward;
+  bool tuned_backward;
+  ir::TileConfig config;
+  mf_plan forward_plan = nullptr, backward_plan = nullptr;
+  std::string error;
+};
+
+// For every case of the matrix, the default configuration of the forward (or backward)
+// changed by `variant(i)` for the i-th case kept, where the device takes it.
+template <class Variant>
+std::vector<Configured> configured_cases(mf_context cuda, bool tuned_backward, Variant variant) {
+  std::vector<Configured> cases;
+  for (const Case& c : matrix()) {
+    const LayerNormLinear op = make_op(c);
+    const std::uint32_t all = op.all_gradients();
+    ir::Problem backward{ir::with_gradients(op, all), ir::Direction::backward(all)};
+    ir::Problem forward{ir::forward_operator(backward.op), ir::Direction::forward()};
+    const ir::Problem& tuned = tuned_backward ? backward : forward;
+    ir::TileConfig config = runtime::tuning_default_config(cuda, tuned);
+    variant(cases.size(), config);
+    if (runtime::tuning_rejects(cuda, tuned, config)) continue;
+    cases.push_back({c, forward, backward, tuned_backward, config, nullptr, nullptr, ""});
+  }
+  return cases;
+}
+
+// Plans every case (on all cores: compiling is most of the time), then runs forward and
+// backward against the reference, one line per case tagged `tag`.
+void check_configured(mf_context cuda, gpu::DeviceMemory& memory, std::vector<Configured>& cases, const char* tag,
+                      std::uint64_t seed) {
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < cases.size(); i = next++) {
+      Configured& p = cases[i];
+      mf_plan& tuned_plan = p.tuned_backward ? p.backward_plan : p.forward_plan;
+      mf_plan& other_plan = p.tuned_backward ? p.forward_plan : p.backward_plan;
+      try {
+        tuned_plan = runtime::tuning_plan(cuda, p.tuned_backward ? p.backward : p.forward, p.config);
+      } catch (const std::exception& error) {
+        p.error = error.what();
+        continue;
+      }
+      if (bridge::plan_create(cuda, p.tuned_backward ? p.forward : p.backward, &other_plan) != MF_SUCCESS)
+        p.error = mf_last_error();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < std::max(2u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(worker);
+  for (auto& thread : threads) thread.join();
+  int failed = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const Configured& p = cases[i];
+    const std::string name = fmt::format("{} [{}]", name_of(p.c), ir::to_string(p.config));
+    const auto failures =
+        p.error.empty() ? gpu::check_forward_backward(cuda, memory, p.forward_plan, p.backward_plan, p.backward,
+                                                      seed + i, reference::tolerance(p.c.dtype))
+                        : std::vector<std::string>{"plan: " + p.error};
+    for (const auto& f : failures) ADD_FAILURE() << name << ": " << f;
+    failed += failures.empty() ? 0 : 1;
+    std::printf("[%s] %-80s %s\n", tag, name.c_str(), failures.empty() ? "ok" : "FAILED");
+    mf_plan_destroy(p.forward_plan);
+    mf_plan_destroy(p.backward_plan);
+  }
+  std::printf("%d of %zu %s cases failed\n", failed, cases.size(), tag);
+  EXPECT_GE(cases.size(), 10u);
+}
+
 // Version 2's forward (persistent wgmma blocks, sm_90a) on every case of the matrix it takes
 // (16-bit, K a multiple of 16), its configurations in turn, beside the default backward
 // that reads its saved statistics. Skips on devices without it.
@@ -122,118 +193,25 @@ TEST_F(LayerNormLinearGpu, Version2MatchesTheReferenceAcrossTheMatrix) {
       {{"warps", 8}, {"block_n", 64}, {"min_blocks", 1}},
       {{"warps", 4}, {"block_n", 32}, {"min_blocks", 3}},
   };
-  struct Planned {
-    Case c;
-    ir::Problem forward, backward;
-    ir::TileConfig config;
-    mf_plan forward_plan = nullptr, backward_plan = nullptr;
-    std::string error;
-  };
-  std::vector<Planned> planned;
-  for (const Case& c : matrix()) {
-    const LayerNormLinear op = make_op(c);
-    const std::uint32_t all = op.all_gradients();
-    ir::Problem backward{ir::with_gradients(op, all), ir::Direction::backward(all)};
-    ir::Problem forward{ir::forward_operator(backward.op), ir::Direction::forward()};
-    ir::TileConfig config = runtime::tuning_default_config(cuda_, forward);
+  auto cases = configured_cases(cuda_, false, [&](std::size_t i, ir::TileConfig& config) {
     config.set("version", 2).set("stages", 2);
-    for (const auto& [name, value] : variants[planned.size() % variants.size()]) config.set(name, value);
-    if (runtime::tuning_rejects(cuda_, forward, config)) continue;
-    planned.push_back({c, forward, backward, config, nullptr, nullptr, ""});
-  }
-  if (planned.empty()) GTEST_SKIP() << "the device runs no version 2 forward (sm_90a only)";
-  // Plans on all cores: compiling is most of the time.
-  std::atomic<std::size_t> next{0};
-  auto worker = [&] {
-    for (std::size_t i = next++; i < planned.size(); i = next++) {
-      Planned& p = planned[i];
-      try {
-        p.forward_plan = runtime::tuning_plan(cuda_, p.forward, p.config);
-      } catch (const std::exception& error) {
-        p.error = error.what();
-        continue;
-      }
-      if (bridge::plan_create(cuda_, p.backward, &p.backward_plan) != MF_SUCCESS) p.error = mf_last_error();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < std::max(2u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(worker);
-  for (auto& thread : threads) thread.join();
-  int failed = 0;
-  for (std::size_t i = 0; i < planned.size(); ++i) {
-    const Planned& p = planned[i];
-    const std::string name = fmt::format("{} [{}]", name_of(p.c), ir::to_string(p.config));
-    const auto failures =
-        p.error.empty() ? gpu::check_forward_backward(cuda_, *device_, p.forward_plan, p.backward_plan, p.backward,
-                                                      4000 + i, reference::tolerance(p.c.dtype))
-                        : std::vector<std::string>{"plan: " + p.error};
-    for (const auto& f : failures) ADD_FAILURE() << name << ": " << f;
-    failed += failures.empty() ? 0 : 1;
-    std::printf("[v2] %-80s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
-    mf_plan_destroy(p.forward_plan);
-    mf_plan_destroy(p.backward_plan);
-  }
-  std::printf("%d of %zu version 2 cases failed\n", failed, planned.size());
-  EXPECT_GE(planned.size(), 10u);
+    for (const auto& [name, value] : variants[i % variants.size()]) config.set(name, value);
+  });
+  if (cases.empty()) GTEST_SKIP() << "the device runs no version 2 forward (sm_90a only)";
+  check_configured(cuda_, *device_, cases, "v2", 4000);
 }
 
 // Version 2 of the backward (wgmma, sm_90a) on every case of the matrix it takes (16-bit,
-// K = 64 or 128) and on the AF3 ones with strided dy and dx, each warp count and column
-// width in turn, after the default forward. Skips on devices without it.
+// K = 64 or 128; strided dy and dx among them), each warp count and column width in turn,
+// after the default forward. Skips on devices without it.
 TEST_F(LayerNormLinearGpu, BackwardVersion2MatchesTheReferenceAcrossTheMatrix) {
   const std::vector<std::pair<std::int64_t, std::int64_t>> variants = {{8, 128}, {4, 64}, {8, 256}, {4, 128}};
-  struct Planned {
-    Case c;
-    ir::Problem forward, backward;
-    ir::TileConfig config;
-    mf_plan forward_plan = nullptr, backward_plan = nullptr;
-    std::string error;
-  };
-  std::vector<Planned> planned;
-  for (const Case& c : matrix()) {
-    const LayerNormLinear op = make_op(c);
-    const std::uint32_t all = op.all_gradients();
-    ir::Problem backward{ir::with_gradients(op, all), ir::Direction::backward(all)};
-    ir::Problem forward{ir::forward_operator(backward.op), ir::Direction::forward()};
-    ir::TileConfig config = runtime::tuning_default_config(cuda_, backward);
-    const auto [warps, width] = variants[planned.size() % variants.size()];
+  auto cases = configured_cases(cuda_, true, [&](std::size_t i, ir::TileConfig& config) {
+    const auto [warps, width] = variants[i % variants.size()];
     config.set("version", 2).set("warps", warps).set("block_n", 64).set("weight_block_n", width);
-    if (runtime::tuning_rejects(cuda_, backward, config)) continue;
-    planned.push_back({c, forward, backward, config, nullptr, nullptr, ""});
-  }
-  if (planned.empty()) GTEST_SKIP() << "the device runs no version 2 backward (sm_90a only)";
-  std::atomic<std::size_t> next{0};
-  auto worker = [&] {
-    for (std::size_t i = next++; i < planned.size(); i = next++) {
-      Planned& p = planned[i];
-      try {
-        p.backward_plan = runtime::tuning_plan(cuda_, p.backward, p.config);
-      } catch (const std::exception& error) {
-        p.error = error.what();
-        continue;
-      }
-      if (bridge::plan_create(cuda_, p.forward, &p.forward_plan) != MF_SUCCESS) p.error = mf_last_error();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < std::max(2u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(worker);
-  for (auto& thread : threads) thread.join();
-  int failed = 0;
-  for (std::size_t i = 0; i < planned.size(); ++i) {
-    const Planned& p = planned[i];
-    const std::string name = fmt::format("{} [{}]", name_of(p.c), ir::to_string(p.config));
-    const auto failures =
-        p.error.empty() ? gpu::check_forward_backward(cuda_, *device_, p.forward_plan, p.backward_plan, p.backward,
-                                                      6000 + i, reference::tolerance(p.c.dtype))
-                        : std::vector<std::string>{"plan: " + p.error};
-    for (const auto& f : failures) ADD_FAILURE() << name << ": " << f;
-    failed += failures.empty() ? 0 : 1;
-    std::printf("[backward v2] %-80s %s\n", name.c_str(), failures.empty() ? "ok" : "FAILED");
-    mf_plan_destroy(p.forward_plan);
-    mf_plan_destroy(p.backward_plan);
-  }
-  std::printf("%d of %zu backward version 2 cases failed\n", failed, planned.size());
-  EXPECT_GE(planned.size(), 10u);
+  });
+  if (cases.empty()) GTEST_SKIP() << "the device runs no version 2 backward (sm_90a only)";
+  check_configured(cuda_, *device_, cases, "backward v2", 6000);
 }
 
 // No float atomics: two runs give the same bits, forward and backward.
