@@ -484,8 +484,9 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
   };
   if (config.at("version") == 2) {
     if (wants_x(direction)) {
-      const int warps = int(config.at("warps"));
-      plan.kernels.push_back({"mf_lnl_backward_rows", 32 * warps, 1, blocks_of((m + 64 * (warps / 4) - 1) / (64 * (warps / 4))),
+      // A block per 64 rows a warpgroup.
+      const int warps = int(config.at("warps")), block_m = 64 * (warps / 4);
+      plan.kernels.push_back({"mf_lnl_backward_rows", 32 * warps, 1, blocks_of((m + block_m - 1) / block_m),
                               rows_v2_shared(z, warps)});
     }
     if (wants_parameters(direction)) {
