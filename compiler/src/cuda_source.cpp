@@ -27,6 +27,16 @@ int element_bytes(ir::DType dtype) { return static_cast<int>(ir::size_of(dtype))
 
 int register_cap(int threads, int min_blocks) { return std::min(255, 65536 / (threads * min_blocks)); }
 
+GeneratedSource generated_module(std::string name, const ir::TileConfig& params, const std::string& code,
+                                 const std::string& templates, std::vector<std::string> entries) {
+  GeneratedSource module;
+  module.instantiation = fmt::format("// {} [{}]\n", name, ir::to_string(params)) + code;
+  module.text = templates + "// ---- generated ----\n" + module.instantiation;
+  module.name = std::move(name);
+  module.entries = std::move(entries);
+  return module;
+}
+
 std::string entry(const char* name, const char* params_type, int threads, const char* body, int min_blocks) {
   return fmt::format(
       "extern \"C\" __global__ void __launch_bounds__({}, {}) {}(const __grid_constant__ {} p) {{\n"

@@ -4,8 +4,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "mf/compiler/generated_source.h"
 #include "mf/ir/dtype.h"
+#include "mf/ir/tile_config.h"
 
 namespace mf::compiler {
 
@@ -20,5 +23,10 @@ int register_cap(int threads, int min_blocks);
 // The minimum of blocks per multiprocessor sets ptxas's register cap: 1 lifts the default
 // cap (under which the fused kernels spill), more trade registers for occupancy.
 std::string entry(const char* name, const char* params_type, int threads, const char* body, int min_blocks = 1);
+// A module named `name`: its instantiation is a line naming it and `params` (the only
+// parameters its kernels read, so that configurations sharing a kernel share its source
+// and cached binary) followed by `code`; its text is `templates` then the instantiation.
+GeneratedSource generated_module(std::string name, const ir::TileConfig& params, const std::string& code,
+                                 const std::string& templates, std::vector<std::string> entries);
 
 }  // namespace mf::compiler

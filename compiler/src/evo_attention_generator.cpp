@@ -362,12 +362,8 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
   // configurations which share a kernel share its source, and so its cached binary.
   auto add = [&](const char* role, const ir::TileConfig& params, std::string code, std::vector<std::string> entries,
                  const std::string& templates = evo_template_text()) {
-    GeneratedSource module;
-    module.name = fmt::format("evo_attention_{}_{}", role, problem);
-    module.instantiation = fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) + code;
-    module.text = templates + "// ---- generated ----\n" + module.instantiation;
-    module.entries = std::move(entries);
-    modules.push_back(std::move(module));
+    modules.push_back(
+        generated_module(fmt::format("evo_attention_{}_{}", role, problem), params, code, templates, std::move(entries)));
   };
   auto only = [&config](std::initializer_list<const char*> names) {
     ir::TileConfig part;

@@ -171,6 +171,12 @@ void require_valid(const LayerNormLinear& op, const ir::Direction& direction, co
 
 std::string bool_text(bool value) { return value ? "true" : "false"; }
 
+// The module's check that its layout's shared memory is the launch plan's.
+std::string shared_bytes_assert(const char* layout, const char* config_name, int bytes) {
+  return fmt::format("static_assert(mf::{}<{}>::kBytes == {}, \"the host's shared memory\");\n", layout, config_name,
+                     bytes);
+}
+
 // The configuration struct every LayerNormLinear kernel reads.
 std::string config_struct(const char* name, const LayerNormLinear& op, int k, int block_m, int block_n, int warps,
                           int stages, int chunk) {
@@ -195,16 +201,9 @@ std::vector<GeneratedSource> backward_v2_modules(const LayerNormLinear& op, cons
   const int k = static_cast<int>(op.in_features());
   std::vector<GeneratedSource> modules;
   auto add = [&](const char* role, const ir::TileConfig& params, const std::string& code, const char* entry_name) {
-    GeneratedSource module;
-    module.name = fmt::format("layer_norm_linear_{}_v2_{}_k{}", role, ir::name_of(op.x.dtype), op.in_features());
-    module.instantiation = fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) + code;
-    module.text = linear_backward_v2_template_text() + "// ---- generated ----\n" + module.instantiation;
-    module.entries = {entry_name};
-    modules.push_back(std::move(module));
-  };
-  auto asserted = [](const char* layout, const char* config_name, int bytes) {
-    return fmt::format("static_assert(mf::{}<{}>::kBytes == {}, \"the host's shared memory\");\n", layout,
-                       config_name, bytes);
+    modules.push_back(
+        generated_module(fmt::format("layer_norm_linear_{}_v2_{}_k{}", role, ir::name_of(op.x.dtype), op.in_features()),
+                         params, code, linear_backward_v2_template_text(), {entry_name}));
   };
   if (wants_x(direction)) {
     const int warps = int(config.at("warps"));
@@ -212,7 +211,7 @@ std::vector<GeneratedSource> backward_v2_modules(const LayerNormLinear& op, cons
     params.set("warps", warps).set("version", 2);
     add("backward_rows", params,
         config_struct("MfRows", op, k, 64 * (warps / 4), 64, warps, kRowsV2Stages, z.chunk) +
-            asserted("LinearRowsV2Layout", "MfRows", rows_v2_shared(z, warps)) +
+            shared_bytes_assert("LinearRowsV2Layout", "MfRows", rows_v2_shared(z, warps)) +
             // One warpgroup: two blocks a multiprocessor, so that one's epilogue runs under
             // the other's products (two warpgroups at 178 registers fit one block).
             entry("mf_lnl_backward_rows", "MfLinearParams", 32 * warps,
@@ -225,7 +224,7 @@ std::vector<GeneratedSource> backward_v2_modules(const LayerNormLinear& op, cons
     params.set("weight_block_n", block_n).set("version", 2);
     add("backward_weights", params,
         config_struct("MfWeights", op, k, kChunkM, block_n, warps, kWeightsV2Stages, z.chunk) +
-            asserted("LinearWeightsV2Layout", "MfWeights", weights_v2_shared(z, block_n)) +
+            shared_bytes_assert("LinearWeightsV2Layout", "MfWeights", weights_v2_shared(z, block_n)) +
             entry("mf_lnl_backward_weights", "MfLinearParams", 32 * warps,
                   "mf::layer_norm_linear_backward_weights_v2<MfWeights>(p);"),
         "mf_lnl_backward_weights");
@@ -377,29 +376,21 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
   require_valid(op, direction, config);
   const Sizes z = sizes_of(op);
   std::vector<GeneratedSource> modules;
-  auto add = [&](const char* role, const ir::TileConfig& params, std::string code, const char* entry_name) {
-    GeneratedSource module;
-    module.name = fmt::format("layer_norm_linear_{}_{}_k{}", role, ir::name_of(op.x.dtype), op.in_features());
-    module.instantiation = fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) + code;
-    module.text = linear_template_text() + "// ---- generated ----\n" + module.instantiation;
-    module.entries = {entry_name};
-    modules.push_back(std::move(module));
+  auto add = [&](const char* role, const ir::TileConfig& params, const std::string& code, const char* entry_name) {
+    modules.push_back(
+        generated_module(fmt::format("layer_norm_linear_{}_{}_k{}", role, ir::name_of(op.x.dtype), op.in_features()),
+                         params, code, linear_template_text(), {entry_name}));
   };
   if (!backward(direction)) {
     const int warps = int(config.at("warps")), block_n = int(config.at("block_n"));
     if (config.at("version") == 2) {
-      GeneratedSource module;
-      module.name = fmt::format("layer_norm_linear_forward_v2_{}_k{}", ir::name_of(op.x.dtype), op.in_features());
-      module.instantiation =
-          fmt::format("// {} [{}]\n", module.name, ir::to_string(config)) +
+      modules.push_back(generated_module(
+          fmt::format("layer_norm_linear_forward_v2_{}_k{}", ir::name_of(op.x.dtype), op.in_features()), config,
           config_struct("MfLinear", op, z.k, 64, block_n, warps, 2, z.chunk) +
-          fmt::format("static_assert(mf::LinearV2Layout<MfLinear>::kBytes == {}, \"the host's shared memory\");\n",
-                      forward_v2_shared(z, warps, block_n)) +
-          entry("mf_lnl_forward", "MfLinearParams", 32 * warps, "mf::layer_norm_linear_forward_v2<MfLinear>(p);",
-                int(config.at("min_blocks")));
-      module.text = linear_v2_template_text() + "// ---- generated ----\n" + module.instantiation;
-      module.entries = {"mf_lnl_forward"};
-      modules.push_back(std::move(module));
+              shared_bytes_assert("LinearV2Layout", "MfLinear", forward_v2_shared(z, warps, block_n)) +
+              entry("mf_lnl_forward", "MfLinearParams", 32 * warps, "mf::layer_norm_linear_forward_v2<MfLinear>(p);",
+                    int(config.at("min_blocks"))),
+          linear_v2_template_text(), {"mf_lnl_forward"}));
       return modules;
     }
     // Version 1's instantiation predates the version axis: its text, and so its cached

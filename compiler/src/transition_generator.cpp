@@ -220,12 +220,8 @@ std::vector<GeneratedSource> TransitionGenerator::generate(const Transition& op,
   const Sizes z = sizes_of(op);
   std::vector<GeneratedSource> modules;
   auto add = [&](const char* role, const ir::TileConfig& params, std::string code, const char* entry_name) {
-    GeneratedSource module;
-    module.name = fmt::format("transition_{}_{}_d{}", role, ir::name_of(op.x.dtype), op.dim());
-    module.instantiation = fmt::format("// {} [{}]\n", module.name, ir::to_string(params)) + code;
-    module.text = transition_template_text() + "// ---- generated ----\n" + module.instantiation;
-    module.entries = {entry_name};
-    modules.push_back(std::move(module));
+    modules.push_back(generated_module(fmt::format("transition_{}_{}_d{}", role, ir::name_of(op.x.dtype), op.dim()),
+                                       params, code, transition_template_text(), {entry_name}));
   };
   auto only = [&](std::initializer_list<const char*> names) {
     ir::TileConfig params;
