@@ -1,6 +1,7 @@
 """Builds the wheel of the mfjit package: the Python sources of python/mfjit plus the C++
 library and tools built by CMake, laid out as the package's loader expects them:
-mfjit/lib/libmfjit.so, mfjit/bin/mf-tune and mf-db, and mfjit/deps/ (the libraries the
+mfjit/lib/libmfjit.so, mfjit/bin/mf-tune, mf-db and mf-hiprtc-worker (which libmfjit finds in
+../bin from itself), and mfjit/deps/ (the libraries the
 build copies beside its binaries; their $ORIGIN/../deps rpath finds them there).
 
 $MFJIT_CMAKE_BUILD_DIR names an existing, configured build tree to take the binaries from
@@ -18,7 +19,7 @@ from setuptools.command.build_py import build_py
 from wheel.bdist_wheel import bdist_wheel
 
 ROOT = pathlib.Path(__file__).resolve().parent
-TARGETS = ("mfjit", "mf-tune", "mf-db")
+TARGETS = ("mfjit", "mf-tune", "mf-db", "mf-hiprtc-worker")
 
 
 def cmake_build() -> pathlib.Path:
@@ -47,6 +48,7 @@ class BuildWithLibrary(build_py):
         shutil.copy2((build / "runtime" / "libmfjit.so").resolve(), package / "lib" / "libmfjit.so")
         for tool in ("mf-tune", "mf-db"):
             shutil.copy2(build / "tools" / tool / tool, package / "bin" / tool)
+        shutil.copy2(build / "compiler" / "mf-hiprtc-worker", package / "bin" / "mf-hiprtc-worker")
         for library in (build / "deps").glob("*.so*"):
             shutil.copy2(library.resolve(), package / "deps" / library.name)
 

@@ -13,6 +13,9 @@ install(TARGETS mfjit EXPORT mfjitTargets
 # The tools are for users too (README.md): tuning, the tuning database, the AF3 suite through
 # the C API, and the generators' output for a problem.
 install(TARGETS mf-tune mf-db mf-suite mf-compile RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# Not for users: the process each hipRTC compile runs in. The library looks for it at
+# ${mf_lib_to_hiprtc_worker} from its own folder (compiler/CMakeLists.txt).
+install(TARGETS mf-hiprtc-worker RUNTIME DESTINATION ${mf_hiprtc_worker_dir})
 
 # The CMake package. The version file follows the soname (SOVERSION is the major version):
 # the versions that the soname calls compatible.

@@ -1,6 +1,5 @@
 #include "hip_backend.h"
 
-#include <mutex>
 
 #include "gpu_backend.h"
 #include "hip_device.h"
@@ -14,11 +13,8 @@ namespace {
 // Every AMD GPU gives a workgroup 64 KiB of LDS.
 constexpr int kLdsBytes = 64 * 1024;
 
-// hipRTC compiles in a child process (compiler/hiprtc.h); forking while another thread
-// holds one of hipRTC's locks would leave the child waiting for ever, so one at a time.
+// Each compile runs in a worker process of its own (compiler/hiprtc.h), any number at once.
 std::vector<char> hiprtc_compile(const std::string& source, const std::string& name, const std::string& arch) {
-  static std::mutex one_at_a_time;
-  const std::lock_guard lock(one_at_a_time);
   return compiler::HipRtc::instance().compile(source, name, arch).code;
 }
 

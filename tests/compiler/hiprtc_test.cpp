@@ -7,9 +7,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <link.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mf/compiler/compile_error.h"
@@ -73,6 +82,78 @@ TEST_F(HipRtcTest, ACompilerCrashOnMi300IsACompileErrorNotACrash) {
   }
   // The process goes on compiling.
   EXPECT_FALSE(HipRtc::instance().compile(kKernel, "scale.hip", "gfx90a").code.empty());
+}
+
+// The CI hang of 2026-12-07 (a compile that never returned): compiles used to run in a
+// fork of the caller, and a child forked while another thread holds one of the process's
+// locks finds it held for ever. Here another thread holds the dynamic loader's list lock
+// (dl_iterate_phdr holds it around its callback), which hipRTC's first dlopen in a forked
+// child waits for. A compile in a fresh worker process does not care. A watchdog turns a
+// hang into a failure.
+TEST_F(HipRtcTest, CompilesWhileAnotherThreadHoldsTheLoadersLock) {
+  std::atomic<bool> done{false};
+  std::thread watchdog([&done] {
+    for (int second = 0; second < 240 && !done; ++second) std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (!done) {
+      std::fprintf(stderr, "FAILED: a hipRTC compile hangs while another thread holds the loader's lock\n");
+      std::_Exit(1);
+    }
+  });
+  struct Holder {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool holding = false, release = false;
+  } holder;
+  std::thread holding_thread([&holder] {
+    dl_iterate_phdr(
+        [](dl_phdr_info*, std::size_t, void* data) {
+          auto& h = *static_cast<Holder*>(data);
+          std::unique_lock lock(h.mutex);
+          h.holding = true;
+          h.changed.notify_all();
+          h.changed.wait(lock, [&h] { return h.release; });
+          return 1;  // one object is enough
+        },
+        &holder);
+  });
+  {
+    std::unique_lock lock(holder.mutex);
+    holder.changed.wait(lock, [&holder] { return holder.holding; });
+  }
+  std::vector<char> code;
+  try {
+    code = HipRtc::instance().compile(kKernel, "scale.hip", "gfx90a").code;
+  } catch (const CompileError& error) {
+    ADD_FAILURE() << error.what();
+  }
+  done = true;
+  {
+    const std::lock_guard lock(holder.mutex);
+    holder.release = true;
+  }
+  holder.changed.notify_all();
+  holding_thread.join();
+  watchdog.join();
+  EXPECT_FALSE(code.empty());
+}
+
+// Compiles from several threads at once each get their own answer.
+TEST_F(HipRtcTest, ThreadsCompileAtOnce) {
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < errors.size(); ++i)
+    threads.emplace_back([i, &errors] {
+      const std::string kernel = "extern \"C\" __global__ void kernel_" + std::to_string(i) + "(float* x) { x[0] = 1; }";
+      try {
+        const CompiledCodeObject object = HipRtc::instance().compile(kernel, "k.hip", "gfx90a");
+        if (std::string(object.code.begin(), object.code.end()).find("kernel_" + std::to_string(i)) == std::string::npos)
+          errors[i] = "the code object lacks its kernel";
+      } catch (const CompileError& error) {
+        errors[i] = error.what();
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  for (const std::string& error : errors) EXPECT_EQ(error, "");
 }
 
 TEST_F(HipRtcTest, KnowsWhichTargetsItCompilesFor) {

@@ -1,13 +1,14 @@
 # The installed package as a user meets it (docs/install.md), run by ctest as
 #   cmake -DBUILD_DIR=... -DEXAMPLES_DIR=... -DWORK_DIR=... -DGENERATOR=... -DC_COMPILER=...
-#         -DVERSION=... -DLIBDIR=... -DINCLUDEDIR=... -DBINDIR=... -P install_and_build_example.cmake
+#         -DVERSION=... -DLIBDIR=... -DINCLUDEDIR=... -DBINDIR=... -DHIPRTC_WORKER_DIR=...
+#         -P install_and_build_example.cmake
 # It installs the build to a fresh prefix under WORK_DIR, checks that every installed binary
 # finds its libraries, builds examples/ against the prefix with find_package(mfjit), runs the
 # example, and compiles it once more with the flags of pkg-config's mfjit.pc. Any failure
 # ends the script with FATAL_ERROR, which fails the test.
 cmake_minimum_required(VERSION 3.25)
 
-foreach(variable BUILD_DIR EXAMPLES_DIR WORK_DIR GENERATOR C_COMPILER VERSION LIBDIR INCLUDEDIR BINDIR)
+foreach(variable BUILD_DIR EXAMPLES_DIR WORK_DIR GENERATOR C_COMPILER VERSION LIBDIR INCLUDEDIR BINDIR HIPRTC_WORKER_DIR)
   if(NOT DEFINED ${variable})
     message(FATAL_ERROR "install test: -D${variable}=... is missing")
   endif()
@@ -41,7 +42,8 @@ run("cmake --install" COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix $
 foreach(file ${LIBDIR}/libmfjit.so ${LIBDIR}/libmfjit.so.${VERSION} ${INCLUDEDIR}/mfjit/mfjit.h
         ${LIBDIR}/cmake/mfjit/mfjitConfig.cmake ${LIBDIR}/cmake/mfjit/mfjitConfigVersion.cmake
         ${LIBDIR}/cmake/mfjit/mfjitTargets.cmake ${LIBDIR}/pkgconfig/mfjit.pc
-        ${BINDIR}/mf-tune ${BINDIR}/mf-db ${BINDIR}/mf-suite ${BINDIR}/mf-compile)
+        ${BINDIR}/mf-tune ${BINDIR}/mf-db ${BINDIR}/mf-suite ${BINDIR}/mf-compile
+        ${HIPRTC_WORKER_DIR}/mf-hiprtc-worker)
   if(NOT EXISTS ${prefix}/${file})
     message(FATAL_ERROR "install test: ${prefix}/${file} was not installed")
   endif()
@@ -71,7 +73,7 @@ endfunction()
 # the shared library must take the installed copy.
 find_program(LDD ldd)
 if(LDD)
-  file(GLOB binaries ${prefix}/${LIBDIR}/libmfjit.so ${prefix}/${BINDIR}/*)
+  file(GLOB binaries ${prefix}/${LIBDIR}/libmfjit.so ${prefix}/${BINDIR}/* ${prefix}/${HIPRTC_WORKER_DIR}/*)
   foreach(binary ${binaries})
     run("ldd ${binary}" COMMAND ${LDD} ${binary} OUTPUT libraries)
     if(libraries MATCHES "not found")

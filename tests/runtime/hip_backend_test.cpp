@@ -92,15 +92,6 @@ struct FakeAddresses {
   std::map<std::string, void*> addresses;
 };
 
-// hipRTC builds gfx90a's template kernels, except in sanitized builds that hold mfjit's LLVM:
-// AddressSanitizer refuses the RTLD_DEEPBIND that keeps hipRTC's LLVM apart from it
-// (compiler/src/hiprtc.cpp), and the MLIR kernels serve instead.
-#if defined(__SANITIZE_ADDRESS__) && MF_HAVE_MLIR
-constexpr bool kHipRtcBuildsGfx90a = false;
-#else
-constexpr bool kHipRtcBuildsGfx90a = true;
-#endif
-
 void* const kStream = reinterpret_cast<void*>(0x5eed0);
 void* const kWorkspace = reinterpret_cast<void*>(std::uintptr_t{0x7e00} << 32);
 
@@ -144,8 +135,7 @@ TEST_F(FakeHip, TemplateKernelsLaunchOnTheCallersStreamForGfx90a) {
   const Context context = hip_context(0);
   const ir::Problem problem{ir::layer_norm_linear(64, 128, 32), ir::Direction::forward()};
   const Plan plan = make_plan(context.get(), problem);
-  EXPECT_THAT(describe(plan.get()), HasSubstr(kHipRtcBuildsGfx90a ? "\"generator\":\"template\""
-                                                                   : "\"generator\":\"mlir\""));
+  EXPECT_THAT(describe(plan.get()), HasSubstr("\"generator\":\"template\""));
   size_t workspace = 0;
   expect_success(mf_plan_workspace_size(plan.get(), &workspace));
   set_current_device(1);
@@ -155,7 +145,7 @@ TEST_F(FakeHip, TemplateKernelsLaunchOnTheCallersStreamForGfx90a) {
   EXPECT_EQ(current_device(), 1);
   const std::string log = journal();
   EXPECT_THAT(log, HasSubstr("load device=0 arch=gfx90a"));
-  const std::string params = kHipRtcBuildsGfx90a ? std::to_string(sizeof(MfLinearParams)) : "[1-9][0-9]*";
+  const std::string params = std::to_string(sizeof(MfLinearParams));
   EXPECT_THAT(log.substr(before), ContainsRegex("^launch device=0 kernel=[A-Za-z_0-9]+ grid=[1-9][0-9]*,1,1 "
                                                 "block=[0-9]+,[0-9]+,1 shared=[0-9]+ stream=0x5eed0 params=" + params));
 }
@@ -173,10 +163,6 @@ TEST_F(FakeHip, EvoAttentionBackwardLaunchesThePlanInOrder) {
   expect_success(bridge::execute(context.get(), plan.get(), problem, addresses, kWorkspace, workspace, kStream));
   const std::string log = journal().substr(before);
   EXPECT_THAT(log, ::testing::Not(HasSubstr("memset32")));
-  if (!kHipRtcBuildsGfx90a) {  // the MLIR kernels
-    EXPECT_THAT(log, ContainsRegex("^(launch device=0 kernel=[A-Za-z_0-9]+ .* stream=0x5eed0 [^\n]*\n)+$"));
-    return;
-  }
   EXPECT_THAT(log, ContainsRegex("^launch device=0 kernel=mf_evo_row_delta .* stream=0x5eed0 .*\n"
                                  "launch device=0 kernel=mf_evo_backward_keys .* stream=0x5eed0 .*\n"
                                  "launch device=0 kernel=mf_evo_backward_queries .* stream=0x5eed0 .*\n"

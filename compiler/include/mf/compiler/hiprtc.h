@@ -2,12 +2,13 @@
 // loaded with dlopen so that mfjit loads and reports "not available" cleanly where ROCm is
 // missing. $MFJIT_HIPRTC names the library to load instead of the usual candidates.
 //
-// Every compile runs in a child process: the distribution's hipRTC 5.2 aborts the process
-// (heap corruption) on targets newer than it knows (gfx940 and later), and a compiler that
-// crashes must cost a compile error, not the caller's process.
+// Every compile runs in a process of its own, the program mf-hiprtc-worker (found beside the
+// library, in ../bin from it, or where $MFJIT_HIPRTC_WORKER says): the distribution's hipRTC
+// 5.2 aborts the process (heap corruption) on targets newer than it knows (gfx940 and
+// later), and a compiler that crashes must cost a compile error, not the caller's process.
+// A fresh program rather than a fork: see compiler/src/hiprtc_worker.cpp.
 #pragma once
 
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,12 +25,14 @@ class HipRtc {
   static const HipRtc& instance();
 
   bool available() const { return unavailable_reason_.empty(); }
-  // Why hipRTC cannot be used, e.g. "dlopen(libamdhip64.so.5): <dlerror>"; "" when available.
+  // Why hipRTC cannot be used, e.g. "dlopen(libamdhip64.so.5): <dlerror>" or where the worker
+  // program was looked for; "" when available.
   const std::string& unavailable_reason() const { return unavailable_reason_; }
   std::string version() const;  // hiprtcVersion, "9.0" for HIP 5.2; "" when not available
 
   // Compiles one translation unit for `arch` ("gfx90a") with --offload-arch=<arch> -O3
-  // -std=c++17 -Wno-pragma-once-outside-header and `options`, in a child process. Throws CompileError:
+  // -std=c++17 -Wno-pragma-once-outside-header and `options`, in a worker process; any
+  // number of threads may compile at once. Throws CompileError:
   // kToolchainUnavailable when hipRTC is not available, kRejected when the source, an option
   // or the arch is refused or the compiler crashed (the message says which, names `name` and
   // `arch` and quotes the start of the log), kCorruptBinary when the output is not an ELF
@@ -47,11 +50,10 @@ class HipRtc {
   ~HipRtc();
 
  private:
-  struct Api;  // the resolved entry points; defined in hiprtc.cpp
-
   HipRtc();
 
-  std::unique_ptr<Api> api_;
+  std::string library_;  // the hipRTC library loaded, which the worker loads too
+  std::string worker_;   // the path of mf-hiprtc-worker
   std::string unavailable_reason_;
   int major_ = 0;
   int minor_ = 0;
