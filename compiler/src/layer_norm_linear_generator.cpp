@@ -8,6 +8,7 @@
 
 #include "cuda_source.h"
 #include "mf/compiler/binary_cache.h"
+#include "mf/compiler/layer_norm_linear_config.h"
 #include "mf/ir/error.h"
 #include "template_text.h"
 
@@ -196,7 +197,7 @@ std::string config_struct(const char* name, const LayerNormLinear& op, int k, in
 // the finalize where any parameter gradient is. Each module names only the parameters its
 // kernel reads, so configurations share them.
 std::vector<GeneratedSource> backward_v2_modules(const LayerNormLinear& op, const ir::Direction& direction,
-                                                 const ir::TileConfig& config) {
+                                                 const LinearBackwardConfig& config) {
   const Sizes z = sizes_of(op);
   const int k = static_cast<int>(op.in_features());
   std::vector<GeneratedSource> modules;
@@ -206,7 +207,7 @@ std::vector<GeneratedSource> backward_v2_modules(const LayerNormLinear& op, cons
                          params, code, linear_backward_v2_template_text(), {entry_name}));
   };
   if (wants_x(direction)) {
-    const int warps = int(config.at("warps"));
+    const int warps = config.warps;
     ir::TileConfig params;
     params.set("warps", warps).set("version", 2);
     add("backward_rows", params,
@@ -219,7 +220,7 @@ std::vector<GeneratedSource> backward_v2_modules(const LayerNormLinear& op, cons
         "mf_lnl_backward_rows");
   }
   if (wants_parameters(direction)) {
-    const int block_n = int(config.at("weight_block_n")), warps = weights_v2_warps(z);
+    const int block_n = config.weight_block_n, warps = weights_v2_warps(z);
     ir::TileConfig params;
     params.set("weight_block_n", block_n).set("version", 2);
     add("backward_weights", params,
@@ -265,10 +266,9 @@ ParameterSpace LayerNormLinearGenerator::space(const LayerNormLinear& op, const 
         target.arch == "sm_90a" ? std::vector<std::int64_t>{1, 2} : std::vector<std::int64_t>{1};
     space.axes = {{"warps", {2, 4, 8}},      {"block_n", {32, 64, 128, 256}}, {"stages", {1, 2}},
                   {"min_blocks", {1, 2, 3}}, {"version", versions}};
-    space.reject = [op, z, nk, target, too_big](const ir::TileConfig& c) -> std::optional<std::string> {
-      const int warps = int(c.at("warps")), block_n = int(c.at("block_n")), stages = int(c.at("stages"));
-      const int min_blocks = int(c.at("min_blocks"));
-      if (c.at("version") == 2) {
+    space.reject = [op, z, nk, target, too_big](const ir::TileConfig& tile) -> std::optional<std::string> {
+      const auto [version, warps, block_n, stages, min_blocks] = LinearForwardConfig::from(tile);
+      if (version == 2) {
         if (auto refusal = v2_refusal(op, z, target, warps, stages)) return refusal;
         if (forward_v2_registers(z, block_n) > register_cap(32 * warps, min_blocks))
           return fmt::format("min_blocks = {} leaves {} registers a thread, too few for block_n = {} and K = {}",
@@ -301,10 +301,9 @@ ParameterSpace LayerNormLinearGenerator::space(const LayerNormLinear& op, const 
   const bool rows = wants_rows(direction), weights = wants_weights(direction);
   const bool x_gradient = wants_x(direction), parameters = wants_parameters(direction);
   space.reject = [op, z, nk, rows, weights, x_gradient, parameters, target,
-                  too_big](const ir::TileConfig& c) -> std::optional<std::string> {
-    const int warps = int(c.at("warps")), block_n = int(c.at("block_n"));
-    const int weight_block_n = int(c.at("weight_block_n"));
-    if (c.at("version") == 2) {
+                  too_big](const ir::TileConfig& tile) -> std::optional<std::string> {
+    const auto [version, warps, block_n, weight_block_n] = LinearBackwardConfig::from(tile);
+    if (version == 2) {
       if (auto refusal = backward_v2_refusal(op, z, target, block_n, weight_block_n)) return refusal;
       return too_big(std::max(x_gradient ? rows_v2_shared(z, warps) : 0,
                               parameters ? weights_v2_shared(z, weight_block_n) : 0));
@@ -334,31 +333,32 @@ ir::TileConfig LayerNormLinearGenerator::default_config(const LayerNormLinear& o
     const std::vector<std::int64_t> widths = op.out_features() % 256 == 0 ? std::vector<std::int64_t>{256, 128, 64}
                                                                           : std::vector<std::int64_t>{128, 64};
     for (std::int64_t width : widths)
-      for (std::int64_t warps : {8, 4}) {  // one warpgroup where two groups' x stages do not fit
-        ir::TileConfig v2;
-        v2.set("warps", warps).set("block_n", width).set("stages", 2).set("min_blocks", 1).set("version", 2);
+      for (int warps : {8, 4}) {  // one warpgroup where two groups' x stages do not fit
+        const ir::TileConfig v2 =
+            LinearForwardConfig{.version = 2, .warps = warps, .block_n = int(width), .stages = 2, .min_blocks = 1}
+                .tile();
         if (!candidates.reject(v2)) return v2;  // refused off sm_90a, for f32, for K % 16 != 0
       }
   }
   // Version 1: the largest row block that fits (x is read once, W once per block), 64
   // columns a tile.
-  const std::int64_t block_n = op.out_features() <= 32 ? 32 : 64;
+  const int block_n = op.out_features() <= 32 ? 32 : 64;
   // The backward: version 2 on sm_90a where it takes the problem, two warpgroups a rows
   // block, 128 columns a weights block (64 for N <= 64; other widths not measured yet).
   if (backward(direction))
     for (int warps : {8, 4}) {
-      ir::TileConfig config;
-      config.set("warps", warps)
-          .set("block_n", 64)
-          .set("weight_block_n", op.out_features() <= 64 ? 64 : 128)
-          .set("version", 2);
+      const ir::TileConfig config =
+          LinearBackwardConfig{
+              .version = 2, .warps = warps, .block_n = 64, .weight_block_n = op.out_features() <= 64 ? 64 : 128}
+              .tile();
       if (!candidates.reject(config)) return config;
     }
   for (int warps : {8, 4, 2}) {
-    ir::TileConfig config;
-    if (backward(direction))
-      config.set("warps", warps).set("block_n", block_n).set("weight_block_n", block_n).set("version", 1);
-    else config.set("warps", warps).set("block_n", block_n).set("stages", 2).set("min_blocks", 1).set("version", 1);
+    const ir::TileConfig config =
+        backward(direction)
+            ? LinearBackwardConfig{.version = 1, .warps = warps, .block_n = block_n, .weight_block_n = block_n}.tile()
+            : LinearForwardConfig{.version = 1, .warps = warps, .block_n = block_n, .stages = 2, .min_blocks = 1}
+                  .tile();
     if (!candidates.reject(config)) return config;
   }
   const auto valid = candidates.configs();
@@ -382,14 +382,14 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
                          params, code, linear_template_text(), {entry_name}));
   };
   if (!backward(direction)) {
-    const int warps = int(config.at("warps")), block_n = int(config.at("block_n"));
-    if (config.at("version") == 2) {
+    const auto [version, warps, block_n, stages, min_blocks] = LinearForwardConfig::from(config);
+    if (version == 2) {
       modules.push_back(generated_module(
           fmt::format("layer_norm_linear_forward_v2_{}_k{}", ir::name_of(op.x.dtype), op.in_features()), config,
           config_struct("MfLinear", op, z.k, 64, block_n, warps, 2, z.chunk) +
               shared_bytes_assert("LinearV2Layout", "MfLinear", forward_v2_shared(z, warps, block_n)) +
               entry("mf_lnl_forward", "MfLinearParams", 32 * warps, "mf::layer_norm_linear_forward_v2<MfLinear>(p);",
-                    int(config.at("min_blocks"))),
+                    min_blocks),
           linear_v2_template_text(), {"mf_lnl_forward"}));
       return modules;
     }
@@ -398,29 +398,28 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
     ir::TileConfig v1 = config;
     v1.params.erase("version");
     add("forward", v1,
-        config_struct("MfLinear", op, z.k, 16 * warps, int(config.at("block_n")), warps, int(config.at("stages")),
-                      z.chunk) +
+        config_struct("MfLinear", op, z.k, 16 * warps, block_n, warps, stages, z.chunk) +
             entry("mf_lnl_forward", "MfLinearParams", 32 * warps, "mf::layer_norm_linear_forward<MfLinear>(p);",
-                  int(config.at("min_blocks"))),
+                  min_blocks),
         "mf_lnl_forward");
     return modules;
   }
-  if (config.at("version") == 2) return backward_v2_modules(op, direction, config);
+  const LinearBackwardConfig c = LinearBackwardConfig::from(config);
+  if (c.version == 2) return backward_v2_modules(op, direction, c);
   if (wants_rows(direction)) {
-    const int warps = int(config.at("warps"));
     ir::TileConfig params;
-    params.set("warps", warps).set("block_n", config.at("block_n"));
+    params.set("warps", c.warps).set("block_n", c.block_n);
     add("backward_rows", params,
-        config_struct("MfRows", op, z.rows_k, 16 * warps, int(config.at("block_n")), warps, 2, z.chunk) +
-            entry("mf_lnl_backward_rows", "MfLinearParams", 32 * warps,
+        config_struct("MfRows", op, z.rows_k, 16 * c.warps, c.block_n, c.warps, 2, z.chunk) +
+            entry("mf_lnl_backward_rows", "MfLinearParams", 32 * c.warps,
                   "mf::layer_norm_linear_backward_rows<MfRows>(p);"),
         "mf_lnl_backward_rows");
   }
   if (wants_weights(direction)) {
     ir::TileConfig params;
-    params.set("weight_block_n", config.at("weight_block_n"));
+    params.set("weight_block_n", c.weight_block_n);
     add("backward_weights", params,
-        config_struct("MfWeights", op, z.k, kChunkM, int(config.at("weight_block_n")), kWeightWarps, 1, z.chunk) +
+        config_struct("MfWeights", op, z.k, kChunkM, c.weight_block_n, kWeightWarps, 1, z.chunk) +
             entry("mf_lnl_backward_weights", "MfLinearParams", 32 * kWeightWarps,
                   "mf::layer_norm_linear_backward_weights<MfWeights>(p);"),
         "mf_lnl_backward_weights");
@@ -450,22 +449,20 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
   };
   LayerNormLinearLaunchPlan plan;
   if (!backward(direction)) {
-    const int warps = int(config.at("warps"));
-    if (config.at("version") == 2) {
+    const auto [version, warps, block_n, stages, min_blocks] = LinearForwardConfig::from(config);
+    if (version == 2) {
       // Persistent: min_blocks blocks a multiprocessor, shared evenly by the column slices
       // (a whole number each), never more than a slice has row blocks for.
-      const int block_n = int(config.at("block_n"));
       const std::int64_t slices = (n + block_n - 1) / block_n, groups = warps / 4;
       const std::int64_t row_blocks = (m + 63) / 64;
       const std::int64_t per_slice = std::clamp<std::int64_t>(
-          std::int64_t{target.multiprocessors} * config.at("min_blocks") / slices, 1, (row_blocks + groups - 1) / groups);
+          std::int64_t{target.multiprocessors} * min_blocks / slices, 1, (row_blocks + groups - 1) / groups);
       plan.kernels.push_back(
           {"mf_lnl_forward", 32 * warps, 1, blocks_of(slices * per_slice), forward_v2_shared(z, warps, block_n)});
       return plan;
     }
     plan.kernels.push_back({"mf_lnl_forward", 32 * warps, 1, blocks_of((m + 16 * warps - 1) / (16 * warps)),
-                            forward_shared(z, weight_nk(op), warps, int(config.at("block_n")),
-                                           int(config.at("stages")))});
+                            forward_shared(z, weight_nk(op), warps, block_n, stages)});
     return plan;
   }
   auto carve = [&plan](std::size_t bytes) {
@@ -473,17 +470,18 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
     plan.workspace_bytes += (bytes + 255) / 256 * 256;
     return offset;
   };
-  if (config.at("version") == 2) {
+  const LinearBackwardConfig c = LinearBackwardConfig::from(config);
+  if (c.version == 2) {
     if (wants_x(direction)) {
       // A block per 64 rows a warpgroup.
-      const int warps = int(config.at("warps")), block_m = 64 * (warps / 4);
-      plan.kernels.push_back({"mf_lnl_backward_rows", 32 * warps, 1, blocks_of((m + block_m - 1) / block_m),
-                              rows_v2_shared(z, warps)});
+      const int block_m = 64 * (c.warps / 4);
+      plan.kernels.push_back({"mf_lnl_backward_rows", 32 * c.warps, 1, blocks_of((m + block_m - 1) / block_m),
+                              rows_v2_shared(z, c.warps)});
     }
     if (wants_parameters(direction)) {
       // One wave: a block a multiprocessor, shared evenly by the column slices; groups of
       // whole 64-row chunks. The finalize: a block per row of dW, one for db.
-      const int block_n = int(config.at("weight_block_n"));
+      const int block_n = c.weight_block_n;
       const std::int64_t slices = (n + block_n - 1) / block_n, chunks = (m + kChunkM - 1) / kChunkM;
       const std::int64_t groups = std::clamp<std::int64_t>(target.multiprocessors / slices, 1, chunks);
       plan.rows_per_group = static_cast<int>((chunks + groups - 1) / groups * kChunkM);
@@ -499,17 +497,16 @@ LayerNormLinearLaunchPlan LayerNormLinearGenerator::launch_plan(const LayerNormL
     return plan;
   }
   if (wants_rows(direction)) {
-    const int warps = int(config.at("warps"));
-    plan.row_blocks = static_cast<int>(blocks_of((m + 16 * warps - 1) / (16 * warps)));
-    plan.kernels.push_back({"mf_lnl_backward_rows", 32 * warps, 1, plan.row_blocks,
-                            rows_shared(z, weight_nk(op), warps, int(config.at("block_n")))});
+    plan.row_blocks = static_cast<int>(blocks_of((m + 16 * c.warps - 1) / (16 * c.warps)));
+    plan.kernels.push_back({"mf_lnl_backward_rows", 32 * c.warps, 1, plan.row_blocks,
+                            rows_shared(z, weight_nk(op), c.warps, c.block_n)});
     if (wants_norm_params(direction)) {
       plan.gamma_partial_bytes = static_cast<std::size_t>(plan.row_blocks) * 2 * z.rows_k * 4;
       plan.gamma_partial_offset = carve(plan.gamma_partial_bytes);
     }
   }
   if (wants_weights(direction)) {
-    const int block_n = int(config.at("weight_block_n"));
+    const int block_n = c.weight_block_n;
     const std::int64_t col_tiles = (n + block_n - 1) / block_n, chunks = (m + kChunkM - 1) / kChunkM;
     // Enough groups of rows to give every multiprocessor two blocks.
     const std::int64_t groups = std::clamp<std::int64_t>((2 * target.multiprocessors + col_tiles - 1) / col_tiles, 1,

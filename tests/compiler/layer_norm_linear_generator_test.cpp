@@ -15,6 +15,7 @@
 
 #include "compiler/compile_all.h"
 #include "compiler/compile_sample.h"
+#include "mf/compiler/layer_norm_linear_config.h"
 #include "mf/compiler/nvrtc.h"
 #include "mf/ir/error.h"
 
@@ -322,6 +323,43 @@ TEST(LayerNormLinearGeneratorSpace, DefaultIsVersion2WhereMeasuredFaster) {
   EXPECT_EQ(default_of(linear(DType::kF32, 128, 640, true), kHopper).at("version"), 1);
   EXPECT_EQ(default_of(linear(DType::kBF16, 100, 640, true), kHopper).at("version"), 1);
   EXPECT_EQ(default_of(linear(DType::kBF16, 128, 640, true), Target{"sm_80", 108, 163 * 1024}).at("version"), 1);
+}
+
+// The typed configurations read and write exactly the keys the spaces (and so the tuning
+// databases) hold: every configuration of both directions' spaces round-trips, and a
+// missing key or a value past an int is a kInvalidArgument that names it.
+TEST(LayerNormLinearConfig, ConfigurationsOfTheSpacesRoundTrip) {
+  const LayerNormLinear op = linear(DType::kBF16, 128, 640, true);
+  std::size_t seen = 0;
+  for (const ir::TileConfig& config : LayerNormLinearGenerator::space(op, ir::Direction::forward(), kHopper).configs()) {
+    EXPECT_EQ(LinearForwardConfig::from(config).tile(), config) << ir::to_string(config);
+    ++seen;
+  }
+  const ir::Direction backward = ir::Direction::backward(op.all_gradients());
+  for (const ir::TileConfig& config :
+       LayerNormLinearGenerator::space(ir::with_gradients(op, op.all_gradients()), backward, kHopper).configs()) {
+    EXPECT_EQ(LinearBackwardConfig::from(config).tile(), config) << ir::to_string(config);
+    ++seen;
+  }
+  EXPECT_GT(seen, 20u);
+  ir::TileConfig missing = LinearBackwardConfig{.version = 2, .warps = 8, .block_n = 64, .weight_block_n = 128}.tile();
+  missing.params.erase("weight_block_n");
+  try {
+    LinearBackwardConfig::from(missing);
+    FAIL() << "read a configuration without weight_block_n";
+  } catch (const ir::Error& error) {
+    EXPECT_EQ(error.kind(), ir::ErrorKind::kInvalidArgument);
+    EXPECT_THAT(error.what(), HasSubstr("weight_block_n"));
+  }
+  ir::TileConfig huge = LinearForwardConfig{.version = 1, .warps = 4, .block_n = 64, .stages = 2, .min_blocks = 1}.tile();
+  huge.set("block_n", std::int64_t{1} << 40);
+  try {
+    LinearForwardConfig::from(huge);
+    FAIL() << "read block_n = 2^40 into an int";
+  } catch (const ir::Error& error) {
+    EXPECT_EQ(error.kind(), ir::ErrorKind::kInvalidArgument);
+    EXPECT_THAT(error.what(), HasSubstr("block_n = 1099511627776"));
+  }
 }
 
 // A version 2 module carries the wgmma templates and asserts the shared memory the launch

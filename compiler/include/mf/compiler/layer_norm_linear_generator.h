@@ -1,15 +1,11 @@
 // The template generator for LayerNormLinear: IR + TileConfig + target → CUDA C++ for
 // NVRTC, its parameter space, and the launch geometry of the kernels it writes.
 //
-// Forward parameters: version (1 = mma.sync, every target; 2 = persistent wgmma blocks that
-// keep a slice of W resident, sm_90a with 16-bit tensors and K a multiple of 16), warps
-// (version 1: 16 rows each; version 2: 4 or 8, one or two warpgroups of 64 rows), block_n
-// (columns of y per tile; version 2: the resident slice, up to 256), stages (weight tiles
-// in flight, 1 or 2; version 2 double-buffers x: 2), min_blocks (the __launch_bounds__
-// minimum of blocks per SM; version 2: the persistent blocks per SM).
-// Backward: warps and block_n of the rows kernel (dx, dγ, dβ), weight_block_n of the
-// weights kernel (dW, db). K is a compile-time constant of a module (padded); M and N are
-// run-time values.
+// Its parameters are LinearForwardConfig's and LinearBackwardConfig's fields
+// (layer_norm_linear_config.h): the forward's version, warps, block_n, stages and
+// min_blocks; the backward's version, warps and block_n of the rows kernel (dx, and dγ, dβ
+// in version 1) and weight_block_n of the weights kernel (dW, db). K is a compile-time
+// constant of a module (padded); M and N are run-time values.
 #pragma once
 
 #include <cstddef>
