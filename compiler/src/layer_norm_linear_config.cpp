@@ -1,22 +1,8 @@
 #include "mf/compiler/layer_norm_linear_config.h"
 
-#include <fmt/format.h>
-
-#include <climits>
-
-#include "mf/ir/error.h"
+#include "tile_param.h"
 
 namespace mf::compiler {
-namespace {
-
-int int_param(const ir::TileConfig& config, const char* name) {
-  const std::int64_t value = config.at(name);
-  if (value < INT_MIN || value > INT_MAX)
-    ir::fail(ir::ErrorKind::kInvalidArgument, fmt::format("config: {} = {} is past an int", name, value));
-  return static_cast<int>(value);
-}
-
-}  // namespace
 
 LinearForwardConfig LinearForwardConfig::from(const ir::TileConfig& config) {
   return {.version = int_param(config, "version"),

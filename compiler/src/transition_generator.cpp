@@ -8,6 +8,7 @@
 
 #include "cuda_source.h"
 #include "mf/compiler/binary_cache.h"
+#include "mf/compiler/transition_config.h"
 #include "mf/ir/error.h"
 #include "template_text.h"
 
@@ -143,14 +144,13 @@ ParameterSpace TransitionGenerator::space(const Transition& op, const ir::Direct
                   {"block_d", {32, 64, 128}},
                   {"stages", {1, 2}},
                   {"occupancy", {4, 8, 12, 16}}};
-    space.reject = [=](const ir::TileConfig& c) -> std::optional<std::string> {
-      const int warps = int(c.at("warps")), block_f = int(c.at("block_f")), block_d = int(c.at("block_d"));
+    space.reject = [=](const ir::TileConfig& tile) -> std::optional<std::string> {
+      const auto [warps, block_f, block_d, stages, occupancy] = TransitionForwardConfig::from(tile);
       if (block_d > z.d) return fmt::format("block_d = {} is wider than D padded to 16 ({})", block_d, z.d);
-      if (auto why = occupancy_rejects("occupancy", int(c.at("occupancy")), warps,
-                                       forward_registers(z, block_f, block_d),
+      if (auto why = occupancy_rejects("occupancy", occupancy, warps, forward_registers(z, block_f, block_d),
                                        fmt::format("block_f = {} and block_d = {}", block_f, block_d)))
         return why;
-      return too_big(forward_shared(z, w1_nk, w2_nk, layer_norm, warps, block_f, block_d, int(c.at("stages"))));
+      return too_big(forward_shared(z, w1_nk, w2_nk, layer_norm, warps, block_f, block_d, stages));
     };
     return space;
   }
@@ -162,11 +162,10 @@ ParameterSpace TransitionGenerator::space(const Transition& op, const ir::Direct
                 {"weight_warps", {4, 8}},
                 {"weight_block_f", {16, 32, 64}}};
   const bool rows = wants_rows(direction), weights = wants_weights(direction);
-  space.reject = [=](const ir::TileConfig& c) -> std::optional<std::string> {
-    const int warps = int(c.at("warps")), block_f = int(c.at("block_f"));
-    const int weight_warps = int(c.at("weight_warps")), weight_block_f = int(c.at("weight_block_f"));
+  space.reject = [=](const ir::TileConfig& tile) -> std::optional<std::string> {
+    const auto [warps, block_f, occupancy, weight_warps, weight_block_f] = TransitionBackwardConfig::from(tile);
     if (rows)
-      if (auto why = occupancy_rejects("occupancy", int(c.at("occupancy")), warps, rows_registers(z, block_f),
+      if (auto why = occupancy_rejects("occupancy", occupancy, warps, rows_registers(z, block_f),
                                        fmt::format("block_f = {}", block_f)))
         return why;
     if (weights && weights_registers(z, weight_warps, weight_block_f) + kRegisterOverhead > register_cap(32 * weight_warps, 1))
@@ -194,21 +193,21 @@ ir::TileConfig TransitionGenerator::default_config(const Transition& op, const i
   if (!backward(direction)) {
     // The whole width of y in one block where it fits (the hidden is computed once a row),
     // two chunks of 32 hidden columns in flight, two blocks of 4 warps a multiprocessor.
-    const std::int64_t block_d = std::min(round_up(op.dim(), 32), 128);
-    for (std::int64_t d : {block_d, std::int64_t{64}, std::int64_t{32}})
+    const int block_d = static_cast<int>(std::min(round_up(op.dim(), 32), 128));
+    for (int d : {block_d, 64, 32})
       for (int warps : {4, 2, 8})
         preferred.push_back(
-            ir::TileConfig().set("warps", warps).set("block_f", 32).set("block_d", d).set("stages", 2).set("occupancy", 8));
+            TransitionForwardConfig{.warps = warps, .block_f = 32, .block_d = d, .stages = 2, .occupancy = 8}.tile());
   } else {
     for (int warps : {4, 2})
       for (int weight_warps : {8, 4})
         for (int block_f : {32, 16})
-          preferred.push_back(ir::TileConfig()
-                                  .set("warps", warps)
-                                  .set("block_f", block_f)
-                                  .set("occupancy", 4)
-                                  .set("weight_warps", weight_warps)
-                                  .set("weight_block_f", block_f));
+          preferred.push_back(TransitionBackwardConfig{.warps = warps,
+                                                       .block_f = block_f,
+                                                       .occupancy = 4,
+                                                       .weight_warps = weight_warps,
+                                                       .weight_block_f = block_f}
+                                  .tile());
   }
   return first_valid(preferred);
 }
@@ -223,33 +222,32 @@ std::vector<GeneratedSource> TransitionGenerator::generate(const Transition& op,
     modules.push_back(generated_module(fmt::format("transition_{}_{}_d{}", role, ir::name_of(op.x.dtype), op.dim()),
                                        params, code, transition_template_text(), {entry_name}));
   };
-  auto only = [&](std::initializer_list<const char*> names) {
-    ir::TileConfig params;
-    for (const char* name : names) params.set(name, config.at(name));
-    return params;
-  };
   if (!backward(direction)) {
-    const int warps = int(config.at("warps"));
+    const auto [warps, block_f, block_d, stages, occupancy] = TransitionForwardConfig::from(config);
     add("forward", config,
-        config_struct("MfTransition", op, z, config.at("block_d"), config.at("block_f"), warps, config.at("stages")) +
+        config_struct("MfTransition", op, z, block_d, block_f, warps, stages) +
             entry("mf_transition_forward", "MfTransitionParams", 32 * warps, "mf::transition_forward<MfTransition>(p);",
-                  int(config.at("occupancy")) / warps),
+                  occupancy / warps),
         "mf_transition_forward");
     return modules;
   }
+  // Each module names only the parameters its kernel reads, so configurations share it.
+  const TransitionBackwardConfig c = TransitionBackwardConfig::from(config);
   if (wants_rows(direction)) {
-    const int warps = int(config.at("warps"));
-    add("backward_rows", only({"block_f", "occupancy", "warps"}),
-        config_struct("MfRows", op, z, z.d, config.at("block_f"), warps, 2) +
-            entry("mf_transition_backward_rows", "MfTransitionParams", 32 * warps,
-                  "mf::transition_backward_rows<MfRows>(p);", int(config.at("occupancy")) / warps),
+    ir::TileConfig params;
+    params.set("block_f", c.block_f).set("occupancy", c.occupancy).set("warps", c.warps);
+    add("backward_rows", params,
+        config_struct("MfRows", op, z, z.d, c.block_f, c.warps, 2) +
+            entry("mf_transition_backward_rows", "MfTransitionParams", 32 * c.warps,
+                  "mf::transition_backward_rows<MfRows>(p);", c.occupancy / c.warps),
         "mf_transition_backward_rows");
   }
   if (wants_weights(direction)) {
-    const int warps = int(config.at("weight_warps"));
-    add("backward_weights", only({"weight_block_f", "weight_warps"}),
-        config_struct("MfWeights", op, z, z.d, config.at("weight_block_f"), warps, 1) +
-            entry("mf_transition_backward_weights", "MfTransitionParams", 32 * warps,
+    ir::TileConfig params;
+    params.set("weight_block_f", c.weight_block_f).set("weight_warps", c.weight_warps);
+    add("backward_weights", params,
+        config_struct("MfWeights", op, z, z.d, c.weight_block_f, c.weight_warps, 1) +
+            entry("mf_transition_backward_weights", "MfTransitionParams", 32 * c.weight_warps,
                   "mf::transition_backward_weights<MfWeights>(p);"),
         "mf_transition_backward_weights");
   }
@@ -275,13 +273,12 @@ TransitionLaunchPlan TransitionGenerator::launch_plan(const Transition& op, cons
   };
   TransitionLaunchPlan plan;
   if (!backward(direction)) {
-    const int warps = int(config.at("warps")), block_d = int(config.at("block_d"));
+    const auto [warps, block_f, block_d, stages, occupancy] = TransitionForwardConfig::from(config);
     const std::int64_t row_blocks = (m + 16 * warps - 1) / (16 * warps);
     plan.row_blocks = static_cast<int>(blocks_of(row_blocks));
     plan.kernels.push_back({"mf_transition_forward", 32 * warps, 1,
                             blocks_of(row_blocks * ((op.dim() + block_d - 1) / block_d)),
-                            forward_shared(z, w1_nk, w2_nk, layer_norm, warps, int(config.at("block_f")), block_d,
-                                           int(config.at("stages")))});
+                            forward_shared(z, w1_nk, w2_nk, layer_norm, warps, block_f, block_d, stages)});
     return plan;
   }
   auto carve = [&plan](std::size_t bytes) {
@@ -289,18 +286,18 @@ TransitionLaunchPlan TransitionGenerator::launch_plan(const Transition& op, cons
     plan.workspace_bytes += (bytes + 255) / 256 * 256;
     return offset;
   };
+  const TransitionBackwardConfig c = TransitionBackwardConfig::from(config);
   if (wants_rows(direction)) {
-    const int warps = int(config.at("warps"));
-    plan.row_blocks = static_cast<int>(blocks_of((m + 16 * warps - 1) / (16 * warps)));
-    plan.kernels.push_back({"mf_transition_backward_rows", 32 * warps, 1, plan.row_blocks,
-                            rows_shared(z, w1_nk, w2_nk, layer_norm, warps, int(config.at("block_f")))});
+    plan.row_blocks = static_cast<int>(blocks_of((m + 16 * c.warps - 1) / (16 * c.warps)));
+    plan.kernels.push_back({"mf_transition_backward_rows", 32 * c.warps, 1, plan.row_blocks,
+                            rows_shared(z, w1_nk, w2_nk, layer_norm, c.warps, c.block_f)});
     if (layer_norm && wants_norm_params(direction)) {
       plan.gamma_partial_bytes = static_cast<std::size_t>(plan.row_blocks) * 2 * z.d * 4;
       plan.gamma_partial_offset = carve(plan.gamma_partial_bytes);
     }
   }
   if (wants_weights(direction)) {
-    const int warps = int(config.at("weight_warps")), block_f = int(config.at("weight_block_f"));
+    const int warps = c.weight_warps, block_f = c.weight_block_f;
     const std::int64_t chunks = (op.hidden() + block_f - 1) / block_f, step = 16 * warps;
     const std::int64_t steps = (m + step - 1) / step;
     // Enough groups of rows to give every multiprocessor two blocks.

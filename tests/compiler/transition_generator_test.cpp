@@ -14,6 +14,7 @@
 
 #include "compiler/compile_all.h"
 #include "compiler/compile_sample.h"
+#include "mf/compiler/transition_config.h"
 #include "mf/ir/error.h"
 
 namespace mf::compiler {
@@ -132,6 +133,35 @@ TEST(TransitionGeneratorSource, MatchesGoldenFiles) {
     std::stringstream expected;
     expected << file.rdbuf();
     EXPECT_EQ(instantiations, expected.str()) << "generated source of " << name << " changed; review, then MF_UPDATE_GOLDEN=1";
+  }
+}
+
+// The typed configurations read and write exactly the keys the spaces (and so the tuning
+// databases) hold: every configuration of both directions' spaces round-trips, and a
+// missing key is a kInvalidArgument that names it.
+TEST(TransitionConfig, ConfigurationsOfTheSpacesRoundTrip) {
+  const Transition op = transition(DType::kBF16, 4096, 128, 4, true);
+  std::size_t seen = 0;
+  for (const ir::TileConfig& config : TransitionGenerator::space(op, ir::Direction::forward(), kHopper).configs()) {
+    EXPECT_EQ(TransitionForwardConfig::from(config).tile(), config) << ir::to_string(config);
+    ++seen;
+  }
+  const ir::Direction backward = ir::Direction::backward(op.all_gradients());
+  for (const ir::TileConfig& config :
+       TransitionGenerator::space(ir::with_gradients(op, op.all_gradients()), backward, kHopper).configs()) {
+    EXPECT_EQ(TransitionBackwardConfig::from(config).tile(), config) << ir::to_string(config);
+    ++seen;
+  }
+  EXPECT_GT(seen, 20u);
+  ir::TileConfig missing =
+      TransitionForwardConfig{.warps = 4, .block_f = 32, .block_d = 128, .stages = 2, .occupancy = 8}.tile();
+  missing.params.erase("occupancy");
+  try {
+    TransitionForwardConfig::from(missing);
+    FAIL() << "read a configuration without occupancy";
+  } catch (const ir::Error& error) {
+    EXPECT_EQ(error.kind(), ir::ErrorKind::kInvalidArgument);
+    EXPECT_THAT(error.what(), HasSubstr("occupancy"));
   }
 }
 

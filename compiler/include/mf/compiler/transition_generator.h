@@ -1,12 +1,11 @@
 // The template generator for the SwiGLU Transition: IR + TileConfig + target → CUDA C++
 // for NVRTC, its parameter space, and the launch geometry of the kernels it writes.
 //
-// Forward parameters: warps (16 rows each), block_f (hidden columns a chunk: a and g each),
-// block_d (columns of y a block computes), stages (weight chunks in flight, 1 or 2),
-// occupancy (warps per multiprocessor the register cap leaves room for, in whole blocks).
-// Backward: warps, block_f and occupancy of the rows kernel (dx, dγ, dβ); weight_warps and
-// weight_block_f of the weights kernel (dW1, dW2). D is a compile-time constant of a module
-// (padded); M and F are run-time values.
+// Its parameters are TransitionForwardConfig's and TransitionBackwardConfig's fields
+// (transition_config.h): the forward's warps, block_f, block_d, stages and occupancy; the
+// backward's warps, block_f and occupancy of the rows kernel (dx, dγ, dβ) and weight_warps
+// and weight_block_f of the weights kernel (dW1, dW2). D is a compile-time constant of a
+// module (padded); M and F are run-time values.
 #pragma once
 
 #include <cstddef>
