@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "mf/compiler/binary_cache.h"
+#include "mf/compiler/evo_attention_config.h"
 #include "mf/ir/error.h"
 #include "cuda_source.h"
 #include "template_text.h"
@@ -214,11 +215,10 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
                   {"occupancy", {4, 8, 12, 16, 24}},
                   {"rows_per_block", {1, 2}},
                   {"version", versions}};
-    space.reject = [z, target, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
-      const int warps = int(c.at("warps")), block_k = int(c.at("block_k")), stages = int(c.at("stages"));
-      const int occupancy = int(c.at("occupancy")), rows = int(c.at("rows_per_block"));
+    space.reject = [z, target, shared_bias](const ir::TileConfig& tile) -> std::optional<std::string> {
+      const auto [version, warps, block_k, stages, occupancy, rows] = EvoForwardConfig::from(tile);
       if (auto refusal = rows_refusal("rows_per_block", rows, shared_bias)) return refusal;
-      const bool v4 = c.at("version") == 4;
+      const bool v4 = version == 4;
       if (v4)
         if (auto refusal = v4_refusal(z, target, warps)) return refusal;
       const int registers = v4 ? forward_v4_registers(z, rows, block_k) : forward_registers(z, rows, block_k);
@@ -251,13 +251,9 @@ ParameterSpace EvoAttentionGenerator::space(const EvoAttention& op, const ir::Di
                 {"query_occupancy", {4, 8, 12, 16, 24}},
                 {"query_rows_per_block", {1, 2}},
                 {"stages", {2, 3}}};
-  space.reject = [z, target, ds_tile, shared_bias](const ir::TileConfig& c) -> std::optional<std::string> {
-    const int key_warps = int(c.at("key_warps")), key_block_q = int(c.at("key_block_q"));
-    const int key_groups = int(c.at("key_groups"));
-    const int query_warps = int(c.at("query_warps")), query_block_k = int(c.at("query_block_k"));
-    const int query_occupancy = int(c.at("query_occupancy"));
-    const int query_rows = int(c.at("query_rows_per_block"));
-    const int stages = int(c.at("stages"));
+  space.reject = [z, target, ds_tile, shared_bias](const ir::TileConfig& tile) -> std::optional<std::string> {
+    const auto [key_warps, key_block_q, key_groups, query_warps, query_block_k, query_occupancy, query_rows, stages] =
+        EvoBackwardConfig::from(tile);
     if (auto refusal = rows_refusal("query_rows_per_block", query_rows, shared_bias)) return refusal;
     if (key_warps * key_groups > 8)
       return fmt::format("key_warps = {} in {} groups is more than the 8 warps a keys block may have", key_warps,
@@ -299,29 +295,32 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
     // warps a multiprocessor; two rows s a block (the bias read once per two rows) leave
     // registers for 32-key blocks. Wider heads need the registers one block a multiprocessor leaves.
     const bool narrow = d <= 32 && !f32;
-    config.set("warps", narrow ? 8 : 4)
-        .set("block_k", rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32)
-        .set("stages", 2)
-        .set("occupancy", narrow ? 16 : 4)
-        .set("rows_per_block", rows)
-        .set("version", 3);
+    const EvoForwardConfig v3{.version = 3,
+                              .warps = narrow ? 8 : 4,
+                              .block_k = rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32,
+                              .stages = 2,
+                              .occupancy = narrow ? 16 : 4,
+                              .rows_per_block = rows};
+    config = v3.tile();
     // On sm_90a, version 4 (wgmma) where it was measured faster: two rows s a block (bias
     // shared along S, D <= 32, bf16/f16), 64-key blocks, 16 warps a multiprocessor —
     // triangle N = 384 / 1024 on an H100: 0.228 / 3.58 ms against version 3's 0.262 / 4.19
     // (bench/notes/evo_attention.md). Elsewhere version 3 until a tuner run says otherwise.
-    ir::TileConfig v4 = config;
-    v4.set("block_k", 64).set("version", 4);
-    if (rows == 2 && narrow && !v4_refusal(sizes_of(op), target, 8) && !candidates.reject(v4)) config = v4;
+    EvoForwardConfig v4 = v3;
+    v4.block_k = 64;
+    v4.version = 4;
+    if (rows == 2 && narrow && !v4_refusal(sizes_of(op), target, 8) && !candidates.reject(v4.tile()))
+      config = v4.tile();
   } else {
     const int key_block_q = f32 || d > 64 ? 16 : d <= 32 ? 64 : 32;
-    config.set("key_warps", 4)
-        .set("key_block_q", key_block_q)
-        .set("key_groups", 1)
-        .set("query_warps", rows == 2 ? 8 : 4)
-        .set("query_block_k", rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32)
-        .set("query_occupancy", rows == 2 ? 16 : 4)
-        .set("query_rows_per_block", rows)
-        .set("stages", 2);
+    EvoBackwardConfig backward{.key_warps = 4,
+                               .key_block_q = key_block_q,
+                               .key_groups = 1,
+                               .query_warps = rows == 2 ? 8 : 4,
+                               .query_block_k = rows == 2 ? 32 : d <= 64 && !f32 ? 64 : 32,
+                               .query_occupancy = rows == 2 ? 16 : 4,
+                               .query_rows_per_block = rows,
+                               .stages = 2};
     // The keys kernel holds the dBias strip of its keys on chip where it fits, and as many
     // warps as possible beside it: two query groups of 4 key warps, else of 2 key warps.
     // Past D = 64 the dK and dV accumulators fill a thread's registers: one group.
@@ -335,13 +334,16 @@ ir::TileConfig EvoAttentionGenerator::default_config(const EvoAttention& op, con
             std::tuple{2, 4, std::min(key_block_q, 32)}, std::tuple{2, 2, std::min(key_block_q, 32)}}) {
         if (keys_shared(z, key_warps, block_q, groups, 2, ds_tile) + strip_bytes(op, key_warps) <=
             target.max_shared_per_block) {
-          config.set("key_warps", key_warps).set("key_groups", groups).set("key_block_q", block_q);
+          backward.key_warps = key_warps;
+          backward.key_groups = groups;
+          backward.key_block_q = block_q;
           break;
         }
       }
     } else if (grouped && d <= 64) {
-      config.set("key_groups", 2);
+      backward.key_groups = 2;
     }
+    config = backward.tile();
   }
   if (!candidates.reject || !candidates.reject(config)) return config;
   const auto valid = candidates.configs();
@@ -365,17 +367,12 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     modules.push_back(
         generated_module(fmt::format("evo_attention_{}_{}", role, problem), params, code, templates, std::move(entries)));
   };
-  auto only = [&config](std::initializer_list<const char*> names) {
-    ir::TileConfig part;
-    for (const char* name : names) part.set(name, config.at(name));
-    return part;
-  };
   if (direction.pass == ir::Pass::kForward) {
-    const int warps = int(config.at("warps")), block_k = int(config.at("block_k")), stages = int(config.at("stages"));
-    const int rows = int(config.at("rows_per_block")), min_blocks = int(config.at("occupancy")) / warps;
+    const auto [version, warps, block_k, stages, occupancy, rows] = EvoForwardConfig::from(config);
+    const int min_blocks = occupancy / warps;
     const std::string forward_struct =
         config_struct("MfForward", op, direction, 16 * warps, block_k, warps, stages, 1, rows);
-    if (config.at("version") == 4) {
+    if (version == 4) {
       add("forward_v4", config,
           forward_struct +
               fmt::format("static_assert(mf::ForwardV4Layout<MfForward>::kBytes == {}, \"the host's shared memory\");\n",
@@ -395,7 +392,8 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
         {"mf_evo_forward"});
     return modules;
   }
-  const int stages = int(config.at("stages"));
+  const EvoBackwardConfig c = EvoBackwardConfig::from(config);
+  const int stages = c.stages;
   // Δ, the dBias finalize and the fast-mode dQ conversion read no tile parameter.
   std::string rows = config_struct("MfRows", op, direction, 16, 16, 1, 1) +
                      entry("mf_evo_row_delta", "MfEvoParams", kElementwiseThreads, "mf::evo_attention_row_delta<MfRows>(p);");
@@ -411,9 +409,9 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
   }
   add("backward_rows", {}, std::move(rows), std::move(row_entries));
   if (needs_keys_kernel(op, direction)) {
-    const int key_warps = int(config.at("key_warps")), key_groups = int(config.at("key_groups"));
+    const int key_warps = c.key_warps, key_groups = c.key_groups;
     const int threads = 32 * key_warps * key_groups;
-    std::string keys = config_struct("MfKeys", op, direction, int(config.at("key_block_q")), 16 * key_warps,
+    std::string keys = config_struct("MfKeys", op, direction, c.key_block_q, 16 * key_warps,
                                      key_warps * key_groups, stages, key_groups) +
                        entry("mf_evo_backward_keys", "MfEvoParams", threads, "mf::evo_attention_backward_keys<MfKeys>(p);");
     std::vector<std::string> key_entries{"mf_evo_backward_keys"};
@@ -422,16 +420,21 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
       keys += entry(kKeysGlobalStrip, "MfEvoParams", threads, "mf::evo_attention_backward_keys<MfKeys, false>(p);");
       key_entries.push_back(kKeysGlobalStrip);
     }
-    add("backward_keys", only({"key_block_q", "key_groups", "key_warps", "stages"}), std::move(keys),
-        std::move(key_entries));
+    ir::TileConfig params;
+    params.set("key_block_q", c.key_block_q).set("key_groups", key_groups).set("key_warps", key_warps);
+    params.set("stages", stages);
+    add("backward_keys", params, std::move(keys), std::move(key_entries));
   }
   if (needs_queries_kernel(op, direction)) {
-    const int query_warps = int(config.at("query_warps"));
-    add("backward_queries", only({"query_block_k", "query_occupancy", "query_rows_per_block", "query_warps", "stages"}),
-        config_struct("MfQueries", op, direction, 16 * query_warps, int(config.at("query_block_k")), query_warps,
-                      stages, 1, int(config.at("query_rows_per_block"))) +
+    const int query_warps = c.query_warps;
+    ir::TileConfig params;
+    params.set("query_block_k", c.query_block_k).set("query_occupancy", c.query_occupancy);
+    params.set("query_rows_per_block", c.query_rows_per_block).set("query_warps", query_warps).set("stages", stages);
+    add("backward_queries", params,
+        config_struct("MfQueries", op, direction, 16 * query_warps, c.query_block_k, query_warps, stages, 1,
+                      c.query_rows_per_block) +
             entry("mf_evo_backward_queries", "MfEvoParams", 32 * query_warps, "mf::evo_attention_backward_queries<MfQueries>(p);",
-                  int(config.at("query_occupancy")) / query_warps),
+                  c.query_occupancy / query_warps),
         {"mf_evo_backward_queries"});
   }
   return modules;
@@ -450,17 +453,17 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
     return count;
   };
   EvoAttentionLaunchPlan plan;
-  const int stages = int(config.at("stages"));
   if (direction.pass == ir::Pass::kForward) {
-    const int warps = int(config.at("warps")), rows = int(config.at("rows_per_block"));
-    const int block_k = int(config.at("block_k"));
+    const auto [version, warps, block_k, stages, occupancy, rows] = EvoForwardConfig::from(config);
     plan.kernels.push_back({"mf_evo_forward", 32 * warps, 1,
                             blocks_of(b * ((s + rows - 1) / rows) * h * ((n + 16 * warps - 1) / (16 * warps)),
                                       "the forward"),
-                            config.at("version") == 4 ? forward_v4_shared(z, rows, warps, block_k, stages)
-                                                      : forward_shared(z, rows, warps, block_k, stages)});
+                            version == 4 ? forward_v4_shared(z, rows, warps, block_k, stages)
+                                         : forward_shared(z, rows, warps, block_k, stages)});
     return plan;
   }
+  const EvoBackwardConfig c = EvoBackwardConfig::from(config);
+  const int stages = c.stages;
 
   // Workspace: Δ, then the fast-mode dQ accumulator, then the dBias partial sums.
   auto carve = [&plan](std::size_t bytes) {
@@ -473,7 +476,7 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
   plan.kernels.push_back(
       {"mf_evo_row_delta", kElementwiseThreads, 1, blocks_of((rows * 8 + kElementwiseThreads - 1) / kElementwiseThreads, "Δ"), 0});
 
-  const int key_warps = int(config.at("key_warps")), key_block_q = int(config.at("key_block_q"));
+  const int key_warps = c.key_warps, key_block_q = c.key_block_q;
   const int block_k = 16 * key_warps;
   const std::int64_t key_blocks = (n + block_k - 1) / block_k;
   const bool dbias = wants_dbias(op, direction);
@@ -491,7 +494,7 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
     plan.zero_dq_accum = true;
   }
   if (needs_keys_kernel(op, direction)) {
-    const int key_groups = int(config.at("key_groups"));
+    const int key_groups = c.key_groups;
     const int shared = keys_shared(z, key_warps, key_block_q, key_groups, stages, keys_ds_tile(op));
     plan.dbias_in_shared = dbias && shared + strip_bytes(op, key_warps) <= target.max_shared_per_block;
     plan.kernels.push_back({plan.dbias_in_shared || !dbias ? "mf_evo_backward_keys" : kKeysGlobalStrip,
@@ -505,12 +508,12 @@ EvoAttentionLaunchPlan EvoAttentionGenerator::launch_plan(const EvoAttention& op
     plan.zero_dbias_partial = !deterministic(op);
   }
   if (needs_queries_kernel(op, direction)) {
-    const int query_warps = int(config.at("query_warps")), query_rows = int(config.at("query_rows_per_block"));
+    const int query_warps = c.query_warps, query_rows = c.query_rows_per_block;
     plan.kernels.push_back(
         {"mf_evo_backward_queries", 32 * query_warps, 1,
          blocks_of(b * ((s + query_rows - 1) / query_rows) * h * ((n + 16 * query_warps - 1) / (16 * query_warps)),
                    "dQ"),
-         queries_shared(z, query_rows, query_warps, int(config.at("query_block_k")), stages)});
+         queries_shared(z, query_rows, query_warps, c.query_block_k, stages)});
   }
   if (dbias) {
     const auto& shape = op.d_bias->shape;

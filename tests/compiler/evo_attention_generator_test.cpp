@@ -20,6 +20,7 @@
 
 #include "compiler/compile_sample.h"
 #include "mf/compiler/compile_error.h"
+#include "mf/compiler/evo_attention_config.h"
 #include "mf/compiler/nvrtc.h"
 #include "mf/ir/error.h"
 
@@ -276,6 +277,32 @@ TEST(EvoAttentionGeneratorSource, MatchesGoldenFiles) {
 }
 
 // ---- parameter space and launch plans ----------------------------------------------------
+// The typed configurations read and write exactly the keys the spaces (and so the tuning
+// databases) hold: every configuration of both directions' spaces round-trips, and a
+// missing key is a kInvalidArgument that names it.
+TEST(EvoAttentionConfig, ConfigurationsOfTheSpacesRoundTrip) {
+  const EvoAttention op = triangle(DType::kBF16, 32);
+  std::size_t seen = 0;
+  for (const ir::TileConfig& config : EvoAttentionGenerator::space(op, ir::Direction::forward(), kHopper).configs()) {
+    EXPECT_EQ(EvoForwardConfig::from(config).tile(), config) << ir::to_string(config);
+    ++seen;
+  }
+  for (const ir::TileConfig& config : EvoAttentionGenerator::space(op, ir::Direction::backward(kAll), kHopper).configs()) {
+    EXPECT_EQ(EvoBackwardConfig::from(config).tile(), config) << ir::to_string(config);
+    ++seen;
+  }
+  EXPECT_GT(seen, 100u);
+  ir::TileConfig missing = EvoAttentionGenerator::default_config(op, ir::Direction::backward(kAll), kHopper);
+  missing.params.erase("query_rows_per_block");
+  try {
+    EvoBackwardConfig::from(missing);
+    FAIL() << "read a configuration without query_rows_per_block";
+  } catch (const ir::Error& error) {
+    EXPECT_EQ(error.kind(), ir::ErrorKind::kInvalidArgument);
+    EXPECT_THAT(error.what(), HasSubstr("query_rows_per_block"));
+  }
+}
+
 TEST(EvoAttentionGeneratorSpace, RejectsUnknownAndInvalidParameters) {
   const EvoAttention op = triangle(DType::kBF16, 32);
   const auto space = EvoAttentionGenerator::space(op, ir::Direction::forward(), kHopper);

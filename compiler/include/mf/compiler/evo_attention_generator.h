@@ -1,12 +1,11 @@
 // The template generator for EvoAttention: IR + TileConfig + target → CUDA C++ for NVRTC,
 // its parameter space, and the launch geometry and workspace of the kernels it writes.
 //
-// Parameters — forward: warps (16 query rows each), block_k, stages, occupancy,
-// rows_per_block. Backward: key_warps (16 keys each), key_block_q, key_groups, query_warps,
-// query_block_k, query_occupancy, query_rows_per_block, stages. occupancy: the warps per
-// multiprocessor the register cap leaves room for (whole blocks: the __launch_bounds__
-// minimum is occupancy / warps), so that block size and occupancy tune independently;
-// rows_per_block: rows s sharing a block and its bias tiles.
+// Its parameters are EvoForwardConfig's and EvoBackwardConfig's fields
+// (evo_attention_config.h). occupancy: the warps per multiprocessor the register cap leaves
+// room for (whole blocks: the __launch_bounds__ minimum is occupancy / warps), so that block
+// size and occupancy tune independently; rows_per_block: rows s sharing a block and its
+// bias tiles.
 #pragma once
 
 #include <cstddef>
