@@ -44,4 +44,9 @@ std::string entry(const char* name, const char* params_type, int threads, const 
       threads, min_blocks, name, params_type, body);
 }
 
+std::string shared_bytes_assert(const char* layout, const char* config_name, int bytes) {
+  return fmt::format("static_assert(mf::{}<{}>::kBytes == {}, \"the host's shared memory\");\n", layout, config_name,
+                     bytes);
+}
+
 }  // namespace mf::compiler

@@ -23,6 +23,10 @@ int register_cap(int threads, int min_blocks);
 // The minimum of blocks per multiprocessor sets ptxas's register cap: 1 lifts the default
 // cap (under which the fused kernels spill), more trade registers for occupancy.
 std::string entry(const char* name, const char* params_type, int threads, const char* body, int min_blocks = 1);
+// The module's check that a kernel's shared memory, as its template lays it out
+// (mf::<layout><config>::kBytes), is what the host's launch plan allocates: a layout changed
+// on one side only fails to compile instead of overrunning or wasting the allocation.
+std::string shared_bytes_assert(const char* layout, const char* config_name, int bytes);
 // A module named `name`: its instantiation is a line naming it and `params` (the only
 // parameters its kernels read, so that configurations sharing a kernel share its source
 // and cached binary) followed by `code`; its text is `templates` then the instantiation.

@@ -375,8 +375,7 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     if (version == 4) {
       add("forward_v4", config,
           forward_struct +
-              fmt::format("static_assert(mf::ForwardV4Layout<MfForward>::kBytes == {}, \"the host's shared memory\");\n",
-                          forward_v4_shared(sizes_of(op), rows, warps, block_k, stages)) +
+              shared_bytes_assert("ForwardV4Layout", "MfForward", forward_v4_shared(sizes_of(op), rows, warps, block_k, stages)) +
               entry("mf_evo_forward", "MfEvoParams", 32 * warps, "mf::evo_attention_forward_v4<MfForward>(p);",
                     min_blocks),
           {"mf_evo_forward"}, evo_v4_template_text());
@@ -387,8 +386,9 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     ir::TileConfig v3 = config;
     v3.params.erase("version");
     add("forward", v3,
-        forward_struct + entry("mf_evo_forward", "MfEvoParams", 32 * warps, "mf::evo_attention_forward<MfForward>(p);",
-                               min_blocks),
+        forward_struct +
+            shared_bytes_assert("ForwardLayout", "MfForward", forward_shared(sizes_of(op), rows, warps, block_k, stages)) +
+            entry("mf_evo_forward", "MfEvoParams", 32 * warps, "mf::evo_attention_forward<MfForward>(p);", min_blocks),
         {"mf_evo_forward"});
     return modules;
   }
@@ -413,6 +413,9 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     const int threads = 32 * key_warps * key_groups;
     std::string keys = config_struct("MfKeys", op, direction, c.key_block_q, 16 * key_warps,
                                      key_warps * key_groups, stages, key_groups) +
+                       shared_bytes_assert("KeysLayout", "MfKeys",
+                                           keys_shared(sizes_of(op), key_warps, c.key_block_q, key_groups, stages,
+                                                       keys_ds_tile(op))) +
                        entry("mf_evo_backward_keys", "MfEvoParams", threads, "mf::evo_attention_backward_keys<MfKeys>(p);");
     std::vector<std::string> key_entries{"mf_evo_backward_keys"};
     if (wants_dbias(op, direction)) {
@@ -433,6 +436,9 @@ std::vector<GeneratedSource> EvoAttentionGenerator::generate(const EvoAttention&
     add("backward_queries", params,
         config_struct("MfQueries", op, direction, 16 * query_warps, c.query_block_k, query_warps, stages, 1,
                       c.query_rows_per_block) +
+            shared_bytes_assert("QueriesLayout", "MfQueries",
+                                queries_shared(sizes_of(op), c.query_rows_per_block, query_warps, c.query_block_k,
+                                               stages)) +
             entry("mf_evo_backward_queries", "MfEvoParams", 32 * query_warps, "mf::evo_attention_backward_queries<MfQueries>(p);",
                   c.query_occupancy / query_warps),
         {"mf_evo_backward_queries"});

@@ -172,12 +172,6 @@ void require_valid(const LayerNormLinear& op, const ir::Direction& direction, co
 
 std::string bool_text(bool value) { return value ? "true" : "false"; }
 
-// The module's check that its layout's shared memory is the launch plan's.
-std::string shared_bytes_assert(const char* layout, const char* config_name, int bytes) {
-  return fmt::format("static_assert(mf::{}<{}>::kBytes == {}, \"the host's shared memory\");\n", layout, config_name,
-                     bytes);
-}
-
 // The configuration struct every LayerNormLinear kernel reads.
 std::string config_struct(const char* name, const LayerNormLinear& op, int k, int block_m, int block_n, int warps,
                           int stages, int chunk) {
@@ -399,6 +393,7 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
     v1.params.erase("version");
     add("forward", v1,
         config_struct("MfLinear", op, z.k, 16 * warps, block_n, warps, stages, z.chunk) +
+            shared_bytes_assert("LinearTiles", "MfLinear", forward_shared(z, weight_nk(op), warps, block_n, stages)) +
             entry("mf_lnl_forward", "MfLinearParams", 32 * warps, "mf::layer_norm_linear_forward<MfLinear>(p);",
                   min_blocks),
         "mf_lnl_forward");
@@ -411,6 +406,7 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
     params.set("warps", c.warps).set("block_n", c.block_n);
     add("backward_rows", params,
         config_struct("MfRows", op, z.rows_k, 16 * c.warps, c.block_n, c.warps, 2, z.chunk) +
+            shared_bytes_assert("LinearRowsTiles", "MfRows", rows_shared(z, weight_nk(op), c.warps, c.block_n)) +
             entry("mf_lnl_backward_rows", "MfLinearParams", 32 * c.warps,
                   "mf::layer_norm_linear_backward_rows<MfRows>(p);"),
         "mf_lnl_backward_rows");
@@ -420,6 +416,7 @@ std::vector<GeneratedSource> LayerNormLinearGenerator::generate(const LayerNormL
     params.set("weight_block_n", c.weight_block_n);
     add("backward_weights", params,
         config_struct("MfWeights", op, z.k, kChunkM, c.weight_block_n, kWeightWarps, 1, z.chunk) +
+            shared_bytes_assert("LinearWeightsTiles", "MfWeights", weights_shared(z, c.weight_block_n)) +
             entry("mf_lnl_backward_weights", "MfLinearParams", 32 * kWeightWarps,
                   "mf::layer_norm_linear_backward_weights<MfWeights>(p);"),
         "mf_lnl_backward_weights");

@@ -217,6 +217,7 @@ std::vector<GeneratedSource> TransitionGenerator::generate(const Transition& op,
   const Target unlimited{"any", 1, INT_MAX};  // shared memory is checked against the device at launch
   space(op, direction, unlimited).check(config);
   const Sizes z = sizes_of(op);
+  const bool w1_nk = torch_layout(op.w1), w2_nk = torch_layout(op.w2), layer_norm = op.has_layer_norm();
   std::vector<GeneratedSource> modules;
   auto add = [&](const char* role, const ir::TileConfig& params, std::string code, const char* entry_name) {
     modules.push_back(generated_module(fmt::format("transition_{}_{}_d{}", role, ir::name_of(op.x.dtype), op.dim()),
@@ -226,6 +227,8 @@ std::vector<GeneratedSource> TransitionGenerator::generate(const Transition& op,
     const auto [warps, block_f, block_d, stages, occupancy] = TransitionForwardConfig::from(config);
     add("forward", config,
         config_struct("MfTransition", op, z, block_d, block_f, warps, stages) +
+            shared_bytes_assert("TransitionTiles", "MfTransition",
+                                forward_shared(z, w1_nk, w2_nk, layer_norm, warps, block_f, block_d, stages)) +
             entry("mf_transition_forward", "MfTransitionParams", 32 * warps, "mf::transition_forward<MfTransition>(p);",
                   occupancy / warps),
         "mf_transition_forward");
@@ -238,6 +241,8 @@ std::vector<GeneratedSource> TransitionGenerator::generate(const Transition& op,
     params.set("block_f", c.block_f).set("occupancy", c.occupancy).set("warps", c.warps);
     add("backward_rows", params,
         config_struct("MfRows", op, z, z.d, c.block_f, c.warps, 2) +
+            shared_bytes_assert("TransitionRowsTiles", "MfRows",
+                                rows_shared(z, w1_nk, w2_nk, layer_norm, c.warps, c.block_f)) +
             entry("mf_transition_backward_rows", "MfTransitionParams", 32 * c.warps,
                   "mf::transition_backward_rows<MfRows>(p);", c.occupancy / c.warps),
         "mf_transition_backward_rows");
@@ -247,6 +252,8 @@ std::vector<GeneratedSource> TransitionGenerator::generate(const Transition& op,
     params.set("weight_block_f", c.weight_block_f).set("weight_warps", c.weight_warps);
     add("backward_weights", params,
         config_struct("MfWeights", op, z, z.d, c.weight_block_f, c.weight_warps, 1) +
+            shared_bytes_assert("TransitionWeightsTiles", "MfWeights",
+                                weights_shared(z, w1_nk, w2_nk, layer_norm, c.weight_warps, c.weight_block_f)) +
             entry("mf_transition_backward_weights", "MfTransitionParams", 32 * c.weight_warps,
                   "mf::transition_backward_weights<MfWeights>(p);"),
         "mf_transition_backward_weights");

@@ -357,6 +357,14 @@ __device__ __forceinline__ void store_key_rows(const MfSeqTensor& x, const MfEvo
 // Pᵀ = 2^(xᵀ·c·log2 e − LSE·log2 e) and dSᵀ = Pᵀ ⊙ (dPᵀ − Δ), and accumulates dV, dK in
 // registers and dSᵀ in the dBias strip. Per row s the groups' dK and dV partial sums meet
 // in shared memory and are added in a fixed order.
+// The keys kernel's shared memory: the block's K and V tiles, then one region per query
+// group; the dBias strip, where it is on chip, follows (the host adds its bytes).
+template <class C>
+struct KeysLayout {
+  static constexpr int kKvBytes = 2 * C::kBlockK * QueryStage<C>::kLdSeq * int(sizeof(typename C::T));
+  static constexpr int kBytes = kKvBytes + C::kGroups * KeysGroupRegion<C>::kBytes;
+};
+
 template <class C, bool kSharedStrip = true>
 __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p) {
   using T = typename C::T;
@@ -374,11 +382,11 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
   T* k_tile = reinterpret_cast<T*>(smem);
   T* v_tile = k_tile + kBK * kLdSeq;
   const int group = threadIdx.x / kGroupThreads, thread = threadIdx.x % kGroupThreads;
-  unsigned char* region = reinterpret_cast<unsigned char*>(v_tile + kBK * kLdSeq) + group * Region::kBytes;
+  unsigned char* region = smem + KeysLayout<C>::kKvBytes + group * Region::kBytes;
   unsigned char* stages = region;
   T* ds_tile = reinterpret_cast<T*>(region + C::kStages * Stage::kBytes);  // dSᵀ [key][query] (fast mode)
   float* partials = reinterpret_cast<float*>(region);                      // [2][kBK][kD] after the loop
-  unsigned char* strip_base = reinterpret_cast<unsigned char*>(v_tile + kBK * kLdSeq) + kGroups * Region::kBytes;
+  unsigned char* strip_base = smem + KeysLayout<C>::kBytes;
 
   const int n = p.seq_len, key_blocks = (n + kBK - 1) / kBK, query_blocks = (n + kBQ - 1) / kBQ;
   int index = blockIdx.x;  // row groups vary fastest
@@ -545,6 +553,14 @@ __device__ __forceinline__ void evo_attention_backward_keys(const MfEvoParams& p
 // One block per query block of kRowsPerBlock rows s that share the bias (the forward's
 // pipeline and layout): per key block it recomputes P and dP for each s and adds
 // dQ += dS·K, then stores c·dQ. x = Q·Kᵀ + (bias + maskterm)/c, so P = 2^(x·c·log2 e − LSE·log2 e).
+// The queries kernel's shared memory: each row's Q and dO tiles, then the stage ring of key
+// blocks (the forward's).
+template <class C>
+struct QueriesLayout {
+  static constexpr int kTileBytes = C::kRowsPerBlock * C::kBlockQ * KeyStage<C>::kLdSeq * int(sizeof(typename C::T));
+  static constexpr int kBytes = 2 * kTileBytes + C::kStages * KeyStage<C>::kBytes;
+};
+
 template <class C>
 __device__ __forceinline__ void evo_attention_backward_queries(const MfEvoParams& p) {
   using T = typename C::T;
@@ -555,9 +571,9 @@ __device__ __forceinline__ void evo_attention_backward_queries(const MfEvoParams
   static_assert(kBQ == 16 * C::kWarps, "each warp owns 16 query rows");
 
   extern __shared__ __align__(128) unsigned char smem[];
-  T* q_tiles = reinterpret_cast<T*>(smem);       // [kRows][kBQ][kLd]
-  T* do_tiles = q_tiles + kRows * kBQ * kLd;     // [kRows][kBQ][kLd]
-  unsigned char* stages = reinterpret_cast<unsigned char*>(do_tiles + kRows * kBQ * kLd);
+  T* q_tiles = reinterpret_cast<T*>(smem);                                      // [kRows][kBQ][kLd]
+  T* do_tiles = reinterpret_cast<T*>(smem + QueriesLayout<C>::kTileBytes);      // [kRows][kBQ][kLd]
+  unsigned char* stages = smem + 2 * QueriesLayout<C>::kTileBytes;
 
   const RowBlock rb = row_block<C>(p);
   const int n = p.seq_len, key_blocks = (n + kBK - 1) / kBK;

@@ -145,6 +145,13 @@ __device__ __forceinline__ void store_output(const MfEvoParams& p, const FragC (
   store_rows<C>(p.o, p, out, inv, PaddedStaging<typename C::T, KeyStage<C>::kLdSeq>{staging}, b, s, h, q_first);
 }
 
+// The forward's shared memory: each row's Q tile, then the stage ring of key blocks.
+template <class C>
+struct ForwardLayout {
+  static constexpr int kQBytes = C::kRowsPerBlock * C::kBlockQ * KeyStage<C>::kLdSeq * int(sizeof(typename C::T));
+  static constexpr int kBytes = kQBytes + C::kStages * KeyStage<C>::kBytes;
+};
+
 template <class C>
 __device__ __forceinline__ void evo_attention_forward(const MfEvoParams& p) {
   using T = typename C::T;
@@ -157,7 +164,7 @@ __device__ __forceinline__ void evo_attention_forward(const MfEvoParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_tiles = reinterpret_cast<T*>(smem);  // [kRows][kBQ][kLd]
-  unsigned char* stages = smem + kRows * kBQ * kLd * int(sizeof(T));
+  unsigned char* stages = smem + ForwardLayout<C>::kQBytes;
 
   const RowBlock rb = row_block<C>(p);
   const int n = p.seq_len, key_blocks = (n + kBK - 1) / kBK;

@@ -7,6 +7,7 @@ struct MfRows {
   static constexpr int kK = 128, kBlockM = 32, kBlockN = 32, kWarps = 2, kStages = 2, kKChunk = 128, kChunkM = 64;
   static constexpr bool kWeightNK = true, kHasBeta = true, kHasBias = true;
 };
+static_assert(mf::LinearRowsTiles<MfRows>::kBytes == 51200, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(64, 1) mf_lnl_backward_rows(const __grid_constant__ MfLinearParams p) {
   mf::layer_norm_linear_backward_rows<MfRows>(p);
 }
@@ -19,6 +20,7 @@ struct MfWeights {
   static constexpr int kK = 128, kBlockM = 64, kBlockN = 32, kWarps = 8, kStages = 1, kKChunk = 128, kChunkM = 64;
   static constexpr bool kWeightNK = true, kHasBeta = true, kHasBias = true;
 };
+static_assert(mf::LinearWeightsTiles<MfWeights>::kBytes == 24064, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(256, 1) mf_lnl_backward_weights(const __grid_constant__ MfLinearParams p) {
   mf::layer_norm_linear_backward_weights<MfWeights>(p);
 }

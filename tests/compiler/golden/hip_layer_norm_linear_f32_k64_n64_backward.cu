@@ -7,6 +7,7 @@ struct MfRows {
   static constexpr int kK = 64, kBlockM = 32, kBlockN = 32, kWarps = 2, kStages = 2, kKChunk = 64, kChunkM = 64;
   static constexpr bool kWeightNK = true, kHasBeta = true, kHasBias = true;
 };
+static_assert(mf::LinearRowsTiles<MfRows>::kBytes == 48384, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(64, 1) mf_lnl_backward_rows(const __grid_constant__ MfLinearParams p) {
   mf::layer_norm_linear_backward_rows<MfRows>(p);
 }
@@ -19,6 +20,7 @@ struct MfWeights {
   static constexpr int kK = 64, kBlockM = 64, kBlockN = 32, kWarps = 8, kStages = 1, kKChunk = 64, kChunkM = 64;
   static constexpr bool kWeightNK = true, kHasBeta = true, kHasBias = true;
 };
+static_assert(mf::LinearWeightsTiles<MfWeights>::kBytes == 29696, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(256, 1) mf_lnl_backward_weights(const __grid_constant__ MfLinearParams p) {
   mf::layer_norm_linear_backward_weights<MfWeights>(p);
 }

@@ -22,6 +22,7 @@ struct MfKeys {
   static constexpr int kRowsPerBlock = 1, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = true;
 };
+static_assert(mf::KeysLayout<MfKeys>::kBytes == 13312, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(64, 1) mf_evo_backward_keys(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_keys<MfKeys>(p);
 }
@@ -37,6 +38,7 @@ struct MfQueries {
   static constexpr int kRowsPerBlock = 1, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = true;
 };
+static_assert(mf::QueriesLayout<MfQueries>::kBytes == 13440, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(64, 2) mf_evo_backward_queries(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_queries<MfQueries>(p);
 }

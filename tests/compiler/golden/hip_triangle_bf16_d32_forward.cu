@@ -7,6 +7,7 @@ struct MfForward {
   static constexpr int kRowsPerBlock = 2, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = false, kDeterministic = true;
 };
+static_assert(mf::ForwardLayout<MfForward>::kBytes == 61952, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(256, 2) mf_evo_forward(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_forward<MfForward>(p);
 }

@@ -7,6 +7,7 @@ struct MfRows {
   static constexpr int kK = 384, kBlockM = 64, kBlockN = 64, kWarps = 4, kStages = 2, kKChunk = 128, kChunkM = 64;
   static constexpr bool kWeightNK = false, kHasBeta = true, kHasBias = true;
 };
+static_assert(mf::LinearRowsTiles<MfRows>::kBytes == 211456, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(128, 1) mf_lnl_backward_rows(const __grid_constant__ MfLinearParams p) {
   mf::layer_norm_linear_backward_rows<MfRows>(p);
 }
@@ -19,6 +20,7 @@ struct MfWeights {
   static constexpr int kK = 384, kBlockM = 64, kBlockN = 64, kWarps = 8, kStages = 1, kKChunk = 128, kChunkM = 64;
   static constexpr bool kWeightNK = false, kHasBeta = true, kHasBias = true;
 };
+static_assert(mf::LinearWeightsTiles<MfWeights>::kBytes == 62976, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(256, 1) mf_lnl_backward_weights(const __grid_constant__ MfLinearParams p) {
   mf::layer_norm_linear_backward_weights<MfWeights>(p);
 }

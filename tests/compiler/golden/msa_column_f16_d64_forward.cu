@@ -7,6 +7,7 @@ struct MfForward {
   static constexpr int kRowsPerBlock = 1, kMaskKind = 1;
   static constexpr bool kHasBias = false, kWantDBias = false, kDeterministic = true;
 };
+static_assert(mf::ForwardLayout<MfForward>::kBytes == 46592, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(128, 1) mf_evo_forward(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_forward<MfForward>(p);
 }

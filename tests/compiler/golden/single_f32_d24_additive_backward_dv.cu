@@ -19,6 +19,7 @@ struct MfKeys {
   static constexpr int kRowsPerBlock = 1, kMaskKind = 2;
   static constexpr bool kHasBias = true, kWantDBias = false, kDeterministic = true;
 };
+static_assert(mf::KeysLayout<MfKeys>::kBytes == 59904, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_keys<MfKeys>(p);
 }

@@ -6,6 +6,7 @@ struct MfRows {
   static constexpr int kD = 128, kBlockD = 128, kBlockF = 32, kWarps = 4, kStages = 2;
   static constexpr bool kLayerNorm = true, kHasBeta = true, kW1NK = true, kW2NK = true;
 };
+static_assert(mf::TransitionRowsTiles<MfRows>::kBytes == 129536, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(128, 1) mf_transition_backward_rows(const __grid_constant__ MfTransitionParams p) {
   mf::transition_backward_rows<MfRows>(p);
 }
@@ -17,6 +18,7 @@ struct MfWeights {
   static constexpr int kD = 128, kBlockD = 128, kBlockF = 32, kWarps = 8, kStages = 1;
   static constexpr bool kLayerNorm = true, kHasBeta = true, kW1NK = true, kW2NK = true;
 };
+static_assert(mf::TransitionWeightsTiles<MfWeights>::kBytes == 128000, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(256, 1) mf_transition_backward_weights(const __grid_constant__ MfTransitionParams p) {
   mf::transition_backward_weights<MfWeights>(p);
 }

@@ -25,6 +25,7 @@ struct MfKeys {
   static constexpr int kRowsPerBlock = 1, kMaskKind = 1;
   static constexpr bool kHasBias = true, kWantDBias = true, kDeterministic = false;
 };
+static_assert(mf::KeysLayout<MfKeys>::kBytes == 108544, "the host's shared memory");
 extern "C" __global__ void __launch_bounds__(256, 1) mf_evo_backward_keys(const __grid_constant__ MfEvoParams p) {
   mf::evo_attention_backward_keys<MfKeys>(p);
 }
