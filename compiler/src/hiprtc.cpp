@@ -3,13 +3,13 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
+#include <link.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cerrno>
+#include <chrono>
+#include <system_error>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -21,45 +21,54 @@
 #include "hiprtc_api.h"
 #include "hiprtc_wire.h"
 #include "mf/compiler/compile_error.h"
-#include "socket_io.h"
 #include "toolkit_error.h"
-
-extern char** environ;
+#include "worker_process.h"
 
 namespace mf::compiler {
 namespace {
 
 constexpr const char* kWorkerName = "mf-hiprtc-worker";
+// The most a worker may answer: a code object and a log, far under this.
+constexpr std::size_t kMaxAnswer = std::size_t{1} << 30;
+constexpr int kDefaultTimeoutSeconds = 600;
 
 std::string folder_of(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 
-// The worker program: $MFJIT_HIPRTC_WORKER when set; else beside the binary that holds this
-// code, in ../bin from it (a wheel's mfjit/lib/libmfjit.so and mfjit/bin/) or where an
-// installation puts it from there (libexec/mfjit), or beside the running program; else where
-// this build tree put it. "" and the places tried in `reason` when none is there.
+// `path` with every symbolic link resolved; "" where it does not exist.
+std::string canonical(const char* path) {
+  char resolved[PATH_MAX];
+  return ::realpath(path, resolved) != nullptr ? std::string(resolved) : std::string();
+}
+
+// The binary that holds this code, canonical: libmfjit.so, or a program linked with mfjit
+// statically (whose loader name is argv[0], maybe relative: realpath, else /proc/self/exe).
+std::string this_binary() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&folder_of), &info) != 0 && info.dli_fname != nullptr && *info.dli_fname != '\0')
+    if (std::string path = canonical(info.dli_fname); !path.empty()) return path;
+  return canonical("/proc/self/exe");
+}
+
+// The worker program: $MFJIT_HIPRTC_WORKER when set. Else, for a binary of this build tree,
+// the worker this build tree made, and for an installed binary one beside it, in ../bin
+// from it (a wheel's mfjit/lib/libmfjit.so and mfjit/bin/) or where an installation puts
+// it from there (libexec/mfjit): never a worker of another tree or installation. "" and
+// the places tried in `reason` when none is there.
 std::string find_worker(std::string& reason) {
   const char* given = std::getenv("MFJIT_HIPRTC_WORKER");
   std::vector<std::string> candidates;
   if (given != nullptr && *given != '\0') {
     candidates.push_back(given);
-  } else {
-    std::vector<std::string> folders;
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&find_worker), &info) != 0 && info.dli_fname != nullptr &&
-        std::strchr(info.dli_fname, '/') != nullptr)
-      folders.push_back(folder_of(info.dli_fname));
-    char program[4096];
-    if (const ssize_t n = ::readlink("/proc/self/exe", program, sizeof program - 1); n > 0)
-      folders.push_back(folder_of(std::string(program, static_cast<std::size_t>(n))));
-    for (const std::string& folder : folders) {
-      candidates.push_back(folder + "/" + kWorkerName);
-      candidates.push_back(folder + "/../bin/" + kWorkerName);
-      candidates.push_back(folder + "/" MF_HIPRTC_WORKER_FROM_LIBRARY "/" + kWorkerName);
-    }
+  } else if (const std::string binary = this_binary(), tree = canonical(MF_BUILD_TREE);
+             !tree.empty() && binary.rfind(tree + "/", 0) == 0) {
     candidates.push_back(MF_HIPRTC_WORKER_BUILD_PATH);
+  } else {
+    const std::string folder = folder_of(binary);
+    candidates = {folder + "/" + kWorkerName, folder + "/../bin/" + kWorkerName,
+                  folder + "/" MF_HIPRTC_WORKER_FROM_LIBRARY "/" + kWorkerName};
   }
   for (const std::string& candidate : candidates)
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
@@ -68,61 +77,67 @@ std::string find_worker(std::string& reason) {
   return {};
 }
 
-std::string describe_exit(int status) {
-  if (WIFSIGNALED(status)) {
-    const int signal = WTERMSIG(status);
-    const char* signal_name = sigabbrev_np(signal);
-    return fmt::format("crashed with signal {} (SIG{})", signal, signal_name != nullptr ? signal_name : "?");
+// $MFJIT_HIPRTC_TIMEOUT: the seconds one compile may take before its worker is killed.
+std::optional<int> timeout_seconds(std::string& reason) {
+  const char* given = std::getenv("MFJIT_HIPRTC_TIMEOUT");
+  if (given == nullptr || *given == '\0') return kDefaultTimeoutSeconds;
+  char* end = nullptr;
+  errno = 0;
+  const long seconds = std::strtol(given, &end, 10);
+  if (errno != 0 || *end != '\0' || seconds <= 0 || seconds > 86400) {
+    reason = fmt::format("$MFJIT_HIPRTC_TIMEOUT={} is not a whole number of seconds from 1 to 86400", given);
+    return std::nullopt;
   }
-  return fmt::format("exited with status {} before reporting", WEXITSTATUS(status));
+  return static_cast<int>(seconds);
 }
 
-// A socket end that closes itself.
-struct Socket {
-  int fd = -1;
-  ~Socket() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-[[noreturn]] void throw_system(const std::string& what, const std::string& name, const std::string& arch, int error) {
-  throw CompileError(CompileError::Kind::kRejected,
-                     fmt::format("hipRTC cannot compile {} for {}: {}: {}", name, arch, what, std::strerror(error)));
+// The file the loader took for `library` (a bare soname resolves through the search path):
+// the worker loads that same file.
+std::string loaded_path(void* library, const std::string& name) {
+  link_map* map = nullptr;
+  if (dlinfo(library, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr && map->l_name != nullptr && *map->l_name != '\0')
+    return map->l_name;
+  return name;
 }
 
-// Runs `request` in a fresh mf-hiprtc-worker and returns its outcome; a worker that dies
-// before answering is a rejection that says how it died.
-hiprtc::Outcome compile_in_worker(const std::string& worker, const hiprtc::Request& request, const std::string& arch) {
-  int ends[2];
-  // Close-on-exec: a worker that another thread starts meanwhile must not hold this
-  // socket, or this side would wait for that worker too.
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0)
-    throw_system("socketpair", request.name, arch, errno);
-  Socket ours{ends[0]}, theirs{ends[1]};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, theirs.fd, STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, theirs.fd, STDOUT_FILENO);
-  std::string program = worker;
-  char* argv[] = {program.data(), nullptr};
-  pid_t child = -1;
-  const int spawned = ::posix_spawn(&child, worker.c_str(), &actions, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) throw_system(fmt::format("starting {}", worker), request.name, arch, spawned);
-  ::close(theirs.fd);
-  theirs.fd = -1;
-  // A worker that died early leaves the request unsent: its exit status says why.
-  if (send_all(ours.fd, hiprtc::encode(request))) ::shutdown(ours.fd, SHUT_WR);
-  std::string report;
-  const bool read = read_to_end(ours.fd, report);
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+// Runs `request` in a fresh worker and returns its outcome. A worker's answer counts
+// whatever its exit status (a sanitizer's exit-time report must not undo a compile); one
+// that ends without an answer is a rejection that says how it ended.
+hiprtc::Outcome compile_in_worker(const std::string& worker, const hiprtc::Request& request, const std::string& arch,
+                                  int timeout) {
+  const std::string message = hiprtc::encode(request);
+  WorkerAnswer answer;
+  try {
+    answer = run_worker(worker, message, std::chrono::seconds(timeout), kMaxAnswer);
+  } catch (const std::system_error& error) {
+    throw CompileError(CompileError::Kind::kRejected,
+                       fmt::format("hipRTC cannot compile {} for {}: {}", request.name, arch, error.what()));
   }
-  std::optional<hiprtc::Outcome> outcome = read ? hiprtc::decode_outcome(report) : std::nullopt;
-  if (!outcome || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw_rejected("hipRTC", fmt::format("the compiler {}; this hipRTC cannot compile for {}", describe_exit(status), arch),
-                   request.name, arch, outcome ? outcome->log : std::string());
-  return std::move(*outcome);
+  switch (answer.end) {
+    case WorkerAnswer::End::kTimedOut:
+      throw CompileError(CompileError::Kind::kRejected,
+                         fmt::format("hipRTC did not compile {} for {} within {} s ($MFJIT_HIPRTC_TIMEOUT); its worker "
+                                     "{} was killed",
+                                     request.name, arch, timeout, worker));
+    case WorkerAnswer::End::kTooLarge:
+      throw CompileError(CompileError::Kind::kRejected,
+                         fmt::format("hipRTC's worker {} answered more than {} bytes for {} ({}); it was killed", worker,
+                                     kMaxAnswer, request.name, arch));
+    case WorkerAnswer::End::kLostPeer:
+    case WorkerAnswer::End::kAnswered:
+      break;
+  }
+  if (std::optional<hiprtc::Outcome> outcome = hiprtc::decode_outcome(answer.answer)) return std::move(*outcome);
+  if (!answer.answer.empty())
+    throw_rejected("hipRTC",
+                   fmt::format("its worker {} {} after {} bytes that are not a worker's answer (another program, or "
+                               "another version of mfjit's?)",
+                               worker, describe_exit(answer.status), answer.answer.size()),
+                   request.name, arch, std::string());
+  throw_rejected("hipRTC",
+                 fmt::format("the compiler {} before answering; this hipRTC cannot compile for {}",
+                             describe_exit(answer.status), arch),
+                 request.name, arch, std::string());
 }
 
 bool is_elf(const std::string& binary) { return binary.size() >= 4 && std::memcmp(binary.data(), "\x7f" "ELF", 4) == 0; }
@@ -141,8 +156,11 @@ HipRtc::HipRtc() {
     unavailable_reason_ = fmt::format("hiprtcVersion failed: {}", hiprtc::error_text(api, result));
     return;
   }
+  const std::optional<int> timeout = timeout_seconds(unavailable_reason_);
+  if (!timeout) return;
+  timeout_seconds_ = *timeout;
   worker_ = find_worker(unavailable_reason_);
-  library_ = path;
+  library_ = loaded_path(library, path);
 }
 
 HipRtc::~HipRtc() = default;
@@ -163,7 +181,7 @@ CompiledCodeObject HipRtc::compile(const std::string& source, const std::string&
                            // the templates are concatenated headers
                            "-Wno-pragma-once-outside-header"}};
   request.options.insert(request.options.end(), options.begin(), options.end());
-  hiprtc::Outcome outcome = compile_in_worker(worker_, request, arch);
+  hiprtc::Outcome outcome = compile_in_worker(worker_, request, arch, timeout_seconds_);
   if (!outcome.compiled) throw_rejected("hipRTC", outcome.failure, name, arch, outcome.log);
   if (!is_elf(outcome.code))
     throw CompileError(CompileError::Kind::kCorruptBinary,

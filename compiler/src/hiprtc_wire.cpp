@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 namespace mf::compiler::hiprtc {
 namespace {
@@ -39,10 +40,19 @@ class Reader {
   std::size_t at_ = 0;
 };
 
+// Each message opens with its kind and the protocol's version, so that a program that is
+// not this library's worker (or another version of it) is told apart, not misread.
+constexpr std::string_view kRequestMagic = "mfjit-hiprtc-request-1\n";
+constexpr std::string_view kOutcomeMagic = "mfjit-hiprtc-outcome-1\n";
+
+bool starts_with(const std::string& bytes, std::string_view magic) {
+  return bytes.size() >= magic.size() && std::string_view(bytes).substr(0, magic.size()) == magic;
+}
+
 }  // namespace
 
 std::string encode(const Request& request) {
-  std::string out;
+  std::string out(kRequestMagic);
   put(out, request.library);
   put(out, request.source);
   put(out, request.name);
@@ -52,14 +62,16 @@ std::string encode(const Request& request) {
 }
 
 std::optional<Request> decode_request(const std::string& bytes) {
-  Reader reader(bytes);
+  if (!starts_with(bytes, kRequestMagic)) return std::nullopt;
+  const std::string fields = bytes.substr(kRequestMagic.size());
+  Reader reader(fields);
   Request request;
   std::uint64_t count = 0;
   if (!reader.take(request.library) || !reader.take(request.source) || !reader.take(request.name) ||
       !reader.take(count))
     return std::nullopt;
   // Each option is at least its length: a count the message cannot hold is corrupt.
-  if (count > bytes.size() / sizeof(std::uint64_t)) return std::nullopt;
+  if (count > fields.size() / sizeof(std::uint64_t)) return std::nullopt;
   request.options.resize(count);
   for (std::string& option : request.options)
     if (!reader.take(option)) return std::nullopt;
@@ -68,7 +80,8 @@ std::optional<Request> decode_request(const std::string& bytes) {
 }
 
 std::string encode(const Outcome& outcome) {
-  std::string out(1, outcome.compiled ? '1' : '0');
+  std::string out(kOutcomeMagic);
+  out += outcome.compiled ? '1' : '0';
   put(out, outcome.failure);
   put(out, outcome.log);
   put(out, outcome.code);
@@ -76,10 +89,12 @@ std::string encode(const Outcome& outcome) {
 }
 
 std::optional<Outcome> decode_outcome(const std::string& bytes) {
-  if (bytes.empty() || (bytes[0] != '0' && bytes[0] != '1')) return std::nullopt;
+  const std::size_t at = kOutcomeMagic.size();
+  if (!starts_with(bytes, kOutcomeMagic) || bytes.size() <= at || (bytes[at] != '0' && bytes[at] != '1'))
+    return std::nullopt;
   Outcome outcome;
-  outcome.compiled = bytes[0] == '1';
-  const std::string fields = bytes.substr(1);
+  outcome.compiled = bytes[at] == '1';
+  const std::string fields = bytes.substr(at + 1);
   Reader reader(fields);
   if (!reader.take(outcome.failure) || !reader.take(outcome.log) || !reader.take(outcome.code) || !reader.done())
     return std::nullopt;

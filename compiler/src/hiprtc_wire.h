@@ -1,6 +1,7 @@
 // What the library and mf-hiprtc-worker say to each other over the worker's socket: one
-// Request in, one Outcome out, each field a u64 length and its bytes (the encoding cannot
-// be torn silently: a short or overlong message does not decode).
+// Request in, one Outcome out, each opening with its kind and the protocol's version and
+// then each field a u64 length and its bytes (the encoding cannot be torn silently: a
+// short, overlong or foreign message does not decode).
 #pragma once
 
 #include <optional>
@@ -10,7 +11,7 @@
 namespace mf::compiler::hiprtc {
 
 struct Request {
-  std::string library;  // the hipRTC library to load, as the parent process resolved it
+  std::string library;  // the hipRTC library file to load: the one the library loaded
   std::string source, name;
   std::vector<std::string> options;
 };

@@ -1,4 +1,5 @@
-// Whole-message I/O on a stream socket, for the library and mf-hiprtc-worker.
+// Whole-message blocking I/O on a stream socket, for mf-hiprtc-worker (the library side,
+// which must not block for ever, is worker_process.h).
 #pragma once
 
 #include <sys/socket.h>

@@ -8,14 +8,17 @@
 #include <gtest/gtest.h>
 
 #include <link.h>
+#include <sys/wait.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -137,8 +140,17 @@ TEST_F(HipRtcTest, CompilesWhileAnotherThreadHoldsTheLoadersLock) {
   EXPECT_FALSE(code.empty());
 }
 
-// Compiles from several threads at once each get their own answer.
+// This process's open descriptors.
+std::size_t open_descriptors() {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++count;
+  return count;
+}
+
+// Compiles from several threads at once each get their own answer, and leave no
+// descriptor open and no child unreaped.
 TEST_F(HipRtcTest, ThreadsCompileAtOnce) {
+  const std::size_t descriptors = open_descriptors();
   std::vector<std::string> errors(4);
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < errors.size(); ++i)
@@ -154,6 +166,10 @@ TEST_F(HipRtcTest, ThreadsCompileAtOnce) {
     });
   for (auto& thread : threads) thread.join();
   for (const std::string& error : errors) EXPECT_EQ(error, "");
+  EXPECT_EQ(open_descriptors(), descriptors);
+  errno = 0;
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD) << "a worker was left unreaped";
 }
 
 TEST_F(HipRtcTest, KnowsWhichTargetsItCompilesFor) {

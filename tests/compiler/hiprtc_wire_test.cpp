@@ -63,14 +63,32 @@ TEST(HipRtcWire, CorruptHeadersDoNotDecode) {
   const std::uint64_t huge = std::uint64_t{1} << 60;
   std::memcpy(message.data() + message.size() - sizeof huge, &huge, sizeof huge);
   EXPECT_FALSE(decode_request(message).has_value());
-  // A field length past the end.
-  std::string outcome = encode(sample_outcome());
-  std::memcpy(outcome.data() + 1, &huge, sizeof huge);
+  // A field length past the end: the failure's, the first after the compiled flag.
+  const Outcome sample = sample_outcome();
+  std::string outcome = encode(sample);
+  const std::size_t failure_at =
+      outcome.size() - 3 * sizeof huge - sample.failure.size() - sample.log.size() - sample.code.size();
+  std::memcpy(outcome.data() + failure_at, &huge, sizeof huge);
   EXPECT_FALSE(decode_outcome(outcome).has_value());
-  // The first byte says compiled or not, nothing else.
-  outcome = encode(sample_outcome());
-  outcome[0] = '2';
+  // The flag says compiled or not, nothing else.
+  outcome = encode(sample);
+  ASSERT_EQ(outcome[failure_at - 1], '1');
+  outcome[failure_at - 1] = '2';
   EXPECT_FALSE(decode_outcome(outcome).has_value());
+}
+
+// Each message opens with its kind and version: a request is not an outcome, and a program
+// that echoes what it is sent (or a worker of another protocol version) is not a worker.
+TEST(HipRtcWire, ForeignMessagesDoNotDecode) {
+  const std::string request = encode(sample_request());
+  const std::string outcome = encode(sample_outcome());
+  EXPECT_FALSE(decode_outcome(request).has_value());
+  EXPECT_FALSE(decode_request(outcome).has_value());
+  std::string other_version = outcome;
+  const std::size_t digit = other_version.find("-1\n");
+  ASSERT_NE(digit, std::string::npos);
+  other_version[digit + 1] = '2';
+  EXPECT_FALSE(decode_outcome(other_version).has_value());
 }
 
 }  // namespace

@@ -2,11 +2,13 @@
 // loaded with dlopen so that mfjit loads and reports "not available" cleanly where ROCm is
 // missing. $MFJIT_HIPRTC names the library to load instead of the usual candidates.
 //
-// Every compile runs in a process of its own, the program mf-hiprtc-worker (found beside the
-// library, in ../bin from it, or where $MFJIT_HIPRTC_WORKER says): the distribution's hipRTC
-// 5.2 aborts the process (heap corruption) on targets newer than it knows (gfx940 and
-// later), and a compiler that crashes must cost a compile error, not the caller's process.
-// A fresh program rather than a fork: see compiler/src/hiprtc_worker.cpp.
+// Every compile runs in a process of its own, the program mf-hiprtc-worker (the build
+// tree's for a binary of the build tree; else beside the library, in ../bin or
+// ../libexec/mfjit from it; or where $MFJIT_HIPRTC_WORKER says), killed after
+// $MFJIT_HIPRTC_TIMEOUT seconds (600): the distribution's hipRTC 5.2 aborts the process
+// (heap corruption) on targets newer than it knows (gfx940 and later), and a compiler that
+// crashes must cost a compile error, not the caller's process. A fresh program rather than
+// a fork: see compiler/src/hiprtc_worker.cpp; docs/hip.md.
 #pragma once
 
 #include <string>
@@ -54,6 +56,7 @@ class HipRtc {
 
   std::string library_;  // the hipRTC library loaded, which the worker loads too
   std::string worker_;   // the path of mf-hiprtc-worker
+  int timeout_seconds_ = 0;  // $MFJIT_HIPRTC_TIMEOUT, 600 by default
   std::string unavailable_reason_;
   int major_ = 0;
   int minor_ = 0;
