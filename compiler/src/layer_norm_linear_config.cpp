@@ -1,35 +1,29 @@
 #include "mf/compiler/layer_norm_linear_config.h"
 
-#include "tile_param.h"
+#include "config_fields.h"
 
 namespace mf::compiler {
+namespace {
 
-LinearForwardConfig LinearForwardConfig::from(const ir::TileConfig& config) {
-  return {.version = int_param(config, "version"),
-          .warps = int_param(config, "warps"),
-          .block_n = int_param(config, "block_n"),
-          .stages = int_param(config, "stages"),
-          .min_blocks = int_param(config, "min_blocks")};
-}
+using Forward = LinearForwardConfig;
+using Backward = LinearBackwardConfig;
+constexpr std::array<ConfigField<Forward>, 5> kForwardFields{{{"version", &Forward::version},
+                                                              {"warps", &Forward::warps},
+                                                              {"block_n", &Forward::block_n},
+                                                              {"stages", &Forward::stages},
+                                                              {"min_blocks", &Forward::min_blocks}}};
+constexpr std::array<ConfigField<Backward>, 4> kBackwardFields{{{"version", &Backward::version},
+                                                                {"warps", &Backward::warps},
+                                                                {"block_n", &Backward::block_n},
+                                                                {"weight_block_n", &Backward::weight_block_n}}};
 
-ir::TileConfig LinearForwardConfig::tile() const {
-  ir::TileConfig config;
-  config.set("version", version).set("warps", warps).set("block_n", block_n).set("stages", stages);
-  config.set("min_blocks", min_blocks);
-  return config;
-}
+}  // namespace
 
+LinearForwardConfig LinearForwardConfig::from(const ir::TileConfig& config) { return read_fields(config, kForwardFields); }
+ir::TileConfig LinearForwardConfig::tile() const { return write_fields(*this, kForwardFields); }
 LinearBackwardConfig LinearBackwardConfig::from(const ir::TileConfig& config) {
-  return {.version = int_param(config, "version"),
-          .warps = int_param(config, "warps"),
-          .block_n = int_param(config, "block_n"),
-          .weight_block_n = int_param(config, "weight_block_n")};
+  return read_fields(config, kBackwardFields);
 }
-
-ir::TileConfig LinearBackwardConfig::tile() const {
-  ir::TileConfig config;
-  config.set("version", version).set("warps", warps).set("block_n", block_n).set("weight_block_n", weight_block_n);
-  return config;
-}
+ir::TileConfig LinearBackwardConfig::tile() const { return write_fields(*this, kBackwardFields); }
 
 }  // namespace mf::compiler

@@ -1,37 +1,32 @@
 #include "mf/compiler/transition_config.h"
 
-#include "tile_param.h"
+#include "config_fields.h"
 
 namespace mf::compiler {
+namespace {
+
+using Forward = TransitionForwardConfig;
+using Backward = TransitionBackwardConfig;
+constexpr std::array<ConfigField<Forward>, 5> kForwardFields{{{"warps", &Forward::warps},
+                                                              {"block_f", &Forward::block_f},
+                                                              {"block_d", &Forward::block_d},
+                                                              {"stages", &Forward::stages},
+                                                              {"occupancy", &Forward::occupancy}}};
+constexpr std::array<ConfigField<Backward>, 5> kBackwardFields{{{"warps", &Backward::warps},
+                                                                {"block_f", &Backward::block_f},
+                                                                {"occupancy", &Backward::occupancy},
+                                                                {"weight_warps", &Backward::weight_warps},
+                                                                {"weight_block_f", &Backward::weight_block_f}}};
+
+}  // namespace
 
 TransitionForwardConfig TransitionForwardConfig::from(const ir::TileConfig& config) {
-  return {.warps = int_param(config, "warps"),
-          .block_f = int_param(config, "block_f"),
-          .block_d = int_param(config, "block_d"),
-          .stages = int_param(config, "stages"),
-          .occupancy = int_param(config, "occupancy")};
+  return read_fields(config, kForwardFields);
 }
-
-ir::TileConfig TransitionForwardConfig::tile() const {
-  ir::TileConfig config;
-  config.set("warps", warps).set("block_f", block_f).set("block_d", block_d).set("stages", stages);
-  config.set("occupancy", occupancy);
-  return config;
-}
-
+ir::TileConfig TransitionForwardConfig::tile() const { return write_fields(*this, kForwardFields); }
 TransitionBackwardConfig TransitionBackwardConfig::from(const ir::TileConfig& config) {
-  return {.warps = int_param(config, "warps"),
-          .block_f = int_param(config, "block_f"),
-          .occupancy = int_param(config, "occupancy"),
-          .weight_warps = int_param(config, "weight_warps"),
-          .weight_block_f = int_param(config, "weight_block_f")};
+  return read_fields(config, kBackwardFields);
 }
-
-ir::TileConfig TransitionBackwardConfig::tile() const {
-  ir::TileConfig config;
-  config.set("warps", warps).set("block_f", block_f).set("occupancy", occupancy);
-  config.set("weight_warps", weight_warps).set("weight_block_f", weight_block_f);
-  return config;
-}
+ir::TileConfig TransitionBackwardConfig::tile() const { return write_fields(*this, kBackwardFields); }
 
 }  // namespace mf::compiler
